@@ -1,0 +1,101 @@
+# Sluice: one non-recursive Makefile for every program, the tests and the benchmarks.
+#   make            build everything into bin/
+#   make test       install missing dependencies, build, run the whole suite (plain + ASan/UBSan)
+#   make run        start mockllm and the proxy on loopback with sluice.example.json
+#   make bench-proxy, make format-check, make san (sanitizer build into bin/san/)
+
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
+            -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
+LDLIBS_COMMON = -lcjson -lm -pthread
+
+# SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+OUT     := build/san
+BIN     := bin/san
+else
+OUT     := build/rel
+BIN     := bin
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(OUT)/%.o)
+LIBSLUICE  := $(OUT)/libsluice.a
+
+PROXY_SRC  := $(wildcard proxy/*.c)
+PROXY_OBJ  := $(PROXY_SRC:%.c=$(OUT)/%.o)
+MOCK_SRC   := $(wildcard tests/mockllm/*.c)
+MOCK_OBJ   := $(MOCK_SRC:%.c=$(OUT)/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
+ITEST_SRC  := $(wildcard tests/integration/test_*.c)
+ITEST_BIN  := $(ITEST_SRC:tests/integration/test_%.c=$(BIN)/tests/itest_%)
+HARNESS_OBJ := $(OUT)/tests/integration/harness.o
+
+PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm
+
+.PHONY: all deps test test-plain test-san san run bench-proxy format format-check clean
+all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
+
+deps:
+	@scripts/install-deps.sh
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBSLUICE): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/sluice-proxy: $(PROXY_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+
+$(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra $(LDLIBS_COMMON)
+
+# Unit tests link the proxy's modules too (all but main.c), so each module is testable alone.
+PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
+$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+
+$(BIN)/tests/itest_%: $(OUT)/tests/integration/test_%.o $(HARNESS_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS_COMMON)
+
+san:
+	@$(MAKE) --no-print-directory SAN=1 all
+
+# The README's test command. Runs every suite in the plain build, then again under ASan+UBSan.
+test: all
+	@$(MAKE) --no-print-directory SAN=1 all
+	@scripts/run-tests.sh bin bin/san
+
+test-plain: all
+	@scripts/run-tests.sh bin
+
+run: all
+	@scripts/run.sh
+
+bench-proxy: all
+	@scripts/bench-proxy.sh
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: ok"
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,559 @@
+/* Loading and validating sluice.json. Every problem is reported as "file: key: what". */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parsing state: the file name for messages and where the first error goes. */
+struct loader {
+    const char *file;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static void fail(struct loader *ld, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct loader *ld, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (ld->failed++)
+        return; /* the first problem is the one to fix */
+    n = snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key);
+    if (n < 0 || (size_t)n >= ld->errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort(); /* small internal allocation */
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* Reads an optional integer member in [min, max] into *out. */
+static void get_long(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+                     long min, long max, long *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    char key[256];
+
+    if (!v)
+        return;
+    snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble) {
+        fail(ld, key, "must be a whole number");
+        return;
+    }
+    if ((long)v->valuedouble < min || (long)v->valuedouble > max) {
+        fail(ld, key, "must be between %ld and %ld", min, max);
+        return;
+    }
+    *out = (long)v->valuedouble;
+}
+
+static void get_int(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+                    long min, long max, int *out)
+{
+    long v = *out;
+    get_long(ld, obj, name, path, min, max, &v);
+    *out = (int)v;
+}
+
+static void get_double(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+                       double min, double max, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    char key[256];
+
+    if (!v)
+        return;
+    snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
+    if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max) {
+        fail(ld, key, "must be a number between %g and %g", min, max);
+        return;
+    }
+    *out = v->valuedouble;
+}
+
+/* Returns an optional string member (NULL when absent), failing when it is not a string. */
+static const char *get_string(struct loader *ld, const cJSON *obj, const char *name,
+                              const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    char key[256];
+
+    if (!v)
+        return NULL;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
+        fail(ld, key, "must be a non-empty string");
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+static const cJSON *get_object(struct loader *ld, const cJSON *obj, const char *name,
+                               const char *path)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    char key[256];
+
+    if (v && !cJSON_IsObject(v)) {
+        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
+        fail(ld, key, "must be an object");
+        return NULL;
+    }
+    return v;
+}
+
+/* Rejects members that no rule reads: a misspelt key must not be silently ignored. */
+static void check_keys(struct loader *ld, const cJSON *obj, const char *path,
+                       const char *const *known)
+{
+    const cJSON *it;
+    char key[256];
+
+    cJSON_ArrayForEach(it, obj)
+    {
+        int ok = 0;
+        for (const char *const *k = known; *k; k++)
+            ok |= strcmp(*k, it->string) == 0;
+        if (!ok) {
+            snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", it->string);
+            fail(ld, key, "unknown key");
+        }
+    }
+}
+
+static void load_timeouts(struct loader *ld, const cJSON *obj, const char *path,
+                          struct sl_timeouts *t)
+{
+    static const char *const keys[] = {"connect", "first_byte", "total", NULL};
+    const cJSON *o = get_object(ld, obj, "timeouts_ms", path);
+    char p[256];
+
+    if (!o)
+        return;
+    snprintf(p, sizeof(p), "%s%stimeouts_ms", path, *path ? "." : "");
+    check_keys(ld, o, p, keys);
+    get_long(ld, o, "connect", p, 1, 600000, &t->connect_ms);
+    get_long(ld, o, "first_byte", p, 1, 3600000, &t->first_byte_ms);
+    get_long(ld, o, "total", p, 1, 86400000, &t->total_ms);
+}
+
+int sl_config_parse_listen(const char *s, char **host, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long p;
+
+    if (!colon || colon == s)
+        return SL_EINVAL;
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+        return SL_EINVAL;
+    *host = strndup(s, (size_t)(colon - s));
+    if (!*host)
+        return SL_ENOMEM;
+    *port = (int)p;
+    return 0;
+}
+
+static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+{
+    static const char *const keys[] = {"base_url", "api_key_env", NULL};
+    const cJSON *obj = get_object(ld, root, "providers", "");
+    const cJSON *it;
+    size_t i = 0;
+
+    if (!obj || !cJSON_GetArraySize(obj)) {
+        fail(ld, "providers", "at least one provider is required");
+        return;
+    }
+    cfg->n_providers = (size_t)cJSON_GetArraySize(obj);
+    cfg->providers = xcalloc(cfg->n_providers, sizeof(*cfg->providers));
+    cJSON_ArrayForEach(it, obj)
+    {
+        struct sl_provider *p = &cfg->providers[i++];
+        char path[256];
+        const char *url, *env;
+        size_t n;
+
+        snprintf(path, sizeof(path), "providers.%s", it->string);
+        p->name = xstrdup(it->string);
+        if (!cJSON_IsObject(it)) {
+            fail(ld, path, "must be an object");
+            continue;
+        }
+        check_keys(ld, it, path, keys);
+        url = get_string(ld, it, "base_url", path);
+        if (!url) {
+            fail(ld, path, "base_url is required");
+            continue;
+        }
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            char key[300];
+            snprintf(key, sizeof(key), "%s.base_url", path);
+            fail(ld, key, "must start with http:// or https://");
+            continue;
+        }
+        p->base_url = xstrdup(url);
+        n = strlen(p->base_url);
+        while (n > 0 && p->base_url[n - 1] == '/')
+            p->base_url[--n] = '\0';
+        env = get_string(ld, it, "api_key_env", path);
+        if (env) {
+            const char *val = getenv(env);
+            p->api_key_env = xstrdup(env);
+            p->api_key = val && *val ? xstrdup(val) : NULL;
+        }
+    }
+}
+
+static const struct sl_provider *find_provider(const struct sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (strcmp(cfg->providers[i].name, name) == 0)
+            return &cfg->providers[i];
+    return NULL;
+}
+
+static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSON *d,
+                            const char *path, struct sl_deployment *dep)
+{
+    static const char *const keys[] = {"name", "provider", "model", "weight", "timeouts_ms",
+                                       NULL};
+    const char *prov, *model, *name;
+    char key[300];
+
+    dep->timeouts = cfg->timeouts;
+    dep->weight = 1;
+    if (!cJSON_IsObject(d)) {
+        fail(ld, path, "must be an object");
+        return;
+    }
+    check_keys(ld, d, path, keys);
+    prov = get_string(ld, d, "provider", path);
+    model = get_string(ld, d, "model", path);
+    name = get_string(ld, d, "name", path);
+    if (!prov || !model) {
+        fail(ld, path, "provider and model are required");
+        return;
+    }
+    dep->provider = find_provider(cfg, prov);
+    if (!dep->provider) {
+        snprintf(key, sizeof(key), "%s.provider", path);
+        fail(ld, key, "no provider named \"%s\"", prov);
+        return;
+    }
+    dep->model = xstrdup(model);
+    if (name) {
+        dep->name = xstrdup(name);
+    } else {
+        size_t n = strlen(prov) + strlen(model) + 2;
+        dep->name = xcalloc(n, 1);
+        snprintf(dep->name, n, "%s/%s", prov, model);
+    }
+    get_double(ld, d, "weight", path, 1e-9, 1e9, &dep->weight);
+    load_timeouts(ld, d, path, &dep->timeouts);
+}
+
+static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+{
+    static const char *const keys[] = {"deployments", "fallbacks", NULL};
+    const cJSON *obj = get_object(ld, root, "models", "");
+    const cJSON *it;
+    size_t i = 0, nd = 0;
+
+    if (!obj || !cJSON_GetArraySize(obj)) {
+        fail(ld, "models", "at least one model is required");
+        return;
+    }
+    cJSON_ArrayForEach(it, obj)
+    {
+        const cJSON *deps = cJSON_GetObjectItemCaseSensitive(it, "deployments");
+        nd += cJSON_IsArray(deps) ? (size_t)cJSON_GetArraySize(deps) : 0;
+    }
+    cfg->n_models = (size_t)cJSON_GetArraySize(obj);
+    cfg->models = xcalloc(cfg->n_models, sizeof(*cfg->models));
+    cfg->deployments = xcalloc(nd, sizeof(*cfg->deployments));
+
+    cJSON_ArrayForEach(it, obj)
+    {
+        struct sl_model *m = &cfg->models[i++];
+        const cJSON *deps, *d;
+        char path[256];
+
+        snprintf(path, sizeof(path), "models.%s", it->string);
+        m->name = xstrdup(it->string);
+        if (!cJSON_IsObject(it)) {
+            fail(ld, path, "must be an object");
+            continue;
+        }
+        check_keys(ld, it, path, keys);
+        deps = cJSON_GetObjectItemCaseSensitive(it, "deployments");
+        if (!cJSON_IsArray(deps) || !cJSON_GetArraySize(deps)) {
+            char key[300];
+            snprintf(key, sizeof(key), "%s.deployments", path);
+            fail(ld, key, "must be a non-empty array");
+            continue;
+        }
+        m->deployments = xcalloc((size_t)cJSON_GetArraySize(deps), sizeof(*m->deployments));
+        cJSON_ArrayForEach(d, deps)
+        {
+            struct sl_deployment *dep = &cfg->deployments[cfg->n_deployments];
+            char dpath[320];
+
+            snprintf(dpath, sizeof(dpath), "%s.deployments[%zu]", path, m->n_deployments);
+            dep->index = cfg->n_deployments++;
+            load_deployment(ld, cfg, d, dpath, dep);
+            m->deployments[m->n_deployments++] = dep;
+        }
+    }
+}
+
+/* Fallbacks name other aliases, so they are resolved once every alias exists. */
+static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, "models");
+
+    for (size_t i = 0; i < cfg->n_models && !ld->failed; i++) {
+        struct sl_model *m = &cfg->models[i];
+        const cJSON *fb = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(obj, m->name), "fallbacks");
+        const cJSON *f;
+        char key[300];
+
+        if (!fb)
+            continue;
+        snprintf(key, sizeof(key), "models.%s.fallbacks", m->name);
+        if (!cJSON_IsArray(fb)) {
+            fail(ld, key, "must be an array of model names");
+            continue;
+        }
+        m->fallbacks = xcalloc((size_t)cJSON_GetArraySize(fb), sizeof(*m->fallbacks));
+        cJSON_ArrayForEach(f, fb)
+        {
+            const struct sl_model *target =
+                cJSON_IsString(f) ? sl_config_model(cfg, f->valuestring) : NULL;
+            if (!target) {
+                fail(ld, key, "\"%s\" is not a model defined in this file",
+                     cJSON_IsString(f) ? f->valuestring : "(not a string)");
+                break;
+            }
+            if (target == m) {
+                fail(ld, key, "a model cannot fall back to itself");
+                break;
+            }
+            m->fallbacks[m->n_fallbacks++] = target;
+        }
+    }
+}
+
+static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+{
+    static const char *const keys[] = {
+        "listen", "workers", "log_level", "max_body_bytes", "max_header_bytes", "retry",
+        "timeouts_ms", "breaker", "providers", "models", NULL};
+    static const char *const retry_keys[] = {"max_attempts", "max_wait_ms", NULL};
+    static const char *const breaker_keys[] = {"consecutive_failures", "error_rate", "window",
+                                               "min_calls", "open_ms", NULL};
+    const cJSON *o;
+    const char *s;
+    long n;
+
+    check_keys(ld, root, "", keys);
+    s = get_string(ld, root, "listen", "");
+    if (s) {
+        free(cfg->listen_host);
+        cfg->listen_host = NULL;
+        if (sl_config_parse_listen(s, &cfg->listen_host, &cfg->listen_port))
+            fail(ld, "listen", "must be \"host:port\"");
+    }
+    get_int(ld, root, "workers", "", 1, 256, &cfg->workers);
+    s = get_string(ld, root, "log_level", "");
+    if (s) {
+        if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") && strcmp(s, "error"))
+            fail(ld, "log_level", "must be debug, info, warn or error");
+        free(cfg->log_level);
+        cfg->log_level = xstrdup(s);
+    }
+    n = (long)cfg->max_body_bytes;
+    get_long(ld, root, "max_body_bytes", "", 1024, 1L << 30, &n);
+    cfg->max_body_bytes = (size_t)n;
+    n = (long)cfg->max_header_bytes;
+    get_long(ld, root, "max_header_bytes", "", 1024, 1L << 20, &n);
+    cfg->max_header_bytes = (size_t)n;
+
+    if ((o = get_object(ld, root, "retry", ""))) {
+        check_keys(ld, o, "retry", retry_keys);
+        get_int(ld, o, "max_attempts", "retry", 1, 20, &cfg->max_attempts);
+        get_long(ld, o, "max_wait_ms", "retry", 0, 600000, &cfg->max_retry_wait_ms);
+    }
+    load_timeouts(ld, root, "", &cfg->timeouts);
+    if ((o = get_object(ld, root, "breaker", ""))) {
+        check_keys(ld, o, "breaker", breaker_keys);
+        get_int(ld, o, "consecutive_failures", "breaker", 1, 1000,
+                &cfg->breaker.consecutive_failures);
+        get_double(ld, o, "error_rate", "breaker", 0.01, 1.0, &cfg->breaker.error_rate);
+        get_int(ld, o, "window", "breaker", 1, 10000, &cfg->breaker.window);
+        get_int(ld, o, "min_calls", "breaker", 1, 10000, &cfg->breaker.min_calls);
+        get_long(ld, o, "open_ms", "breaker", 1, 3600000, &cfg->breaker.open_ms);
+        if (cfg->breaker.min_calls > cfg->breaker.window)
+            fail(ld, "breaker.min_calls", "must not exceed breaker.window");
+    }
+    if (ld->failed)
+        return;
+    load_providers(ld, cfg, root);
+    if (ld->failed)
+        return;
+    load_models(ld, cfg, root);
+    if (ld->failed)
+        return;
+    load_fallbacks(ld, cfg, root);
+}
+
+static void set_defaults(struct sl_config *cfg)
+{
+    cfg->listen_host = xstrdup("127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->workers = 2;
+    cfg->log_level = xstrdup("info");
+    cfg->max_body_bytes = 4u << 20;
+    cfg->max_header_bytes = 64u << 10;
+    cfg->max_attempts = 3;
+    cfg->max_retry_wait_ms = 2000;
+    cfg->timeouts = (struct sl_timeouts){.connect_ms = 2000, .first_byte_ms = 60000,
+                                         .total_ms = 600000};
+    cfg->breaker = (struct sl_breaker_config){.consecutive_failures = 5, .error_rate = 0.5,
+                                              .window = 20, .min_calls = 10, .open_ms = 10000};
+}
+
+/* Line number of byte offset pos in text, counting from 1. */
+static int line_of(const char *text, size_t pos)
+{
+    int line = 1;
+    for (size_t i = 0; i < pos; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
+                                  size_t errlen)
+{
+    struct loader ld = {.file = name, .err = err, .errlen = errlen};
+    struct sl_config *cfg = xcalloc(1, sizeof(*cfg));
+    const char *end = NULL;
+    cJSON *root;
+
+    cfg->path = xstrdup(name);
+    set_defaults(cfg);
+    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
+        snprintf(err, errlen, "%s:%d: invalid JSON near byte %zu", name, line_of(text, pos),
+                 pos);
+        ld.failed = 1;
+    } else if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "%s:1: the top level must be a JSON object", name);
+        ld.failed = 1;
+    } else {
+        load_root(&ld, cfg, root);
+    }
+    cJSON_Delete(root);
+    if (ld.failed) {
+        sl_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct sl_config *sl_config_load(const char *path, char *err, size_t errlen)
+{
+    struct sl_config *cfg = NULL;
+    char *text = NULL;
+    FILE *f = fopen(path, "rb");
+    long size;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    if (size > (16L << 20)) {
+        snprintf(err, errlen, "%s: larger than 16 MiB", path);
+        goto out;
+    }
+    text = xcalloc((size_t)size + 1, 1);
+    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    cfg = sl_config_parse(path, text, (size_t)size, err, errlen);
+out:
+    if (f)
+        fclose(f);
+    free(text);
+    return cfg;
+}
+
+void sl_config_destroy(struct sl_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        free(cfg->providers[i].name);
+        free(cfg->providers[i].base_url);
+        free(cfg->providers[i].api_key_env);
+        free(cfg->providers[i].api_key);
+    }
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        free(cfg->deployments[i].name);
+        free(cfg->deployments[i].model);
+    }
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        free(cfg->models[i].name);
+        free(cfg->models[i].deployments);
+        free(cfg->models[i].fallbacks);
+    }
+    free(cfg->providers);
+    free(cfg->deployments);
+    free(cfg->models);
+    free(cfg->listen_host);
+    free(cfg->log_level);
+    free(cfg->path);
+    free(cfg);
+}
+
+const struct sl_model *sl_config_model(const struct sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if (strcmp(cfg->models[i].name, name) == 0)
+            return &cfg->models[i];
+    return NULL;
+}

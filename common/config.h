@@ -1,0 +1,85 @@
+/* The static configuration of a Sluice proxy, loaded from sluice.json.
+ * sl_config_load returns a heap object that owns every string and array in it; it is
+ * read-only once loaded and freed as a whole with sl_config_destroy. */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stddef.h>
+
+#include "errors.h"
+
+struct sl_timeouts {
+    long connect_ms;    /* TCP (and TLS) connection set-up */
+    long first_byte_ms; /* request sent until the response's status line */
+    long total_ms;      /* the whole transfer, a stream included */
+};
+
+struct sl_provider {
+    char *name;
+    char *base_url;    /* e.g. "https://api.openai.com/v1", no trailing slash */
+    char *api_key_env; /* name of the environment variable holding the key, or NULL */
+    char *api_key;     /* its value, read at load; NULL when unset. Never log it. */
+};
+
+struct sl_deployment {
+    char *name;                        /* "provider/model" unless named in the file */
+    const struct sl_provider *provider;
+    char *model;                       /* the provider's model name */
+    double weight;                     /* > 0; relative share among healthy deployments */
+    struct sl_timeouts timeouts;
+    size_t index;                      /* position in sl_config.deployments */
+};
+
+/* A model alias that applications ask for by name. */
+struct sl_model {
+    char *name;
+    struct sl_deployment **deployments; /* at least one; owned by sl_config */
+    size_t n_deployments;
+    const struct sl_model **fallbacks; /* other aliases tried in order when all fail */
+    size_t n_fallbacks;
+};
+
+struct sl_breaker_config {
+    int consecutive_failures; /* open after this many failures in a row */
+    double error_rate;        /* ... or when the failure share of the window reaches this */
+    int window;               /* outcomes remembered for the error rate */
+    int min_calls;            /* outcomes needed before the error rate counts */
+    long open_ms;             /* how long an open circuit refuses before a half-open probe */
+};
+
+struct sl_config {
+    char *path;
+    char *listen_host;
+    int listen_port;
+    int workers;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    int max_attempts;     /* upstream attempts per request, the first included */
+    long max_retry_wait_ms; /* longest Retry-After a request will wait out itself */
+    struct sl_timeouts timeouts; /* defaults for deployments */
+    struct sl_breaker_config breaker;
+    char *log_level;
+
+    struct sl_provider *providers;
+    size_t n_providers;
+    struct sl_deployment *deployments; /* every deployment of every model */
+    size_t n_deployments;
+    struct sl_model *models;
+    size_t n_models;
+};
+
+/* Loads and validates path. On failure returns NULL and writes "path: key: what is wrong"
+ * (or "path:line: ..." for a syntax error) into err. */
+struct sl_config *sl_config_load(const char *path, char *err, size_t errlen);
+/* Same, from a JSON text already in memory; name is used in messages. */
+struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
+                                  size_t errlen);
+void sl_config_destroy(struct sl_config *cfg);
+
+/* The alias called name, or NULL. */
+const struct sl_model *sl_config_model(const struct sl_config *cfg, const char *name);
+
+/* Parses "host:port" (port 0..65535) into a new host string and port. */
+int sl_config_parse_listen(const char *s, char **host, int *port) SL_MUST_CHECK;
+
+#endif
