@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,11 +62,12 @@ static void get_long(struct loader *ld, const cJSON *obj, const char *name, cons
     if (!v)
         return;
     snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
         fail(ld, key, "must be a whole number");
         return;
     }
-    if ((long)v->valuedouble < min || (long)v->valuedouble > max) {
+    /* compared as doubles: converting one beyond long's range to long is undefined */
+    if (v->valuedouble < (double)min || v->valuedouble > (double)max) {
         fail(ld, key, "must be between %ld and %ld", min, max);
         return;
     }
@@ -296,6 +298,11 @@ static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *r
         const cJSON *deps = cJSON_GetObjectItemCaseSensitive(it, "deployments");
         nd += cJSON_IsArray(deps) ? (size_t)cJSON_GetArraySize(deps) : 0;
     }
+    if (nd > SL_CONFIG_MAX_DEPLOYMENTS) {
+        fail(ld, "models", "%zu deployments in all; at most %d are supported", nd,
+             SL_CONFIG_MAX_DEPLOYMENTS);
+        return;
+    }
     cfg->n_models = (size_t)cJSON_GetArraySize(obj);
     cfg->models = xcalloc(cfg->n_models, sizeof(*cfg->models));
     cfg->deployments = xcalloc(nd, sizeof(*cfg->deployments));
@@ -467,14 +474,18 @@ struct sl_config *sl_config_parse(const char *name, const char *text, size_t len
     struct sl_config *cfg = xcalloc(1, sizeof(*cfg));
     const char *end = NULL;
     cJSON *root;
+    size_t pos;
 
     cfg->path = xstrdup(name);
     set_defaults(cfg);
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root) {
-        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
-        snprintf(err, errlen, "%s:%d: invalid JSON near byte %zu", name, line_of(text, pos),
-                 pos);
+    pos = end && end >= text ? (size_t)(end - text) : 0;
+    /* cJSON stops after the first value; anything but whitespace after it is an error too */
+    while (root && pos < len &&
+           (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
+        pos++;
+    if (!root || pos < len) {
+        snprintf(err, errlen, "%s:%d: invalid JSON near byte %zu", name, line_of(text, pos), pos);
         ld.failed = 1;
     } else if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "%s:1: the top level must be a JSON object", name);

@@ -8,6 +8,8 @@
 
 #include "errors.h"
 
+#define SL_CONFIG_MAX_DEPLOYMENTS 256
+
 struct sl_timeouts {
     long connect_ms;    /* TCP (and TLS) connection set-up */
     long first_byte_ms; /* request sent until the response's status line */

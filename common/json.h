@@ -1,0 +1,24 @@
+/* Small JSON helpers that work on raw text, for the proxy's hot path: locating a member
+ * without building a tree, and escaping strings. They allocate nothing. */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* Finds the first top-level member called key in the JSON object text[0..len) and sets
+ * [*vstart, *vend) to its value's span. Keys are compared as raw text (a key spelt with
+ * escapes does not match). Returns false when text is not an object or key is absent. */
+bool sl_json_member_span(const char *text, size_t len, const char *key, size_t *vstart,
+                         size_t *vend);
+
+/* True when text[0..len) is one well-formed JSON value (surrounding white space allowed).
+ * Checks structure, not string encoding; nesting deeper than 128 counts as malformed. */
+bool sl_json_valid(const char *text, size_t len);
+
+/* Appends s as a JSON string literal (quotes included), escaping what JSON requires. */
+int sl_json_add_string(struct sl_buf *b, const char *s) SL_MUST_CHECK;
+
+#endif

@@ -1,0 +1,836 @@
+/* A proxied call: validate, choose a deployment, send upstream, retry or fall back before
+ * the first byte reaches the client, then stream or send the answer back. */
+#include "call.h"
+#include "health.h"
+#include "server.h"
+#include "upstream.h"
+
+#define SL_LOG_MODULE "call"
+#include "buf.h"
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "reqid.h"
+#include "sse.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event_struct.h>
+#include <event2/keyvalq_struct.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_DEPLOYMENTS  SL_CONFIG_MAX_DEPLOYMENTS
+#define MAX_RESPONSE     (64u << 20)    /* a non-stream answer larger than this is refused */
+#define MAX_ERROR_BODY   (64u << 10)    /* an upstream error body is kept up to this */
+#define MAX_SSE_EVENT    (4u << 20)     /* one SSE event from upstream */
+#define CLIENT_HIGH_WATER (1u << 20)    /* pause the upstream while the client lags this much */
+
+struct sl_call {
+    struct sl_worker *w;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    enum sl_endpoint kind;
+    const struct sl_model *model; /* what the client asked for */
+    const char *body;             /* the client's body, inside req's input buffer */
+    size_t body_len;
+    size_t mstart, mend; /* span of the "model" value in body */
+    bool stream;
+    char reqid[SL_REQID_MAX + 1];
+    uint64_t t_start, t_attempt, upstream_us;
+
+    /* attempts */
+    int attempts, n_timeouts, n_429;
+    uint64_t tried[MAX_DEPLOYMENTS / 64];
+    uint64_t retry_after_us; /* the shortest Retry-After seen, for a final 429 */
+    enum sl_fail last_fail;
+
+    /* the current attempt */
+    const struct sl_deployment *dep;
+    const struct sl_model *dep_model; /* the alias it was chosen from */
+    bool probe;
+    CURL *easy;
+    long status;
+    bool got_status;
+    bool failed; /* a callback decided this attempt failed: reason in fail */
+    enum sl_fail fail;
+    struct sl_buf upbody;  /* the upstream body when the model name changes */
+    struct evbuffer *resp; /* a non-stream answer, or an upstream error body */
+    struct evbuffer *chunk;
+    struct sl_sse sse;
+    bool sent_headers, saw_done, paused;
+
+    struct event timer; /* first-byte timeout, or the wait for a Retry-After */
+    struct event watch; /* the client's socket, to notice that it left */
+    struct sl_call *next_free;
+};
+
+static void attempt(struct sl_call *c);
+static void call_end(struct sl_call *c);
+
+/* --- small helpers --------------------------------------------------------------------- */
+
+static bool tried(const struct sl_call *c, size_t i)
+{
+    return c->tried[i / 64] >> (i % 64) & 1;
+}
+
+static void add_common_headers(struct sl_call *c, const char *content_type)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    char num[32];
+    uint64_t now = sl_clock_mono_us();
+    uint64_t total = now - c->t_start;
+    uint64_t up = c->upstream_us + (c->easy ? now - c->t_attempt : 0);
+
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "x-request-id", c->reqid);
+    if (c->dep) {
+        evhttp_add_header(h, "x-sluice-model", c->dep->name);
+        snprintf(num, sizeof(num), "%d", c->attempts);
+        evhttp_add_header(h, "x-sluice-attempts", num);
+    }
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)(total > up ? total - up : 0));
+    evhttp_add_header(h, "x-sluice-overhead-us", num);
+}
+
+static void observe_overhead(struct sl_call *c)
+{
+    struct sl_metrics *m = &c->w->metrics;
+    const struct sl_config *cfg = c->w->server->cfg;
+    uint64_t total = sl_clock_mono_us() - c->t_start;
+    size_t mi = (size_t)(c->model - cfg->models);
+
+    if (!c->dep)
+        return;
+    sl_metrics_observe(&m->overhead[mi * cfg->n_deployments + c->dep->index],
+                       total > c->upstream_us ? total - c->upstream_us : 0);
+}
+
+/* Stops watching the client before its final answer: evhttp may free the connection
+ * (and call the close callback) as soon as that answer is written. */
+static void detach_client(struct sl_call *c)
+{
+    if (!event_initialized(&c->watch))
+        return;
+    event_del(&c->watch);
+    evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+}
+
+static void error_reply(struct sl_call *c, int status, const char *type, const char *code,
+                        const char *message)
+{
+    detach_client(c);
+    sl_server_error(c->w, c->req, c->reqid, status, type, code, NULL, message);
+}
+
+/* --- the client's side ---------------------------------------------------------------- */
+
+/* Drops the upstream side of the current attempt, if any. */
+static void stop_attempt(struct sl_call *c)
+{
+    if (event_initialized(&c->timer))
+        event_del(&c->timer);
+    if (c->easy) {
+        sl_upstream_cancel(c->w->up, c->easy);
+        sl_upstream_release(c->w->up, c->easy);
+        c->easy = NULL;
+        if (c->probe)
+            sl_health_abandon(c->w->server->health[c->dep->index], sl_clock_mono_us());
+        c->probe = false;
+    }
+}
+
+/* evhttp noticed the client is gone (a failed write) and is freeing the connection. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct sl_call *c = arg;
+
+    sl_metrics_inc(&c->w->metrics.client_cancels);
+    stop_attempt(c);
+    event_del(&c->watch);
+    /* A request evhttp detached from its connection is ours to free; an attached one is
+     * freed by evhttp with the connection. */
+    if (!evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
+    c->req = NULL;
+    call_end(c);
+}
+
+/* evhttp stops reading a connection while a request is being answered, so a client that
+ * hangs up during a slow upstream would go unnoticed until the first write: watch the
+ * socket ourselves. */
+static void on_client_readable(evutil_socket_t fd, short events, void *arg)
+{
+    struct sl_call *c = arg;
+    char ch;
+    ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0) {
+        event_del(&c->watch); /* a pipelined request, not a hang-up: stop watching */
+        return;
+    }
+    sl_metrics_inc(&c->w->metrics.client_cancels);
+    stop_attempt(c);
+    detach_client(c);
+    evhttp_connection_free(c->evcon); /* frees c->req with it */
+    c->req = NULL;
+    call_end(c);
+}
+
+static void on_client_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct sl_call *c = arg;
+
+    if (c->paused && c->easy) {
+        c->paused = false;
+        curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    }
+}
+
+static void send_chunk(struct sl_call *c, const char *p, size_t n)
+{
+    evbuffer_add(c->chunk, p, n);
+    evhttp_send_reply_chunk_with_cb(c->req, c->chunk, on_client_drained, c);
+}
+
+static void start_stream(struct sl_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+
+    add_common_headers(c, "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_send_reply_start(c->req, 200, "OK");
+    sl_server_count(c->w, 200);
+    c->sent_headers = true;
+    observe_overhead(c);
+}
+
+/* Ends a stream that already reached the client with an error event: never a silent cut. */
+static void end_stream_with_error(struct sl_call *c, const char *message)
+{
+    struct sl_buf b;
+    int rc;
+
+    sl_buf_init(&b, 4096);
+    rc = sl_buf_adds(&b, "data: {\"error\":{\"message\":");
+    if (rc == 0)
+        rc = sl_json_add_string(&b, message);
+    if (rc == 0)
+        rc = sl_buf_adds(&b, ",\"type\":\"server_error\",\"param\":null,"
+                             "\"code\":\"upstream_stream_error\"}}\n\n");
+    if (rc == 0)
+        send_chunk(c, b.data, b.len);
+    sl_buf_free(&b);
+    detach_client(c);
+    evhttp_send_reply_end(c->req);
+    c->req = NULL;
+}
+
+/* --- the upstream's side -------------------------------------------------------------- */
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
+{
+    struct sl_call *c = arg;
+    size_t n = size * nitems;
+
+    if (n > 5 && memcmp(line, "HTTP/", 5) == 0) {
+        const char *sp = memchr(line, ' ', n);
+        c->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->got_status = true;
+        event_del(&c->timer); /* the first byte arrived */
+    } else if (n > 12 && strncasecmp(line, "retry-after:", 12) == 0) {
+        long s = strtol(line + 12, NULL, 10); /* an HTTP-date reads as 0: no wait known */
+        if (s > 0 && s < 86400) {
+            uint64_t us = (uint64_t)s * 1000000u;
+            if (!c->retry_after_us || us < c->retry_after_us)
+                c->retry_after_us = us;
+            sl_health_cool_down(c->w->server->health[c->dep->index],
+                                sl_clock_mono_us() + us);
+        }
+    }
+    return n;
+}
+
+/* Forwards the complete SSE events now buffered, as one chunk. Every event must be JSON or
+ * the [DONE] marker; the first bad one fails the attempt (and, once bytes have gone out,
+ * ends the stream with an error). */
+static bool forward_events(struct sl_call *c)
+{
+    struct sl_sse_event ev;
+    const char *first = NULL;
+    size_t len = 0;
+    int rc;
+
+    while ((rc = sl_sse_next(&c->sse, &ev)) == 1) {
+        if (ev.done) {
+            c->saw_done = true;
+        } else if (ev.data_len && !sl_json_valid(ev.data, ev.data_len)) {
+            rc = SL_EPARSE;
+            break;
+        }
+        if (!first)
+            first = ev.raw;
+        len = (size_t)(ev.raw + ev.raw_len - first);
+    }
+    if (len) {
+        if (!c->sent_headers)
+            start_stream(c);
+        send_chunk(c, first, len);
+    }
+    if (rc < 0) {
+        c->failed = true;
+        c->fail = SL_FAIL_MALFORMED;
+        return false;
+    }
+    return true;
+}
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct sl_call *c = arg;
+    size_t n = size * nmemb;
+
+    if (c->status < 200 || c->status > 299) {
+        size_t room = MAX_ERROR_BODY - evbuffer_get_length(c->resp);
+        evbuffer_add(c->resp, p, n < room ? n : room);
+        return n;
+    }
+    if (!c->stream) {
+        if (evbuffer_get_length(c->resp) + n > MAX_RESPONSE) {
+            c->failed = true;
+            c->fail = SL_FAIL_OTHER;
+            return 0;
+        }
+        evbuffer_add(c->resp, p, n);
+        return n;
+    }
+    if (c->sent_headers) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+        if (evbuffer_get_length(bufferevent_get_output(bev)) > CLIENT_HIGH_WATER) {
+            c->paused = true; /* resumed by on_client_drained */
+            return CURL_WRITEFUNC_PAUSE;
+        }
+    }
+    if (sl_sse_feed(&c->sse, p, n)) {
+        c->failed = true;
+        c->fail = SL_FAIL_MALFORMED;
+        return 0;
+    }
+    return forward_events(c) ? n : 0;
+}
+
+static void on_first_byte_timeout(evutil_socket_t fd, short events, void *arg)
+{
+    struct sl_call *c = arg;
+
+    sl_upstream_cancel(c->w->up, c->easy);
+    c->failed = true;
+    c->fail = SL_FAIL_TIMEOUT;
+    sl_call_upstream_done(c, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* --- choosing a deployment ------------------------------------------------------------ */
+
+/* Weighted choice among the alias's deployments that are available and pass the filter
+ * (untried first, then any); NULL when none is. */
+static const struct sl_deployment *pick(struct sl_call *c, const struct sl_model *m,
+                                        bool untried_only, uint64_t now)
+{
+    struct sl_health *const *health = c->w->server->health;
+    const struct sl_deployment *ok[MAX_DEPLOYMENTS];
+    size_t n = 0;
+    double total = 0, r;
+
+    for (size_t i = 0; i < m->n_deployments; i++) {
+        const struct sl_deployment *d = m->deployments[i];
+        if (untried_only && tried(c, d->index))
+            continue;
+        if (!sl_health_available(health[d->index], now))
+            continue;
+        ok[n++] = d;
+        total += d->weight;
+    }
+    while (n > 0) {
+        size_t i = 0;
+        r = sl_rand_double(&c->w->rng) * total;
+        while (i + 1 < n && r >= ok[i]->weight)
+            r -= ok[i++]->weight;
+        if (sl_health_acquire(health[ok[i]->index], now, &c->probe))
+            return ok[i];
+        total -= ok[i]->weight; /* another request took the half-open probe */
+        ok[i] = ok[--n];
+    }
+    return NULL;
+}
+
+/* The fallback chain: the requested alias, then its fallbacks in order. Untried
+ * deployments anywhere in the chain come before a second try of the same one. */
+static bool choose(struct sl_call *c, uint64_t now)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const struct sl_model *m = c->model;
+        for (size_t k = 0; k <= c->model->n_fallbacks; k++) {
+            if (k > 0)
+                m = c->model->fallbacks[k - 1];
+            c->dep = pick(c, m, pass == 0, now);
+            if (c->dep) {
+                c->dep_model = m;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The soonest moment a deployment of the chain comes out of a Retry-After cool-down. */
+static uint64_t soonest_cool_down_end(const struct sl_call *c)
+{
+    struct sl_health *const *health = c->w->server->health;
+    uint64_t best = 0;
+
+    for (size_t k = 0; k <= c->model->n_fallbacks; k++) {
+        const struct sl_model *m = k ? c->model->fallbacks[k - 1] : c->model;
+        for (size_t i = 0; i < m->n_deployments; i++) {
+            struct sl_health *h = health[m->deployments[i]->index];
+            uint64_t until = sl_health_cool_until(h);
+            if (until && sl_health_state(h) == SL_CIRCUIT_CLOSED && (!best || until < best))
+                best = until;
+        }
+    }
+    return best;
+}
+
+/* --- ending a call -------------------------------------------------------------------- */
+
+static void finish_error(struct sl_call *c)
+{
+    char msg[256];
+
+    if (c->attempts == 0) {
+        error_reply(c, 503, "server_error", "no_healthy_upstream",
+                    "No deployment of this model is available right now (circuit open or "
+                    "rate limited); retry later.");
+    } else if (c->n_timeouts == c->attempts) {
+        snprintf(msg, sizeof(msg), "The upstream did not answer in time (%d attempt%s).",
+                 c->attempts, c->attempts > 1 ? "s" : "");
+        error_reply(c, 504, "timeout_error", "upstream_timeout", msg);
+    } else if (c->n_429 == c->attempts) {
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%llu",
+                 (unsigned long long)(c->retry_after_us ? (c->retry_after_us + 999999) / 1000000
+                                                        : 1));
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+        error_reply(c, 429, "rate_limit_error", "upstream_rate_limited",
+                    "Every upstream deployment is rate limiting; retry later.");
+    } else {
+        snprintf(msg, sizeof(msg), "All %d upstream attempt%s failed.", c->attempts,
+                 c->attempts > 1 ? "s" : "");
+        error_reply(c, 502, "server_error", "upstream_failed", msg);
+    }
+    c->req = NULL;
+}
+
+static void finish_ok(struct sl_call *c)
+{
+    struct sl_metrics *m = &c->w->metrics;
+    size_t mi = (size_t)(c->model - c->w->server->cfg->models);
+
+    if (c->dep_model != c->model)
+        sl_metrics_inc(&m->fallbacks[mi]);
+    detach_client(c);
+    if (c->stream) {
+        evhttp_send_reply_end(c->req);
+    } else {
+        add_common_headers(c, "application/json");
+        observe_overhead(c);
+        sl_server_send(c->w, c->req, (int)c->status, c->resp);
+    }
+    c->req = NULL;
+}
+
+/* An upstream 4xx that is the client's own doing (bad parameters): pass it on. */
+static void finish_passthrough(struct sl_call *c)
+{
+    size_t n = evbuffer_get_length(c->resp);
+    const char *body = (const char *)evbuffer_pullup(c->resp, -1);
+    char msg[128];
+
+    detach_client(c);
+    if (n && sl_json_valid(body, n)) {
+        add_common_headers(c, "application/json");
+        sl_server_send(c->w, c->req, (int)c->status, c->resp);
+    } else {
+        snprintf(msg, sizeof(msg), "The upstream rejected the request with status %ld.",
+                 c->status);
+        error_reply(c, (int)c->status, "invalid_request_error", "upstream_rejected", msg);
+    }
+    c->req = NULL;
+}
+
+/* Sorts out a finished attempt: success, a failure to retry, or the end of the call. */
+void sl_call_upstream_done(void *priv, CURLcode res)
+{
+    struct sl_call *c = priv;
+    struct sl_health *h = c->w->server->health[c->dep->index];
+    struct sl_metrics *m = &c->w->metrics;
+    uint64_t now = sl_clock_mono_us();
+    uint64_t took = now - c->t_attempt;
+    bool ok = false, passthrough = false;
+    enum sl_fail why = c->fail;
+
+    event_del(&c->timer);
+    c->upstream_us += took;
+    sl_upstream_release(c->w->up, c->easy);
+    c->easy = NULL;
+
+    if (c->failed) {
+        /* a callback already decided */
+    } else if (res == CURLE_OK && c->status >= 200 && c->status <= 299) {
+        if (!c->stream) {
+            size_t n = evbuffer_get_length(c->resp);
+            ok = sl_json_valid((const char *)evbuffer_pullup(c->resp, -1), n);
+            why = SL_FAIL_MALFORMED;
+        } else {
+            ok = c->saw_done && !sl_sse_partial(&c->sse);
+            why = c->sent_headers ? SL_FAIL_STREAM : SL_FAIL_MALFORMED;
+        }
+    } else if (res == CURLE_OK) {
+        long s = c->status;
+        /* Another 4xx is about the request itself; the upstream is healthy. A 401/403
+         * means the gateway's provider key is wrong: another deployment may do. */
+        passthrough = s >= 400 && s < 500 && s != 408 && s != 429 && s != 401 && s != 403;
+        why = s == 429 ? SL_FAIL_STATUS_429 : s >= 500 ? SL_FAIL_STATUS_5XX : SL_FAIL_STATUS_OTHER;
+    } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        why = SL_FAIL_TIMEOUT;
+    } else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+               res == CURLE_COULDNT_RESOLVE_PROXY) {
+        why = SL_FAIL_CONNECT;
+    } else {
+        why = c->sent_headers ? SL_FAIL_STREAM : SL_FAIL_OTHER;
+    }
+    if (c->sent_headers && !ok)
+        why = why == SL_FAIL_MALFORMED ? why : SL_FAIL_STREAM;
+
+    sl_health_record(h, ok || passthrough, now);
+    c->probe = false;
+    if (ok || passthrough) {
+        sl_metrics_observe(&m->upstream[c->dep->index], took);
+        if (ok)
+            finish_ok(c);
+        else
+            finish_passthrough(c);
+        call_end(c);
+        return;
+    }
+
+    sl_metrics_inc(&m->failures[c->dep->index * SL_FAIL_COUNT + why]);
+    c->last_fail = why;
+    c->n_timeouts += why == SL_FAIL_TIMEOUT;
+    c->n_429 += why == SL_FAIL_STATUS_429;
+    sl_debug("%s: attempt %d on %s failed: %s (status %ld)", c->reqid, c->attempts,
+             c->dep->name, res == CURLE_OK ? "status" : curl_easy_strerror(res), c->status);
+    if (c->sent_headers) {
+        end_stream_with_error(c, why == SL_FAIL_MALFORMED
+                                     ? "The upstream sent a malformed event."
+                                     : "The upstream stream ended before it was complete.");
+        call_end(c);
+        return;
+    }
+    if (c->attempts >= c->w->server->cfg->max_attempts) {
+        finish_error(c);
+        call_end(c);
+        return;
+    }
+    attempt(c);
+}
+
+static void on_retry_wait_over(evutil_socket_t fd, short events, void *arg)
+{
+    attempt(arg);
+}
+
+/* Starts the next upstream attempt, waits out a short Retry-After, or ends the call. */
+static void attempt(struct sl_call *c)
+{
+    const struct sl_server *srv = c->w->server;
+    const struct sl_target *t;
+    uint64_t now = sl_clock_mono_us();
+    const char *body = c->body;
+    size_t body_len = c->body_len;
+    CURL *e;
+
+    if (!choose(c, now)) {
+        uint64_t until = soonest_cool_down_end(c);
+        if (until && until - now <= (uint64_t)srv->cfg->max_retry_wait_ms * 1000u) {
+            struct timeval tv = {(time_t)((until - now) / 1000000),
+                                 (suseconds_t)((until - now) % 1000000)};
+            event_assign(&c->timer, c->w->base, -1, 0, on_retry_wait_over, c);
+            event_add(&c->timer, &tv);
+            return;
+        }
+        finish_error(c);
+        call_end(c);
+        return;
+    }
+    c->attempts++;
+    if (c->attempts > 1)
+        sl_metrics_inc(&c->w->metrics.retries[c->model - srv->cfg->models]);
+    c->tried[c->dep->index / 64] |= 1ull << (c->dep->index % 64);
+    c->status = 0;
+    c->got_status = c->failed = false;
+    c->fail = SL_FAIL_OTHER;
+    evbuffer_drain(c->resp, evbuffer_get_length(c->resp));
+    sl_sse_reset(&c->sse);
+    c->saw_done = false;
+
+    /* Rewrite "model" to the provider's name by splicing the raw body: no re-encoding. */
+    if (strlen(c->dep->model) != c->mend - c->mstart - 2 ||
+        memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
+        sl_buf_reset(&c->upbody);
+        if (sl_buf_add(&c->upbody, c->body, c->mstart) ||
+            sl_json_add_string(&c->upbody, c->dep->model) ||
+            sl_buf_add(&c->upbody, c->body + c->mend, c->body_len - c->mend)) {
+            error_reply(c, 500, "server_error", "internal_error", "Out of memory.");
+            call_end(c);
+            return;
+        }
+        body = c->upbody.data;
+        body_len = c->upbody.len;
+    }
+
+    t = &srv->targets[c->dep->index];
+    e = c->easy = sl_upstream_easy(c->w->up);
+    if (!e) {
+        error_reply(c, 500, "server_error", "internal_error", "Out of memory.");
+        call_end(c);
+        return;
+    }
+    /* The same options every time, so a recycled handle never carries a stale one. */
+    curl_easy_setopt(e, CURLOPT_URL,
+                     c->kind == SL_ENDPOINT_CHAT ? t->url_chat : t->url_embeddings);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->dep->timeouts.connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->dep->timeouts.total_ms);
+
+    event_assign(&c->timer, c->w->base, -1, 0, on_first_byte_timeout, c);
+    {
+        long ms = c->dep->timeouts.first_byte_ms;
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        event_add(&c->timer, &tv);
+    }
+    c->t_attempt = now;
+    if (sl_upstream_start(c->w->up, e)) {
+        c->failed = true;
+        c->fail = SL_FAIL_OTHER;
+        sl_call_upstream_done(c, CURLE_FAILED_INIT);
+    }
+}
+
+/* --- starting and ending -------------------------------------------------------------- */
+
+static struct sl_call *call_new(struct sl_worker *w)
+{
+    struct sl_call *c = w->free_calls;
+
+    if (c) {
+        w->free_calls = c->next_free;
+    } else {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+        c->resp = evbuffer_new();
+        c->chunk = evbuffer_new();
+        sl_buf_init(&c->upbody, (size_t)1 << 30);
+        sl_sse_init(&c->sse, MAX_SSE_EVENT);
+        if (!c->resp || !c->chunk) {
+            evbuffer_free(c->resp);
+            evbuffer_free(c->chunk);
+            free(c);
+            return NULL;
+        }
+    }
+    c->w = w;
+    w->in_flight++;
+    return c;
+}
+
+/* Returns a finished call to the worker's pool. The request is answered or gone. */
+static void call_end(struct sl_call *c)
+{
+    struct sl_worker *w = c->w;
+    struct evbuffer *resp = c->resp, *chunk = c->chunk;
+    struct sl_buf upbody = c->upbody;
+    struct sl_sse sse = c->sse;
+
+    if (event_initialized(&c->timer))
+        event_del(&c->timer);
+    if (event_initialized(&c->watch))
+        event_del(&c->watch);
+    evbuffer_drain(resp, evbuffer_get_length(resp));
+    evbuffer_drain(chunk, evbuffer_get_length(chunk));
+    sl_buf_reset(&upbody);
+    sl_sse_reset(&sse);
+    memset(c, 0, sizeof(*c));
+    c->resp = resp;
+    c->chunk = chunk;
+    c->upbody = upbody;
+    c->sse = sse;
+    c->next_free = w->free_calls;
+    w->free_calls = c;
+    w->in_flight--;
+    if (w->draining && w->in_flight == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void sl_call_pool_free(struct sl_worker *w)
+{
+    while (w->free_calls) {
+        struct sl_call *c = w->free_calls;
+        w->free_calls = c->next_free;
+        evbuffer_free(c->resp);
+        evbuffer_free(c->chunk);
+        sl_buf_free(&c->upbody);
+        sl_sse_free(&c->sse);
+        free(c);
+    }
+}
+
+/* Checks the request body; on a problem answers 400 and returns false. */
+static bool validate(struct sl_call *c, const cJSON *root)
+{
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    const char *param = NULL, *msg = NULL;
+
+    if (!cJSON_IsObject(root)) {
+        msg = "The request body must be a JSON object.";
+    } else if (!cJSON_IsString(model) || !model->valuestring[0]) {
+        param = "model";
+        msg = "The 'model' field is required and must be a non-empty string.";
+    } else if (stream && !cJSON_IsBool(stream)) {
+        param = "stream";
+        msg = "The 'stream' field must be a boolean.";
+    } else if (c->kind == SL_ENDPOINT_CHAT) {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+        const cJSON *it;
+        if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+            param = "messages";
+            msg = "The 'messages' field is required and must be a non-empty array.";
+        } else {
+            cJSON_ArrayForEach(it, msgs)
+            {
+                if (!cJSON_IsObject(it) ||
+                    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "role"))) {
+                    param = "messages";
+                    msg = "Each message must be an object with a string 'role'.";
+                    break;
+                }
+            }
+        }
+    } else {
+        const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
+        if (!(cJSON_IsString(input) || (cJSON_IsArray(input) && cJSON_GetArraySize(input) > 0))) {
+            param = "input";
+            msg = "The 'input' field is required: a string or a non-empty array.";
+        }
+    }
+    if (msg) {
+        sl_server_error(c->w, c->req, c->reqid, 400, "invalid_request_error", "invalid_request",
+                        param, msg);
+        return false;
+    }
+    return true;
+}
+
+void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_endpoint kind)
+{
+    const struct sl_config *cfg = w->server->cfg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    const char *rid = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
+    struct sl_call *c = call_new(w);
+    cJSON *root = NULL;
+    const cJSON *model;
+    char msg[300];
+
+    if (!c) {
+        sl_server_error(w, req, "", 500, "server_error", "internal_error", NULL,
+                        "Out of memory.");
+        return;
+    }
+    c->req = req;
+    c->evcon = evhttp_request_get_connection(req);
+    c->kind = kind;
+    c->t_start = sl_clock_mono_us();
+    if (rid && sl_reqid_valid(rid))
+        snprintf(c->reqid, sizeof(c->reqid), "%s", rid);
+    else
+        sl_reqid_new(c->reqid);
+
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        error_reply(c, 405, "invalid_request_error", "method_not_allowed",
+                    "Use POST for this endpoint.");
+        goto out;
+    }
+    c->body_len = evbuffer_get_length(in);
+    if (c->body_len > cfg->max_body_bytes) {
+        snprintf(msg, sizeof(msg), "The request body is %zu bytes; the limit is %zu.",
+                 c->body_len, cfg->max_body_bytes);
+        error_reply(c, 413, "invalid_request_error", "request_too_large", msg);
+        goto out;
+    }
+    c->body = (const char *)evbuffer_pullup(in, -1);
+    root = c->body ? cJSON_ParseWithLength(c->body, c->body_len) : NULL;
+    if (!root) {
+        error_reply(c, 400, "invalid_request_error", "invalid_json",
+                    "The request body is not valid JSON.");
+        goto out;
+    }
+    if (!validate(c, root))
+        goto out;
+    model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    c->model = sl_config_model(cfg, model->valuestring);
+    if (!c->model) {
+        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);
+        sl_server_error(w, req, c->reqid, 404, "invalid_request_error", "model_not_found",
+                        "model", msg);
+        goto out;
+    }
+    c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend) ||
+        c->body[c->mstart] != '"') {
+        /* "model" spelt with escapes: cJSON reads it, the raw scan does not. */
+        error_reply(c, 400, "invalid_request_error", "invalid_request",
+                    "The 'model' key must be written without escape sequences.");
+        goto out;
+    }
+    cJSON_Delete(root);
+
+    evhttp_connection_set_closecb(c->evcon, on_client_close, c);
+    event_assign(&c->watch, w->base,
+                 bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon)),
+                 EV_READ | EV_PERSIST, on_client_readable, c);
+    event_add(&c->watch, NULL);
+    attempt(c);
+    return;
+out:
+    cJSON_Delete(root);
+    c->req = NULL;
+    call_end(c);
+}

@@ -1,0 +1,393 @@
+/* Worker threads, listening sockets and the endpoints that are not proxied calls. */
+#include "server.h"
+#include "call.h"
+#include "health.h"
+#include "upstream.h"
+
+#define SL_LOG_MODULE "server"
+#include "buf.h"
+#include "json.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ALL_METHODS                                                                                \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |     \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
+
+void sl_server_count(struct sl_worker *w, int status)
+{
+    if (status >= 100 && status < 600)
+        sl_metrics_inc(&w->metrics.status[status]);
+}
+
+void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
+                    struct evbuffer *body)
+{
+    sl_server_count(w, status);
+    evhttp_send_reply(req, status, NULL, body);
+}
+
+void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid,
+                     int status, const char *type, const char *code, const char *param,
+                     const char *message)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *body = evbuffer_new();
+    struct sl_buf b;
+    int rc;
+
+    sl_buf_init(&b, 8192);
+    rc = sl_buf_adds(&b, "{\"error\":{\"message\":");
+    rc = rc ? rc : sl_json_add_string(&b, message);
+    rc = rc ? rc : sl_buf_adds(&b, ",\"type\":");
+    rc = rc ? rc : sl_json_add_string(&b, type);
+    rc = rc ? rc : sl_buf_adds(&b, ",\"param\":");
+    rc = rc ? rc : (param ? sl_json_add_string(&b, param) : sl_buf_adds(&b, "null"));
+    rc = rc ? rc : sl_buf_adds(&b, ",\"code\":");
+    rc = rc ? rc : sl_json_add_string(&b, code);
+    rc = rc ? rc : sl_buf_adds(&b, "}}\n");
+    if (rc == 0 && body)
+        evbuffer_add(body, b.data, b.len);
+    sl_buf_free(&b);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    if (reqid && *reqid)
+        evhttp_add_header(h, "x-request-id", reqid);
+    sl_server_send(w, req, status, body);
+    if (body)
+        evbuffer_free(body);
+}
+
+static void send_text(struct sl_worker *w, struct evhttp_request *req, const char *type,
+                      const char *text, size_t len)
+{
+    struct evbuffer *body = evbuffer_new();
+
+    if (body)
+        evbuffer_add_reference(body, text, len, NULL, NULL);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    sl_server_send(w, req, 200, body);
+    if (body)
+        evbuffer_free(body);
+}
+
+static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
+{
+    struct sl_server *srv = w->server;
+    struct sl_metrics *all[256];
+    struct sl_buf b;
+    size_t n = srv->n_workers < 256 ? srv->n_workers : 256;
+
+    for (size_t i = 0; i < n; i++)
+        all[i] = &srv->workers[i].metrics;
+    sl_buf_init(&b, 64u << 20);
+    if (sl_metrics_render(&b, srv->cfg, all, n, srv->health)) {
+        sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL,
+                        "The metrics could not be rendered.");
+    } else {
+        send_text(w, req, "text/plain; version=0.0.4", b.data, b.len);
+    }
+    sl_buf_free(&b);
+}
+
+static bool is_get(struct evhttp_request *req)
+{
+    enum evhttp_cmd_type t = evhttp_request_get_command(req);
+    return t == EVHTTP_REQ_GET || t == EVHTTP_REQ_HEAD;
+}
+
+/* Routes one request by path. Anything unknown gets an OpenAI-shaped 404. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct sl_worker *w = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    size_t plen = strcspn(uri, "?#");
+
+#define PATH_IS(p) (plen == sizeof(p) - 1 && memcmp(uri, p, plen) == 0)
+    if (PATH_IS("/v1/chat/completions")) {
+        sl_call_handle(w, req, SL_ENDPOINT_CHAT);
+    } else if (PATH_IS("/v1/embeddings")) {
+        sl_call_handle(w, req, SL_ENDPOINT_EMBEDDINGS);
+    } else if (PATH_IS("/v1/models") || PATH_IS("/health") || PATH_IS("/metrics")) {
+        if (!is_get(req)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+            sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed",
+                            NULL, "Use GET for this endpoint.");
+        } else if (PATH_IS("/v1/models")) {
+            send_text(w, req, "application/json", w->server->models_json,
+                      strlen(w->server->models_json));
+        } else if (PATH_IS("/health")) {
+            static const char ok[] = "{\"status\":\"ok\"}\n";
+            send_text(w, req, "application/json", ok, sizeof(ok) - 1);
+        } else {
+            handle_metrics(w, req);
+        }
+    } else {
+        sl_server_error(w, req, NULL, 404, "invalid_request_error", "not_found", NULL,
+                        "Unknown path. Sluice serves /v1/chat/completions, /v1/embeddings, "
+                        "/v1/models, /health and /metrics.");
+    }
+#undef PATH_IS
+}
+
+/* The main thread asked this worker to stop: stop accepting, finish in-flight calls. */
+static void on_stop(evutil_socket_t fd, short events, void *arg)
+{
+    struct sl_worker *w = arg;
+    char ch;
+
+    if (read(fd, &ch, 1) < 0) {
+        /* nothing to do: the byte only wakes us */
+    }
+    if (w->draining)
+        return;
+    w->draining = true;
+    evconnlistener_disable(w->listener);
+    if (w->in_flight == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct sl_worker *w = arg;
+    sigset_t all;
+
+    /* Signals are the main thread's business. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static struct evconnlistener *listen_on(struct event_base *base, const char *host, int port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    struct evconnlistener *l = NULL;
+    char portstr[16];
+    int rc;
+
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    rc = getaddrinfo(host, portstr, &hints, &ai);
+    if (rc) {
+        sl_error("listen %s:%d: %s", host, port, gai_strerror(rc));
+        return NULL;
+    }
+    /* SO_REUSEPORT: every worker has its own socket on the same port and the kernel
+     * spreads connections over them, instead of one thread waking for all. */
+    l = evconnlistener_new_bind(base, NULL, NULL,
+                                LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE,
+                                1024, ai->ai_addr, (int)ai->ai_addrlen);
+    if (!l)
+        sl_error("listen %s:%d: %s", host, port, strerror(errno));
+    freeaddrinfo(ai);
+    return l;
+}
+
+static int bound_port(struct evconnlistener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len))
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
+{
+    const struct sl_config *cfg = srv->cfg;
+    struct event_config *ec = event_config_new();
+
+    w->server = srv;
+    w->stop_pipe[0] = w->stop_pipe[1] = -1;
+    sl_rand_seed_os(&w->rng);
+    sl_metrics_init(&w->metrics, cfg);
+    if (!ec)
+        return SL_ENOMEM;
+    /* Coalesces add/del pairs on a socket into one epoll_ctl per loop pass. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (!w->base)
+        return SL_ENOMEM;
+    w->listener = listen_on(w->base, cfg->listen_host, port);
+    if (!w->listener)
+        return SL_ESYS;
+    w->http = evhttp_new(w->base);
+    w->up = sl_upstream_create(w->base, sl_call_upstream_done);
+    if (!w->http || !w->up || pipe(w->stop_pipe))
+        return SL_ENOMEM;
+    w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, w);
+    if (!w->stop_ev || event_add(w->stop_ev, NULL))
+        return SL_ENOMEM;
+    /* evhttp's own limit answers with an HTML page; ours answers in OpenAI's shape. So
+     * evhttp's is set higher, only to bound memory, and the call checks the real limit. */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)(cfg->max_body_bytes * 2 + 65536));
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg->max_header_bytes);
+    evhttp_set_allowed_methods(w->http, ALL_METHODS);
+    evhttp_set_timeout(w->http, 120);
+    evhttp_set_gencb(w->http, on_request, w);
+    if (!evhttp_bind_listener(w->http, w->listener))
+        return SL_ESYS;
+    return 0;
+}
+
+/* Prebuilds what every attempt on a deployment needs: no per-request formatting. */
+static int target_init(struct sl_target *t, const struct sl_deployment *d)
+{
+    const struct sl_provider *p = d->provider;
+    struct sl_buf b;
+    struct curl_slist *h = NULL;
+
+    sl_buf_init(&b, 4096);
+    if (sl_buf_addf(&b, "%s/chat/completions", p->base_url))
+        return SL_ENOMEM;
+    t->url_chat = sl_buf_take(&b, NULL);
+    if (sl_buf_addf(&b, "%s/embeddings", p->base_url))
+        return SL_ENOMEM;
+    t->url_embeddings = sl_buf_take(&b, NULL);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = h ? curl_slist_append(h, "Expect:") : NULL; /* no 100-continue round trip */
+    if (h && p->api_key) {
+        if (sl_buf_addf(&b, "Authorization: Bearer %s", p->api_key))
+            return SL_ENOMEM;
+        h = curl_slist_append(h, b.data);
+        sl_buf_free(&b);
+    }
+    t->headers = h;
+    return h ? 0 : SL_ENOMEM;
+}
+
+static char *models_json(const struct sl_config *cfg)
+{
+    struct sl_buf b;
+    int rc;
+
+    sl_buf_init(&b, 16u << 20);
+    rc = sl_buf_adds(&b, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < cfg->n_models && rc == 0; i++) {
+        rc = sl_buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
+        rc = rc ? rc : sl_json_add_string(&b, cfg->models[i].name);
+        rc = rc ? rc : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
+    }
+    rc = rc ? rc : sl_buf_adds(&b, "]}\n");
+    if (rc) {
+        sl_buf_free(&b);
+        return NULL;
+    }
+    return sl_buf_take(&b, NULL);
+}
+
+struct sl_server *sl_server_create(const struct sl_config *cfg)
+{
+    struct sl_server *srv = calloc(1, sizeof(*srv));
+    int port = cfg->listen_port;
+
+    if (!srv)
+        return NULL;
+    srv->cfg = cfg;
+    srv->health = calloc(cfg->n_deployments, sizeof(*srv->health));
+    srv->targets = calloc(cfg->n_deployments, sizeof(*srv->targets));
+    srv->workers = calloc((size_t)cfg->workers, sizeof(*srv->workers));
+    srv->models_json = models_json(cfg);
+    if (!srv->health || !srv->targets || !srv->workers || !srv->models_json)
+        goto fail;
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        srv->health[i] = sl_health_create(&cfg->breaker);
+        if (!srv->health[i] || target_init(&srv->targets[i], &cfg->deployments[i]))
+            goto fail;
+    }
+    for (int i = 0; i < cfg->workers; i++) {
+        srv->n_workers++;
+        if (worker_init(srv, &srv->workers[i], port))
+            goto fail;
+        if (i == 0)
+            port = bound_port(srv->workers[0].listener); /* port 0: the rest join this one */
+    }
+    srv->port = port;
+    return srv;
+fail:
+    sl_server_destroy(srv);
+    return NULL;
+}
+
+int sl_server_run(struct sl_server *srv)
+{
+    size_t started = 0;
+    int rc = 0;
+
+    for (; started < srv->n_workers; started++) {
+        if (pthread_create(&srv->workers[started].thread, NULL, worker_main,
+                           &srv->workers[started])) {
+            sl_error("cannot start worker thread: %s", strerror(errno));
+            sl_server_stop(srv);
+            rc = SL_ESYS;
+            break;
+        }
+    }
+    for (size_t i = 0; i < started; i++)
+        pthread_join(srv->workers[i].thread, NULL);
+    return rc;
+}
+
+void sl_server_stop(struct sl_server *srv)
+{
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        if (srv->workers[i].stop_pipe[1] >= 0 && write(srv->workers[i].stop_pipe[1], "x", 1) < 0) {
+            /* the pipe is full: a stop is already pending */
+        }
+    }
+}
+
+static void worker_free(struct sl_worker *w)
+{
+    /* evhttp_free closes the client connections, which frees any call still attached. */
+    if (w->http)
+        evhttp_free(w->http);
+    sl_upstream_destroy(w->up);
+    sl_call_pool_free(w);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    for (int i = 0; i < 2; i++)
+        if (w->stop_pipe[i] >= 0)
+            close(w->stop_pipe[i]);
+    if (w->listener && !w->http)
+        evconnlistener_free(w->listener);
+    if (w->base)
+        event_base_free(w->base);
+    sl_metrics_free(&w->metrics);
+}
+
+void sl_server_destroy(struct sl_server *srv)
+{
+    if (!srv)
+        return;
+    for (size_t i = 0; i < srv->n_workers; i++)
+        worker_free(&srv->workers[i]);
+    for (size_t i = 0; srv->targets && i < srv->cfg->n_deployments; i++) {
+        free(srv->targets[i].url_chat);
+        free(srv->targets[i].url_embeddings);
+        curl_slist_free_all(srv->targets[i].headers);
+    }
+    for (size_t i = 0; srv->health && i < srv->cfg->n_deployments; i++)
+        sl_health_destroy(srv->health[i]);
+    free(srv->health);
+    free(srv->targets);
+    free(srv->workers);
+    free(srv->models_json);
+    free(srv);
+}

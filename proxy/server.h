@@ -1,0 +1,75 @@
+/* The proxy's HTTP server: worker threads, each with its own event loop, listening socket
+ * (SO_REUSEPORT, all on one port), evhttp and upstream client. sl_server_create binds every
+ * socket up front so that start-up errors are reported before anything runs; the server
+ * owns its workers and the per-deployment state, and borrows the config, which must
+ * outlive it. */
+#ifndef SL_SERVER_H
+#define SL_SERVER_H
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "rand.h"
+
+struct sl_health;
+struct sl_upstream;
+struct sl_call;
+
+/* How to reach one deployment: prebuilt URLs and headers, shared read-only by workers. */
+struct sl_target {
+    char *url_chat;
+    char *url_embeddings;
+    struct curl_slist *headers; /* Content-Type, Authorization (the provider key), Expect */
+};
+
+struct sl_worker {
+    struct sl_server *server;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    struct sl_upstream *up;
+    struct sl_metrics metrics;
+    struct sl_rand rng;
+    struct event *stop_ev; /* the main thread writes to stop_pipe to ask for a drain */
+    int stop_pipe[2];
+    int in_flight;         /* calls not yet finished */
+    bool draining;
+    struct sl_call *free_calls;
+    pthread_t thread;
+};
+
+struct sl_server {
+    const struct sl_config *cfg;
+    int port; /* the bound port, useful when the config asked for 0 */
+    struct sl_health **health; /* [deployment] */
+    struct sl_target *targets; /* [deployment] */
+    char *models_json;         /* the body of GET /v1/models, built once */
+    struct sl_worker *workers;
+    size_t n_workers;
+};
+
+/* Binds the listening sockets and prepares every worker; NULL after logging why. */
+struct sl_server *sl_server_create(const struct sl_config *cfg);
+/* Runs the workers until sl_server_stop has drained them. Returns when all have exited. */
+int sl_server_run(struct sl_server *srv) SL_MUST_CHECK;
+/* Asks every worker to stop accepting, finish its in-flight requests and exit.
+ * Async-signal-safe: it only writes to pipes. */
+void sl_server_stop(struct sl_server *srv);
+void sl_server_destroy(struct sl_server *srv);
+
+/* Sends an OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
+void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid,
+                     int status, const char *type, const char *code, const char *param,
+                     const char *message);
+/* Sends a complete response and counts its status. */
+void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
+                    struct evbuffer *body);
+/* Counts a response whose status went out through evhttp_send_reply_start. */
+void sl_server_count(struct sl_worker *w, int status);
+
+#endif
