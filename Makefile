@@ -9,7 +9,7 @@ OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iproxy -MMD -MP
 LDLIBS_COMMON = -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
@@ -40,6 +40,7 @@ HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm
 
+.SECONDARY:
 .PHONY: all deps test test-plain test-san san run bench-proxy format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 

@@ -1,0 +1,651 @@
+/* Tests for common/config: loading, defaults and the messages for each kind of mistake. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char err[512];
+
+static struct sl_config *parse(const char *text)
+{
+    err[0] = '\0';
+    return sl_config_parse("test.json", text, strlen(text), err, sizeof(err));
+}
+
+/* Parses text, expects it to be rejected with a message that starts with prefix. */
+static void expect_error(const char *text, const char *prefix)
+{
+    struct sl_config *cfg = parse(text);
+
+    cr_assert_null(cfg, "accepted: %s", text);
+    cr_assert_eq(strncmp(err, prefix, strlen(prefix)), 0, "expected \"%s...\", got \"%s\"", prefix,
+                 err);
+}
+
+/* The smallest valid file, with extra top-level members spliced in before "providers". */
+#define MINIMAL(extra)                                                                             \
+    "{" extra "\"providers\": {\"p\": {\"base_url\": \"http://127.0.0.1:9000/v1\"}},"              \
+    "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}"
+
+static const char full[] =
+    "{\n"
+    "  \"listen\": \"0.0.0.0:9090\",\n"
+    "  \"workers\": 4,\n"
+    "  \"log_level\": \"debug\",\n"
+    "  \"max_body_bytes\": 1048576,\n"
+    "  \"max_header_bytes\": 16384,\n"
+    "  \"retry\": {\"max_attempts\": 5, \"max_wait_ms\": 1500},\n"
+    "  \"timeouts_ms\": {\"connect\": 100, \"first_byte\": 200, \"total\": 300},\n"
+    "  \"breaker\": {\"consecutive_failures\": 3, \"error_rate\": 0.25, \"window\": 40,\n"
+    "              \"min_calls\": 8, \"open_ms\": 5000},\n"
+    "  \"providers\": {\n"
+    "    \"openai\": {\"base_url\": \"https://api.openai.com/v1/\",\n"
+    "               \"api_key_env\": \"SLUICE_TEST_OPENAI_KEY\"},\n"
+    "    \"local\": {\"base_url\": \"http://127.0.0.1:9000\"},\n"
+    "    \"unset\": {\"base_url\": \"http://127.0.0.1:9001\",\n"
+    "              \"api_key_env\": \"SLUICE_TEST_UNSET_KEY\"}\n"
+    "  },\n"
+    "  \"models\": {\n"
+    "    \"gpt\": {\n"
+    "      \"deployments\": [\n"
+    "        {\"provider\": \"openai\", \"model\": \"gpt-4o\", \"weight\": 3},\n"
+    "        {\"name\": \"backup\", \"provider\": \"local\", \"model\": \"llama\", \"weight\": "
+    "0.5,\n"
+    "         \"timeouts_ms\": {\"first_byte\": 7000}}\n"
+    "      ],\n"
+    "      \"fallbacks\": [\"small\", \"tiny\"]\n"
+    "    },\n"
+    "    \"small\": {\"deployments\": [{\"provider\": \"local\", \"model\": \"qwen\"}]},\n"
+    "    \"tiny\": {\"deployments\": [{\"provider\": \"unset\", \"model\": \"t\",\n"
+    "               \"timeouts_ms\": {\"connect\": 1, \"first_byte\": 2, \"total\": 3}}]}\n"
+    "  }\n"
+    "}\n";
+
+Test(config, full_file_top_level_settings)
+{
+    struct sl_config *cfg = parse(full);
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->path, "test.json");
+    cr_assert_str_eq(cfg->listen_host, "0.0.0.0");
+    cr_assert_eq(cfg->listen_port, 9090);
+    cr_assert_eq(cfg->workers, 4);
+    cr_assert_str_eq(cfg->log_level, "debug");
+    cr_assert_eq(cfg->max_body_bytes, 1048576);
+    cr_assert_eq(cfg->max_header_bytes, 16384);
+    cr_assert_eq(cfg->max_attempts, 5);
+    cr_assert_eq(cfg->max_retry_wait_ms, 1500);
+    cr_assert_eq(cfg->timeouts.connect_ms, 100);
+    cr_assert_eq(cfg->timeouts.first_byte_ms, 200);
+    cr_assert_eq(cfg->timeouts.total_ms, 300);
+    cr_assert_eq(cfg->breaker.consecutive_failures, 3);
+    cr_assert_float_eq(cfg->breaker.error_rate, 0.25, 1e-12);
+    cr_assert_eq(cfg->breaker.window, 40);
+    cr_assert_eq(cfg->breaker.min_calls, 8);
+    cr_assert_eq(cfg->breaker.open_ms, 5000);
+    sl_config_destroy(cfg);
+}
+
+Test(config, full_file_providers)
+{
+    struct sl_config *cfg;
+
+    cr_assert_eq(setenv("SLUICE_TEST_OPENAI_KEY", "sk-test-123", 1), 0);
+    cr_assert_eq(unsetenv("SLUICE_TEST_UNSET_KEY"), 0);
+    cfg = parse(full);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->n_providers, 3);
+    cr_assert_str_eq(cfg->providers[0].name, "openai");
+    cr_assert_str_eq(cfg->providers[0].base_url, "https://api.openai.com/v1",
+                     "the trailing slash is stripped");
+    cr_assert_str_eq(cfg->providers[0].api_key_env, "SLUICE_TEST_OPENAI_KEY");
+    cr_assert_str_eq(cfg->providers[0].api_key, "sk-test-123");
+    cr_assert_str_eq(cfg->providers[1].name, "local");
+    cr_assert_str_eq(cfg->providers[1].base_url, "http://127.0.0.1:9000");
+    cr_assert_null(cfg->providers[1].api_key_env);
+    cr_assert_null(cfg->providers[1].api_key);
+    cr_assert_str_eq(cfg->providers[2].api_key_env, "SLUICE_TEST_UNSET_KEY");
+    cr_assert_null(cfg->providers[2].api_key, "an unset variable gives no key");
+    sl_config_destroy(cfg);
+}
+
+Test(config, empty_environment_variable_gives_no_key)
+{
+    struct sl_config *cfg;
+
+    cr_assert_eq(setenv("SLUICE_TEST_EMPTY_KEY", "", 1), 0);
+    cfg =
+        parse("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\", \"api_key_env\": "
+              "\"SLUICE_TEST_EMPTY_KEY\"}},"
+              "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_null(cfg->providers[0].api_key);
+    sl_config_destroy(cfg);
+}
+
+Test(config, full_file_models_and_deployments)
+{
+    struct sl_config *cfg = parse(full);
+    const struct sl_model *gpt, *small, *tiny;
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->n_models, 3);
+    cr_assert_eq(cfg->n_deployments, 4);
+    for (size_t i = 0; i < cfg->n_deployments; i++)
+        cr_assert_eq(cfg->deployments[i].index, i);
+
+    gpt = sl_config_model(cfg, "gpt");
+    small = sl_config_model(cfg, "small");
+    tiny = sl_config_model(cfg, "tiny");
+    cr_assert(gpt && small && tiny);
+    cr_assert_null(sl_config_model(cfg, "GPT"), "names are case-sensitive");
+    cr_assert_null(sl_config_model(cfg, "missing"));
+
+    cr_assert_str_eq(gpt->name, "gpt");
+    cr_assert_eq(gpt->n_deployments, 2);
+    cr_assert_str_eq(gpt->deployments[0]->name, "openai/gpt-4o", "default name provider/model");
+    cr_assert_str_eq(gpt->deployments[0]->model, "gpt-4o");
+    cr_assert_str_eq(gpt->deployments[0]->provider->name, "openai");
+    cr_assert_eq(gpt->deployments[0]->provider, &cfg->providers[0]);
+    cr_assert_float_eq(gpt->deployments[0]->weight, 3.0, 1e-12);
+    cr_assert_eq(gpt->deployments[0], &cfg->deployments[gpt->deployments[0]->index]);
+
+    cr_assert_str_eq(gpt->deployments[1]->name, "backup", "an explicit name wins");
+    cr_assert_str_eq(gpt->deployments[1]->model, "llama");
+    cr_assert_eq(gpt->deployments[1]->provider, &cfg->providers[1]);
+    cr_assert_float_eq(gpt->deployments[1]->weight, 0.5, 1e-12);
+
+    cr_assert_eq(small->n_deployments, 1);
+    cr_assert_str_eq(small->deployments[0]->name, "local/qwen");
+    cr_assert_float_eq(small->deployments[0]->weight, 1.0, 1e-12, "the default weight is 1");
+    cr_assert_eq(tiny->deployments[0]->provider, &cfg->providers[2]);
+    sl_config_destroy(cfg);
+}
+
+Test(config, deployment_timeouts_override_the_defaults_key_by_key)
+{
+    struct sl_config *cfg = parse(full);
+    const struct sl_model *gpt, *small, *tiny;
+
+    cr_assert_not_null(cfg, "%s", err);
+    gpt = sl_config_model(cfg, "gpt");
+    small = sl_config_model(cfg, "small");
+    tiny = sl_config_model(cfg, "tiny");
+
+    /* none given: the top-level timeouts */
+    cr_assert_eq(gpt->deployments[0]->timeouts.connect_ms, 100);
+    cr_assert_eq(gpt->deployments[0]->timeouts.first_byte_ms, 200);
+    cr_assert_eq(gpt->deployments[0]->timeouts.total_ms, 300);
+    cr_assert_eq(small->deployments[0]->timeouts.total_ms, 300);
+    /* one given: that one overridden, the others inherited */
+    cr_assert_eq(gpt->deployments[1]->timeouts.connect_ms, 100);
+    cr_assert_eq(gpt->deployments[1]->timeouts.first_byte_ms, 7000);
+    cr_assert_eq(gpt->deployments[1]->timeouts.total_ms, 300);
+    /* all given */
+    cr_assert_eq(tiny->deployments[0]->timeouts.connect_ms, 1);
+    cr_assert_eq(tiny->deployments[0]->timeouts.first_byte_ms, 2);
+    cr_assert_eq(tiny->deployments[0]->timeouts.total_ms, 3);
+    sl_config_destroy(cfg);
+}
+
+Test(config, fallbacks_resolve_to_the_named_models_in_order)
+{
+    struct sl_config *cfg = parse(full);
+    const struct sl_model *gpt;
+
+    cr_assert_not_null(cfg, "%s", err);
+    gpt = sl_config_model(cfg, "gpt");
+    cr_assert_eq(gpt->n_fallbacks, 2);
+    cr_assert_eq(gpt->fallbacks[0], sl_config_model(cfg, "small"));
+    cr_assert_eq(gpt->fallbacks[1], sl_config_model(cfg, "tiny"));
+    cr_assert_eq(sl_config_model(cfg, "small")->n_fallbacks, 0);
+    sl_config_destroy(cfg);
+}
+
+Test(config, fallback_may_name_a_model_defined_later)
+{
+    struct sl_config *cfg =
+        parse("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}}, \"models\": {"
+              "\"a\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+              "        \"fallbacks\": [\"b\"]},"
+              "\"b\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"y\"}],"
+              "        \"fallbacks\": [\"a\"]}}}");
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(sl_config_model(cfg, "a")->fallbacks[0], sl_config_model(cfg, "b"));
+    cr_assert_eq(sl_config_model(cfg, "b")->fallbacks[0], sl_config_model(cfg, "a"));
+    sl_config_destroy(cfg);
+}
+
+Test(config, defaults_when_keys_are_absent)
+{
+    struct sl_config *cfg = parse(MINIMAL(""));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->listen_host, "127.0.0.1");
+    cr_assert_eq(cfg->listen_port, 8080);
+    cr_assert_eq(cfg->workers, 2);
+    cr_assert_str_eq(cfg->log_level, "info");
+    cr_assert_eq(cfg->max_body_bytes, 4u << 20);
+    cr_assert_eq(cfg->max_header_bytes, 64u << 10);
+    cr_assert_eq(cfg->max_attempts, 3);
+    cr_assert_eq(cfg->max_retry_wait_ms, 2000);
+    cr_assert_eq(cfg->timeouts.connect_ms, 2000);
+    cr_assert_eq(cfg->timeouts.first_byte_ms, 60000);
+    cr_assert_eq(cfg->timeouts.total_ms, 600000);
+    cr_assert_eq(cfg->breaker.consecutive_failures, 5);
+    cr_assert_float_eq(cfg->breaker.error_rate, 0.5, 1e-12);
+    cr_assert_eq(cfg->breaker.window, 20);
+    cr_assert_eq(cfg->breaker.min_calls, 10);
+    cr_assert_eq(cfg->breaker.open_ms, 10000);
+    cr_assert_eq(cfg->deployments[0].timeouts.first_byte_ms, 60000);
+    cr_assert_float_eq(cfg->deployments[0].weight, 1.0, 1e-12);
+    sl_config_destroy(cfg);
+}
+
+Test(config, partial_sections_keep_the_other_defaults)
+{
+    struct sl_config *cfg = parse(MINIMAL("\"retry\": {\"max_attempts\": 1},"
+                                          "\"timeouts_ms\": {\"total\": 1000},"
+                                          "\"breaker\": {\"open_ms\": 1},"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->max_attempts, 1);
+    cr_assert_eq(cfg->max_retry_wait_ms, 2000);
+    cr_assert_eq(cfg->timeouts.connect_ms, 2000);
+    cr_assert_eq(cfg->timeouts.total_ms, 1000);
+    cr_assert_eq(cfg->deployments[0].timeouts.total_ms, 1000);
+    cr_assert_eq(cfg->breaker.open_ms, 1);
+    cr_assert_eq(cfg->breaker.window, 20);
+    sl_config_destroy(cfg);
+}
+
+Test(config, range_limits_are_inclusive)
+{
+    struct sl_config *cfg = parse(MINIMAL("\"workers\": 256, \"listen\": \"h:65535\","
+                                          "\"retry\": {\"max_attempts\": 20, \"max_wait_ms\": 0},"
+                                          "\"breaker\": {\"error_rate\": 1, \"window\": 1,"
+                                          "              \"min_calls\": 1},"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->workers, 256);
+    cr_assert_eq(cfg->listen_port, 65535);
+    cr_assert_eq(cfg->max_attempts, 20);
+    cr_assert_eq(cfg->max_retry_wait_ms, 0);
+    cr_assert_eq(cfg->breaker.window, 1);
+    sl_config_destroy(cfg);
+}
+
+Test(config, whole_numbers_may_be_written_as_decimals)
+{
+    struct sl_config *cfg = parse(MINIMAL("\"workers\": 8.0,"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->workers, 8);
+    sl_config_destroy(cfg);
+}
+
+/* Errors: each message names the file and the key, then what is wrong. */
+
+Test(config, unknown_top_level_key)
+{
+    expect_error(MINIMAL("\"wrokers\": 2,"), "test.json: wrokers: unknown key");
+}
+
+Test(config, misspelt_nested_keys)
+{
+    expect_error(MINIMAL("\"breaker\": {\"windw\": 10},"), "test.json: breaker.windw: unknown key");
+    expect_error(MINIMAL("\"retry\": {\"attempts\": 2},"),
+                 "test.json: retry.attempts: unknown key");
+    expect_error(MINIMAL("\"timeouts_ms\": {\"connect_ms\": 2},"),
+                 "test.json: timeouts_ms.connect_ms: unknown key");
+    expect_error(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\", \"apikey\": \"K\"}},"
+        "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
+        "test.json: providers.p.apikey: unknown key");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+                 "\"fallback\": []}}}",
+                 "test.json: models.m.fallback: unknown key");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"},"
+                 "{\"provider\": \"p\", \"model\": \"y\", \"wieght\": 2}]}}}",
+                 "test.json: models.m.deployments[1].wieght: unknown key");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\","
+                 "\"timeouts_ms\": {\"totl\": 5}}]}}}",
+                 "test.json: models.m.deployments[0].timeouts_ms.totl: unknown key");
+}
+
+Test(config, wrong_types)
+{
+    expect_error(MINIMAL("\"workers\": \"4\","), "test.json: workers: must be a whole number");
+    expect_error(MINIMAL("\"workers\": 2.5,"), "test.json: workers: must be a whole number");
+    expect_error(MINIMAL("\"listen\": 8080,"), "test.json: listen: must be a non-empty string");
+    expect_error(MINIMAL("\"listen\": \"\","), "test.json: listen: must be a non-empty string");
+    expect_error(MINIMAL("\"retry\": 3,"), "test.json: retry: must be an object");
+    expect_error(MINIMAL("\"breaker\": [],"), "test.json: breaker: must be an object");
+    expect_error(MINIMAL("\"timeouts_ms\": 5,"), "test.json: timeouts_ms: must be an object");
+    expect_error(MINIMAL("\"breaker\": {\"error_rate\": \"high\"},"),
+                 "test.json: breaker.error_rate: must be a number between 0.01 and 1");
+    expect_error(MINIMAL("\"timeouts_ms\": {\"connect\": true},"),
+                 "test.json: timeouts_ms.connect: must be a whole number");
+    expect_error(MINIMAL("\"log_level\": \"verbose\","),
+                 "test.json: log_level: must be debug, info, warn or error");
+    expect_error("{\"providers\": [], \"models\": {}}", "test.json: providers: must be an object");
+    expect_error("{\"providers\": {\"p\": \"http://h:1\"}, \"models\": {}}",
+                 "test.json: providers.p: must be an object");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": 1}}, \"models\": {}}",
+                 "test.json: providers.p.base_url: must be a non-empty string");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": {\"provider\": \"p\"}}}}",
+                 "test.json: models.m.deployments: must be a non-empty array");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [\"p/x\"]}}}",
+                 "test.json: models.m.deployments[0]: must be an object");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\","
+                 "\"weight\": \"2\"}]}}}",
+                 "test.json: models.m.deployments[0].weight: must be a number");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+                 "\"fallbacks\": \"m2\"}}}",
+                 "test.json: models.m.fallbacks: must be an array of model names");
+}
+
+Test(config, out_of_range_numbers)
+{
+    expect_error(MINIMAL("\"workers\": 0,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"workers\": 257,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"workers\": -1,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"max_body_bytes\": 1023,"),
+                 "test.json: max_body_bytes: must be between 1024 and 1073741824");
+    expect_error(MINIMAL("\"retry\": {\"max_attempts\": 0},"),
+                 "test.json: retry.max_attempts: must be between 1 and 20");
+    expect_error(MINIMAL("\"retry\": {\"max_wait_ms\": -5},"),
+                 "test.json: retry.max_wait_ms: must be between 0 and 600000");
+    expect_error(MINIMAL("\"timeouts_ms\": {\"connect\": 0},"),
+                 "test.json: timeouts_ms.connect: must be between 1 and 600000");
+    expect_error(MINIMAL("\"breaker\": {\"error_rate\": 0},"),
+                 "test.json: breaker.error_rate: must be a number between 0.01 and 1");
+    expect_error(MINIMAL("\"breaker\": {\"error_rate\": 1.5},"),
+                 "test.json: breaker.error_rate: must be a number between 0.01 and 1");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\","
+                 "\"weight\": 0}]}}}",
+                 "test.json: models.m.deployments[0].weight: must be a number between");
+}
+
+/* Regression: such numbers were converted to long before the range check, which is undefined
+ * behaviour and reported "must be a whole number". */
+Test(config, numbers_too_large_for_a_long_are_out_of_range)
+{
+    expect_error(MINIMAL("\"workers\": 1e400,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"workers\": 1e30,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"workers\": -1e30,"), "test.json: workers: must be between 1 and 256");
+    expect_error(MINIMAL("\"timeouts_ms\": {\"total\": 1e19},"),
+                 "test.json: timeouts_ms.total: must be between 1 and 86400000");
+}
+
+Test(config, min_calls_must_not_exceed_window)
+{
+    expect_error(MINIMAL("\"breaker\": {\"window\": 10, \"min_calls\": 11},"),
+                 "test.json: breaker.min_calls: must not exceed breaker.window");
+    /* against the default min_calls (10) too */
+    expect_error(MINIMAL("\"breaker\": {\"window\": 5},"),
+                 "test.json: breaker.min_calls: must not exceed breaker.window");
+}
+
+Test(config, listen_needs_a_host_and_a_port)
+{
+    expect_error(MINIMAL("\"listen\": \"localhost\","), "test.json: listen: must be \"host:port\"");
+    expect_error(MINIMAL("\"listen\": \"localhost:\","),
+                 "test.json: listen: must be \"host:port\"");
+    expect_error(MINIMAL("\"listen\": \":8080\","), "test.json: listen: must be \"host:port\"");
+    expect_error(MINIMAL("\"listen\": \"h:99999\","), "test.json: listen: must be \"host:port\"");
+}
+
+Test(config, providers_and_models_are_required)
+{
+    expect_error("{}", "test.json: providers: at least one provider is required");
+    expect_error("{\"providers\": {}, \"models\": {}}",
+                 "test.json: providers: at least one provider is required");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}}}",
+                 "test.json: models: at least one model is required");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}}, \"models\": {}}",
+                 "test.json: models: at least one model is required");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": []}}}",
+                 "test.json: models.m.deployments: must be a non-empty array");
+    expect_error(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}}, \"models\": {\"m\": {}}}",
+        "test.json: models.m.deployments: must be a non-empty array");
+}
+
+Test(config, provider_needs_an_http_base_url)
+{
+    expect_error("{\"providers\": {\"p\": {}}, \"models\": {}}",
+                 "test.json: providers.p: base_url is required");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"api.openai.com/v1\"}}, \"models\": {}}",
+                 "test.json: providers.p.base_url: must start with http:// or https://");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"ftp://h/\"}}, \"models\": {}}",
+                 "test.json: providers.p.base_url: must start with http:// or https://");
+}
+
+Test(config, deployment_needs_a_known_provider_and_a_model)
+{
+    expect_error(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+        "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"q\", \"model\": \"x\"}]}}}",
+        "test.json: models.m.deployments[0].provider: no provider named \"q\"");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\"}]}}}",
+                 "test.json: models.m.deployments[0]: provider and model are required");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"model\": \"x\"}]}}}",
+                 "test.json: models.m.deployments[0]: provider and model are required");
+}
+
+Test(config, fallback_must_name_another_defined_model)
+{
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+                 "\"fallbacks\": [\"nope\"]}}}",
+                 "test.json: models.m.fallbacks: \"nope\" is not a model defined in this file");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+                 "\"fallbacks\": [\"m\"]}}}",
+                 "test.json: models.m.fallbacks: a model cannot fall back to itself");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}],"
+                 "\"fallbacks\": [3]}}}",
+                 "test.json: models.m.fallbacks: \"(not a string)\" is not a model");
+}
+
+Test(config, syntax_error_names_the_line)
+{
+    expect_error("{\n"
+                 "  \"listen\": \"127.0.0.1:8080\",\n"
+                 "  \"workers\": 2\n"
+                 "  \"log_level\": \"info\"\n"
+                 "}\n",
+                 "test.json:4: invalid JSON");
+    expect_error("{\n  \"a\": [1, 2,\n\n  ]\n}", "test.json:4: invalid JSON");
+    expect_error("{\"workers\": 2", "test.json:1: invalid JSON");
+    expect_error("", "test.json:1: invalid JSON");
+}
+
+/* Regression: text after the top-level object, such as a stray brace or a second object, was
+ * silently ignored. */
+Test(config, text_after_the_object_is_a_syntax_error)
+{
+    expect_error(MINIMAL("") "\n}\n", "test.json:2: invalid JSON");
+    expect_error(MINIMAL("") "\n\n{\"workers\": 3}\n", "test.json:3: invalid JSON");
+}
+
+Test(config, trailing_whitespace_is_fine)
+{
+    struct sl_config *cfg = parse(MINIMAL("") "\n\n  \t\r\n");
+
+    cr_assert_not_null(cfg, "%s", err);
+    sl_config_destroy(cfg);
+}
+
+Test(config, top_level_must_be_an_object)
+{
+    expect_error("[1, 2]", "test.json:1: the top level must be a JSON object");
+}
+
+Test(config, parse_uses_only_len_bytes)
+{
+    const char *text = MINIMAL("") "garbage that is not part of it";
+    size_t len = strlen(MINIMAL(""));
+    struct sl_config *cfg = sl_config_parse("t", text, len, err, sizeof(err));
+
+    cr_assert_not_null(cfg, "%s", err);
+    sl_config_destroy(cfg);
+}
+
+Test(config, a_short_error_buffer_is_truncated_safely)
+{
+    char small[12];
+    struct sl_config *cfg = sl_config_parse("test.json", "{\"nope\": 1}", 11, small, sizeof(small));
+
+    cr_assert_null(cfg);
+    cr_assert_str_eq(small, "test.json: ");
+}
+
+/* sl_config_load reads a file and names it in messages. */
+
+static char tmp_path[64];
+
+static void write_tmp(const char *text)
+{
+    int fd;
+    FILE *f;
+
+    strcpy(tmp_path, "/tmp/sluice-test-config-XXXXXX");
+    fd = mkstemp(tmp_path);
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(text, f) >= 0, 1);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(config, load_reads_a_file)
+{
+    struct sl_config *cfg;
+
+    write_tmp(full);
+    cfg = sl_config_load(tmp_path, err, sizeof(err));
+    unlink(tmp_path);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->path, tmp_path);
+    cr_assert_eq(cfg->listen_port, 9090);
+    cr_assert_eq(sl_config_model(cfg, "gpt")->n_fallbacks, 2);
+    sl_config_destroy(cfg);
+}
+
+Test(config, load_reports_errors_with_the_file_name)
+{
+    struct sl_config *cfg;
+    char want[128];
+
+    write_tmp("{\n  \"workers\": 2,\n  \"breaker\": {\"windw\": 1}\n}\n");
+    cfg = sl_config_load(tmp_path, err, sizeof(err));
+    unlink(tmp_path);
+    cr_assert_null(cfg);
+    snprintf(want, sizeof(want), "%s: breaker.windw: unknown key", tmp_path);
+    cr_assert_str_eq(err, want);
+
+    write_tmp("{\n  \"workers\": 2,\n  \"breaker\": {\"window\": 1,}\n}\n");
+    cfg = sl_config_load(tmp_path, err, sizeof(err));
+    unlink(tmp_path);
+    cr_assert_null(cfg);
+    snprintf(want, sizeof(want), "%s:3: invalid JSON", tmp_path);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got \"%s\"", err);
+}
+
+Test(config, load_of_a_missing_file_names_it)
+{
+    struct sl_config *cfg = sl_config_load("/nonexistent/sluice.json", err, sizeof(err));
+
+    cr_assert_null(cfg);
+    cr_assert_str_eq(err, "/nonexistent/sluice.json: cannot open: No such file or directory");
+}
+
+Test(config, load_of_an_empty_file_is_a_syntax_error)
+{
+    struct sl_config *cfg;
+    char want[128];
+
+    write_tmp("");
+    cfg = sl_config_load(tmp_path, err, sizeof(err));
+    unlink(tmp_path);
+    cr_assert_null(cfg);
+    snprintf(want, sizeof(want), "%s:1: invalid JSON", tmp_path);
+    cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got \"%s\"", err);
+}
+
+Test(config, destroy_null_is_a_no_op)
+{
+    sl_config_destroy(NULL);
+}
+
+/* sl_config_parse_listen */
+
+Test(config, parse_listen_splits_host_and_port)
+{
+    char *host = NULL;
+    int port = -1;
+
+    cr_assert_eq(sl_config_parse_listen("127.0.0.1:8080", &host, &port), 0);
+    cr_assert_str_eq(host, "127.0.0.1");
+    cr_assert_eq(port, 8080);
+    free(host);
+
+    cr_assert_eq(sl_config_parse_listen("localhost:0", &host, &port), 0);
+    cr_assert_str_eq(host, "localhost");
+    cr_assert_eq(port, 0);
+    free(host);
+
+    cr_assert_eq(sl_config_parse_listen("h:65535", &host, &port), 0);
+    cr_assert_eq(port, 65535);
+    free(host);
+
+    /* the port follows the last colon, so an IPv6 address keeps its colons */
+    cr_assert_eq(sl_config_parse_listen("::1:9000", &host, &port), 0);
+    cr_assert_str_eq(host, "::1");
+    cr_assert_eq(port, 9000);
+    free(host);
+}
+
+Test(config, parse_listen_rejects_bad_input)
+{
+    static const char *const bad[] = {
+        "",
+        "localhost",
+        "localhost:",
+        ":8080",
+        "h:65536",
+        "h:-1",
+        "h:80x",
+        "h:x80",
+        "h:8 0",
+        "h:1e3",
+        "h:99999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *host = NULL;
+        int port = 12345;
+
+        cr_assert_eq(sl_config_parse_listen(bad[i], &host, &port), SL_EINVAL,
+                     "\"%s\" must be rejected", bad[i]);
+        cr_assert_null(host, "\"%s\": host set on failure", bad[i]);
+        cr_assert_eq(port, 12345, "\"%s\": port set on failure", bad[i]);
+    }
+}
