@@ -412,24 +412,26 @@ static uint64_t soonest_cool_down_end(const struct sl_call *c)
 
 static void finish_error(struct sl_call *c)
 {
+    uint64_t now = sl_clock_mono_us(), until = soonest_cool_down_end(c);
+    bool limited = c->attempts ? c->n_429 == c->attempts : until > now;
     char msg[256];
 
-    if (c->attempts == 0) {
+    if (limited) {
+        /* Tell the client how long the upstream asked us to wait. */
+        uint64_t wait = c->attempts ? c->retry_after_us : until - now;
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(wait ? (wait + 999999) / 1000000 : 1));
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+        error_reply(c, 429, "rate_limit_error", "upstream_rate_limited",
+                    "Every upstream deployment is rate limiting; retry later.");
+    } else if (c->attempts == 0) {
         error_reply(c, 503, "server_error", "no_healthy_upstream",
-                    "No deployment of this model is available right now (circuit open or "
-                    "rate limited); retry later.");
+                    "No deployment of this model is available right now (circuit open); "
+                    "retry later.");
     } else if (c->n_timeouts == c->attempts) {
         snprintf(msg, sizeof(msg), "The upstream did not answer in time (%d attempt%s).",
                  c->attempts, c->attempts > 1 ? "s" : "");
         error_reply(c, 504, "timeout_error", "upstream_timeout", msg);
-    } else if (c->n_429 == c->attempts) {
-        char ra[32];
-        snprintf(ra, sizeof(ra), "%llu",
-                 (unsigned long long)(c->retry_after_us ? (c->retry_after_us + 999999) / 1000000
-                                                        : 1));
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
-        error_reply(c, 429, "rate_limit_error", "upstream_rate_limited",
-                    "Every upstream deployment is rate limiting; retry later.");
     } else {
         snprintf(msg, sizeof(msg), "All %d upstream attempt%s failed.", c->attempts,
                  c->attempts > 1 ? "s" : "");
@@ -694,8 +696,6 @@ static void call_end(struct sl_call *c)
     c->next_free = w->free_calls;
     w->free_calls = c;
     w->in_flight--;
-    if (w->draining && w->in_flight == 0)
-        event_base_loopexit(w->base, NULL);
 }
 
 void sl_call_pool_free(struct sl_worker *w)

@@ -74,7 +74,7 @@ static void send_text(struct sl_worker *w, struct evhttp_request *req, const cha
     struct evbuffer *body = evbuffer_new();
 
     if (body)
-        evbuffer_add_reference(body, text, len, NULL, NULL);
+        evbuffer_add(body, text, len);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
     sl_server_send(w, req, 200, body);
     if (body)
@@ -113,6 +113,9 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *uri = evhttp_request_get_uri(req);
     size_t plen = strcspn(uri, "?#");
 
+    if (w->draining) /* answer, but tell keep-alive clients to go elsewhere next time */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+
 #define PATH_IS(p) (plen == sizeof(p) - 1 && memcmp(uri, p, plen) == 0)
     if (PATH_IS("/v1/chat/completions")) {
         sl_call_handle(w, req, SL_ENDPOINT_CHAT);
@@ -140,10 +143,32 @@ static void on_request(struct evhttp_request *req, void *arg)
 #undef PATH_IS
 }
 
+#define DRAIN_TICK_MS 50
+#define DRAIN_MAX_MS 30000
+
+/* While draining: exit once no call has been in flight for a whole tick, which also gives
+ * the last answers' bytes a loop pass or more to leave their buffers. */
+static void on_drain_tick(evutil_socket_t fd, short events, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    w->drain_ticks++;
+    if (w->in_flight == 0 && w->drain_idle++ >= 1) {
+        event_base_loopexit(w->base, NULL);
+    } else if (w->drain_ticks * DRAIN_TICK_MS >= DRAIN_MAX_MS) {
+        sl_warn("drain took over %d ms: stopping with %d requests in flight", DRAIN_MAX_MS,
+                w->in_flight);
+        event_base_loopexit(w->base, NULL);
+    } else if (w->in_flight) {
+        w->drain_idle = 0;
+    }
+}
+
 /* The main thread asked this worker to stop: stop accepting, finish in-flight calls. */
 static void on_stop(evutil_socket_t fd, short events, void *arg)
 {
     struct sl_worker *w = arg;
+    struct timeval tick = {0, DRAIN_TICK_MS * 1000};
     char ch;
 
     if (read(fd, &ch, 1) < 0) {
@@ -153,7 +178,8 @@ static void on_stop(evutil_socket_t fd, short events, void *arg)
         return;
     w->draining = true;
     evconnlistener_disable(w->listener);
-    if (w->in_flight == 0)
+    w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
+    if (!w->drain_ev || event_add(w->drain_ev, &tick))
         event_base_loopexit(w->base, NULL);
 }
 
@@ -362,6 +388,8 @@ static void worker_free(struct sl_worker *w)
     sl_call_pool_free(w);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->drain_ev)
+        event_free(w->drain_ev);
     for (int i = 0; i < 2; i++)
         if (w->stop_pipe[i] >= 0)
             close(w->stop_pipe[i]);

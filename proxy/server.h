@@ -39,6 +39,8 @@ struct sl_worker {
     int stop_pipe[2];
     int in_flight;         /* calls not yet finished */
     bool draining;
+    struct event *drain_ev; /* while draining, checks whether the worker may exit */
+    int drain_ticks, drain_idle;
     struct sl_call *free_calls;
     pthread_t thread;
 };

@@ -1,0 +1,359 @@
+/* Starting, talking to and stopping real processes on loopback for integration tests. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+static const char *bindir(void)
+{
+    const char *b = getenv("SLUICE_BIN");
+    return b && *b ? b : "bin";
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void make_dir(struct proc *p, const char *what)
+{
+    snprintf(p->dir, sizeof(p->dir), "/tmp/sluice-test-%s-XXXXXX", what);
+    cr_assert_not_null(mkdtemp(p->dir));
+    snprintf(p->log, sizeof(p->log), "%s/stderr.log", p->dir);
+}
+
+/* Forks and execs argv with stderr (and stdout) to p->log. */
+static void spawn(struct proc *p, char *const argv[])
+{
+    pid_t pid = fork();
+
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    p->pid = pid;
+}
+
+static void dump_log(const struct proc *p)
+{
+    char buf[4096];
+    FILE *f = fopen(p->log, "r");
+    size_t n;
+
+    if (!f)
+        return;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_log_error("%s:\n%s", p->log, buf);
+}
+
+/* Waits for the program to write its port file; fails the test after 15 s. */
+static void wait_port(struct proc *p, const char *port_file)
+{
+    for (int i = 0; i < 1500; i++) {
+        FILE *f = fopen(port_file, "r");
+        int status;
+        if (f) {
+            int ok = fscanf(f, "%d", &p->port) == 1;
+            fclose(f);
+            if (ok && p->port > 0)
+                return;
+        }
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            dump_log(p);
+            p->pid = 0;
+            cr_assert_fail("process exited during start-up (status %d)", status);
+        }
+        sleep_ms(10);
+    }
+    dump_log(p);
+    cr_assert_fail("no port file %s after 15 s", port_file);
+}
+
+void mock_start(struct proc *p, const char *config_json, unsigned seed)
+{
+    char exe[512], cfg[300], pf[300], seedstr[16];
+    char *argv[12];
+    int n = 0;
+
+    make_dir(p, "mock");
+    snprintf(exe, sizeof(exe), "%s/mockllm", bindir());
+    snprintf(pf, sizeof(pf), "%s/port", p->dir);
+    snprintf(seedstr, sizeof(seedstr), "%u", seed);
+    argv[n++] = exe;
+    argv[n++] = "--listen";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "--port-file";
+    argv[n++] = pf;
+    argv[n++] = "--seed";
+    argv[n++] = seedstr;
+    if (config_json) {
+        snprintf(cfg, sizeof(cfg), "%s/mock.json", p->dir);
+        write_file(cfg, config_json);
+        argv[n++] = "--config";
+        argv[n++] = cfg;
+    }
+    argv[n] = NULL;
+    spawn(p, argv);
+    wait_port(p, pf);
+}
+
+void proxy_start(struct proc *p, const char *fmt, ...)
+{
+    char exe[512], cfg[300], pf[300];
+    char text[16384];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    make_dir(p, "proxy");
+    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
+    snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
+    snprintf(pf, sizeof(pf), "%s/port", p->dir);
+    write_file(cfg, text);
+    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    wait_port(p, pf);
+}
+
+int proxy_start_fails(const char *config_json, char *err, size_t errlen)
+{
+    struct proc p = {0};
+    char exe[512], cfg[300];
+    int status = 0;
+    FILE *f;
+    size_t n;
+
+    make_dir(&p, "proxy");
+    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
+    snprintf(cfg, sizeof(cfg), "%s/sluice.json", p.dir);
+    write_file(cfg, config_json);
+    spawn(&p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", NULL});
+    for (int i = 0; i < 500 && waitpid(p.pid, &status, WNOHANG) == 0; i++)
+        sleep_ms(10);
+    if (kill(p.pid, 0) == 0) {
+        kill(p.pid, SIGKILL);
+        waitpid(p.pid, &status, 0);
+        cr_assert_fail("sluice-proxy started with a config it should refuse");
+    }
+    f = fopen(p.log, "r");
+    n = f ? fread(err, 1, errlen - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int proc_stop(struct proc *p)
+{
+    int status = 0;
+
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return status;
+        }
+        sleep_ms(10);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
+    p->pid = 0;
+    return status;
+}
+
+void proc_stop_clean(struct proc *p)
+{
+    int status = proc_stop(p);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        dump_log(p);
+        cr_assert_fail("%s did not exit cleanly (status %d)", p->log, status);
+    }
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+    char **buf = arg;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + size * n + 1);
+
+    cr_assert_not_null(nb);
+    memcpy(nb + old, p, size * n);
+    nb[old + size * n] = '\0';
+    *buf = nb;
+    return size * n;
+}
+
+void http(struct resp *r, int port, const char *method, const char *path, const char *body,
+          const char *extra_header, long timeout_ms)
+{
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char url[512];
+
+    memset(r, 0, sizeof(*r));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (extra_header)
+        h = curl_slist_append(h, extra_header);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    }
+    if (method)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &r->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : 30000L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    r->curl_error = (int)curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    if (!r->body)
+        r->body = calloc(1, 1);
+    if (!r->headers)
+        r->headers = calloc(1, 1);
+    r->len = strlen(r->body);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+}
+
+void resp_free(struct resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof(*r));
+}
+
+bool resp_header(const struct resp *r, const char *name, char *out, size_t outlen)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = r->headers; l && *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        if (len > n && strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            const char *v = l + n + 1;
+            while (*v == ' ')
+                v++;
+            len -= (size_t)(v - l);
+            while (len && (v[len - 1] == '\r' || v[len - 1] == '\n'))
+                len--;
+            snprintf(out, outlen, "%.*s", (int)len, v);
+            return true;
+        }
+        l = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+cJSON *resp_json(const struct resp *r)
+{
+    cJSON *j = cJSON_Parse(r->body);
+    cr_assert_not_null(j, "not JSON: %s", r->body);
+    return j;
+}
+
+void assert_openai_error(const struct resp *r, long status, const char *code)
+{
+    cJSON *j, *err;
+
+    cr_assert_eq(r->status, status, "status %ld, want %ld; body %s", r->status, status, r->body);
+    j = resp_json(r);
+    err = cJSON_GetObjectItem(j, "error");
+    cr_assert(cJSON_IsObject(err), "no error object: %s", r->body);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(err, "message")), "%s", r->body);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(err, "type")), "%s", r->body);
+    cr_assert_not_null(cJSON_GetObjectItem(err, "param"), "%s", r->body);
+    cr_assert_not_null(cJSON_GetObjectItem(err, "code"), "%s", r->body);
+    if (code)
+        cr_assert_str_eq(cJSON_GetObjectItem(err, "code")->valuestring, code, "%s", r->body);
+    cJSON_Delete(j);
+}
+
+void mock_set(const struct proc *mock, const char *model, const char *settings_json)
+{
+    struct resp r;
+    char path[256];
+
+    snprintf(path, sizeof(path), "/mock/models/%s", model);
+    http(&r, mock->port, NULL, path, settings_json, NULL, 0);
+    cr_assert_eq(r.status, 200, "mock_set %s: %ld %s", model, r.status, r.body);
+    resp_free(&r);
+}
+
+cJSON *mock_stats(const struct proc *mock)
+{
+    struct resp r;
+    cJSON *j;
+
+    http(&r, mock->port, NULL, "/mock/stats", NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    j = resp_json(&r);
+    resp_free(&r);
+    return j;
+}
+
+double mock_stat(const struct proc *mock, const char *key)
+{
+    cJSON *j = mock_stats(mock);
+    const cJSON *v = cJSON_GetObjectItem(j, key);
+    double d;
+
+    if (!v)
+        v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "by_model"), key);
+    d = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    cJSON_Delete(j);
+    return d;
+}
+
+double metric(int port, const char *series)
+{
+    struct resp r;
+    size_t n = strlen(series);
+    double v = -1;
+
+    http(&r, port, NULL, "/metrics", NULL, NULL, 0);
+    for (const char *l = r.body; l && *l;) {
+        if (strncmp(l, series, n) == 0 && l[n] == ' ') {
+            v = strtod(l + n + 1, NULL);
+            break;
+        }
+        l = strchr(l, '\n');
+        l = l ? l + 1 : NULL;
+    }
+    resp_free(&r);
+    return v;
+}

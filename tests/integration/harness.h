@@ -1,0 +1,63 @@
+/* Integration-test harness: starts bin/mockllm and bin/sluice-proxy as real processes on
+ * loopback ports they choose themselves, talks HTTP to them with libcurl, stops them.
+ * Every struct here is owned by the test that declares it; *_free / proc_stop release it. */
+#ifndef SL_HARNESS_H
+#define SL_HARNESS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc {
+    pid_t pid;
+    int port;
+    char dir[256];  /* a private temp directory: config, port file, log */
+    char log[300];  /* the process's stderr */
+};
+
+/* Starts mockllm with the given config text (NULL for none) and seed. Asserts on failure. */
+void mock_start(struct proc *p, const char *config_json, unsigned seed);
+/* Starts sluice-proxy with a config made from fmt (printf-style; use %d for ports). */
+void proxy_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Starts sluice-proxy expecting it to fail: returns its exit status, fills err with stderr. */
+int proxy_start_fails(const char *config_json, char *err, size_t errlen);
+/* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. */
+int proc_stop(struct proc *p);
+/* Asserts that the process exited cleanly (status 0: no sanitizer report, no crash). */
+void proc_stop_clean(struct proc *p);
+
+struct resp {
+    long status;
+    char *body;       /* NUL-terminated */
+    size_t len;
+    char *headers;    /* raw header block, NUL-terminated */
+    int curl_error;   /* CURLcode; 0 when the transfer completed */
+};
+
+/* HTTP request to 127.0.0.1:port. method NULL = POST when body != NULL, else GET.
+ * extra_header may be NULL. timeout_ms 0 = 30 s. */
+void http(struct resp *r, int port, const char *method, const char *path, const char *body,
+          const char *extra_header, long timeout_ms);
+void resp_free(struct resp *r);
+/* A response header's value (case-insensitive name) copied into out; false when absent. */
+bool resp_header(const struct resp *r, const char *name, char *out, size_t outlen);
+/* Parses the body as JSON; asserts that it parses. Free with cJSON_Delete. */
+cJSON *resp_json(const struct resp *r);
+/* Asserts an OpenAI-shaped error body with this status and, when code != NULL, this code. */
+void assert_openai_error(const struct resp *r, long status, const char *code);
+
+/* Changes a mock model's settings live: POST /mock/models/NAME. */
+void mock_set(const struct proc *mock, const char *model, const char *settings_json);
+/* GET /mock/stats, parsed. */
+cJSON *mock_stats(const struct proc *mock);
+/* A number from mock stats ("requests", "cancelled", ...), or by_model.NAME when model. */
+double mock_stat(const struct proc *mock, const char *key);
+
+/* The value of one Prometheus series line (exact text before the value), or -1. */
+double metric(int port, const char *series);
+
+/* Sleeps ms milliseconds. */
+void sleep_ms(long ms);
+
+#endif
