@@ -47,31 +47,43 @@ all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 deps:
 	@scripts/install-deps.sh
 
+# V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIBSLUICE): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BIN)/sluice-proxy: $(PROXY_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
 
 $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra $(LDLIBS_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra $(LDLIBS_COMMON)
 
 # Unit tests link the proxy's modules too (all but main.c), so each module is testable alone.
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
 $(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
 
 $(BIN)/tests/itest_%: $(OUT)/tests/integration/test_%.o $(HARNESS_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS_COMMON)
 
 san:
 	@$(MAKE) --no-print-directory SAN=1 all

@@ -245,8 +245,7 @@ static const struct sl_provider *find_provider(const struct sl_config *cfg, cons
 static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSON *d,
                             const char *path, struct sl_deployment *dep)
 {
-    static const char *const keys[] = {"name", "provider", "model", "weight", "timeouts_ms",
-                                       NULL};
+    static const char *const keys[] = {"name", "provider", "model", "weight", "timeouts_ms", NULL};
     const char *prov, *model, *name;
     char key[300];
 
@@ -382,11 +381,12 @@ static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON
 static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {
-        "listen", "workers", "log_level", "max_body_bytes", "max_header_bytes", "retry",
-        "timeouts_ms", "breaker", "providers", "models", NULL};
+        "listen",           "workers", "log_level",   "max_body_bytes",
+        "max_header_bytes", "retry",   "timeouts_ms", "breaker",
+        "providers",        "models",  NULL};
     static const char *const retry_keys[] = {"max_attempts", "max_wait_ms", NULL};
-    static const char *const breaker_keys[] = {"consecutive_failures", "error_rate", "window",
-                                               "min_calls", "open_ms", NULL};
+    static const char *const breaker_keys[] = {
+        "consecutive_failures", "error_rate", "window", "min_calls", "open_ms", NULL};
     const cJSON *o;
     const char *s;
     long n;
@@ -452,10 +452,13 @@ static void set_defaults(struct sl_config *cfg)
     cfg->max_header_bytes = 64u << 10;
     cfg->max_attempts = 3;
     cfg->max_retry_wait_ms = 2000;
-    cfg->timeouts = (struct sl_timeouts){.connect_ms = 2000, .first_byte_ms = 60000,
-                                         .total_ms = 600000};
-    cfg->breaker = (struct sl_breaker_config){.consecutive_failures = 5, .error_rate = 0.5,
-                                              .window = 20, .min_calls = 10, .open_ms = 10000};
+    cfg->timeouts =
+        (struct sl_timeouts){.connect_ms = 2000, .first_byte_ms = 60000, .total_ms = 600000};
+    cfg->breaker = (struct sl_breaker_config){.consecutive_failures = 5,
+                                              .error_rate = 0.5,
+                                              .window = 20,
+                                              .min_calls = 10,
+                                              .open_ms = 10000};
 }
 
 /* Line number of byte offset pos in text, counting from 1. */

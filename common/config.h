@@ -24,12 +24,12 @@ struct sl_provider {
 };
 
 struct sl_deployment {
-    char *name;                        /* "provider/model" unless named in the file */
+    char *name; /* "provider/model" unless named in the file */
     const struct sl_provider *provider;
-    char *model;                       /* the provider's model name */
-    double weight;                     /* > 0; relative share among healthy deployments */
+    char *model;   /* the provider's model name */
+    double weight; /* > 0; relative share among healthy deployments */
     struct sl_timeouts timeouts;
-    size_t index;                      /* position in sl_config.deployments */
+    size_t index; /* position in sl_config.deployments */
 };
 
 /* A model alias that applications ask for by name. */
@@ -56,8 +56,8 @@ struct sl_config {
     int workers;
     size_t max_body_bytes;
     size_t max_header_bytes;
-    int max_attempts;     /* upstream attempts per request, the first included */
-    long max_retry_wait_ms; /* longest Retry-After a request will wait out itself */
+    int max_attempts;            /* upstream attempts per request, the first included */
+    long max_retry_wait_ms;      /* longest Retry-After a request will wait out itself */
     struct sl_timeouts timeouts; /* defaults for deployments */
     struct sl_breaker_config breaker;
     char *log_level;

@@ -32,8 +32,8 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     if (s[i] == '"')
         return skip_string(s, i, n);
     if (s[i] != '{' && s[i] != '[') {
-        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
-               s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+               s[i] != '\n' && s[i] != '\r')
             i++;
         return i;
     }
@@ -100,11 +100,21 @@ int sl_json_add_string(struct sl_buf *b, const char *s)
             continue;
         rc = sl_buf_add(b, run, (size_t)(s - run));
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
@@ -215,13 +225,20 @@ static size_t valid_value(const char *s, size_t i, size_t n, int depth)
     if (i >= n || depth > 128)
         return 0;
     switch (s[i]) {
-    case '{': return valid_container(s, i, n, depth, '}');
-    case '[': return valid_container(s, i, n, depth, ']');
-    case '"': return valid_string(s, i, n);
-    case 't': return n - i >= 4 && memcmp(s + i, "true", 4) == 0 ? i + 4 : 0;
-    case 'f': return n - i >= 5 && memcmp(s + i, "false", 5) == 0 ? i + 5 : 0;
-    case 'n': return n - i >= 4 && memcmp(s + i, "null", 4) == 0 ? i + 4 : 0;
-    default: return valid_number(s, i, n);
+    case '{':
+        return valid_container(s, i, n, depth, '}');
+    case '[':
+        return valid_container(s, i, n, depth, ']');
+    case '"':
+        return valid_string(s, i, n);
+    case 't':
+        return n - i >= 4 && memcmp(s + i, "true", 4) == 0 ? i + 4 : 0;
+    case 'f':
+        return n - i >= 5 && memcmp(s + i, "false", 5) == 0 ? i + 5 : 0;
+    case 'n':
+        return n - i >= 4 && memcmp(s + i, "null", 4) == 0 ? i + 4 : 0;
+    default:
+        return valid_number(s, i, n);
     }
 }
 

@@ -18,11 +18,11 @@ struct sl_sse {
 };
 
 struct sl_sse_event {
-    const char *raw;  /* the event's bytes as received, its blank line included */
+    const char *raw; /* the event's bytes as received, its blank line included */
     size_t raw_len;
     const char *data; /* data lines joined with '\n', NUL-terminated; "" when none */
     size_t data_len;
-    bool done;        /* the data is exactly "[DONE]", OpenAI's end marker */
+    bool done; /* the data is exactly "[DONE]", OpenAI's end marker */
 };
 
 /* max caps one event's size; a longer event is an error (SL_ETOOBIG). */

@@ -25,11 +25,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define MAX_DEPLOYMENTS  SL_CONFIG_MAX_DEPLOYMENTS
-#define MAX_RESPONSE     (64u << 20)    /* a non-stream answer larger than this is refused */
-#define MAX_ERROR_BODY   (64u << 10)    /* an upstream error body is kept up to this */
-#define MAX_SSE_EVENT    (4u << 20)     /* one SSE event from upstream */
-#define CLIENT_HIGH_WATER (1u << 20)    /* pause the upstream while the client lags this much */
+#define MAX_DEPLOYMENTS   SL_CONFIG_MAX_DEPLOYMENTS
+#define MAX_RESPONSE      (64u << 20) /* a non-stream answer larger than this is refused */
+#define MAX_ERROR_BODY    (64u << 10) /* an upstream error body is kept up to this */
+#define MAX_SSE_EVENT     (4u << 20)  /* one SSE event from upstream */
+#define CLIENT_HIGH_WATER (1u << 20)  /* pause the upstream while the client lags this much */
 
 struct sl_call {
     struct sl_worker *w;
@@ -252,8 +252,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
             uint64_t us = (uint64_t)s * 1000000u;
             if (!c->retry_after_us || us < c->retry_after_us)
                 c->retry_after_us = us;
-            sl_health_cool_down(c->w->server->health[c->dep->index],
-                                sl_clock_mono_us() + us);
+            sl_health_cool_down(c->w->server->health[c->dep->index], sl_clock_mono_us() + us);
         }
     }
     return n;
@@ -420,7 +419,8 @@ static void finish_error(struct sl_call *c)
         /* Tell the client how long the upstream asked us to wait. */
         uint64_t wait = c->attempts ? c->retry_after_us : until - now;
         char ra[32];
-        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(wait ? (wait + 999999) / 1000000 : 1));
+        snprintf(ra, sizeof(ra), "%llu",
+                 (unsigned long long)(wait ? (wait + 999999) / 1000000 : 1));
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
         error_reply(c, 429, "rate_limit_error", "upstream_rate_limited",
                     "Every upstream deployment is rate limiting; retry later.");
@@ -470,8 +470,7 @@ static void finish_passthrough(struct sl_call *c)
         add_common_headers(c, "application/json");
         sl_server_send(c->w, c->req, (int)c->status, c->resp);
     } else {
-        snprintf(msg, sizeof(msg), "The upstream rejected the request with status %ld.",
-                 c->status);
+        snprintf(msg, sizeof(msg), "The upstream rejected the request with status %ld.", c->status);
         error_reply(c, (int)c->status, "invalid_request_error", "upstream_rejected", msg);
     }
     c->req = NULL;
@@ -537,8 +536,8 @@ void sl_call_upstream_done(void *priv, CURLcode res)
     c->last_fail = why;
     c->n_timeouts += why == SL_FAIL_TIMEOUT;
     c->n_429 += why == SL_FAIL_STATUS_429;
-    sl_debug("%s: attempt %d on %s failed: %s (status %ld)", c->reqid, c->attempts,
-             c->dep->name, res == CURLE_OK ? "status" : curl_easy_strerror(res), c->status);
+    sl_debug("%s: attempt %d on %s failed: %s (status %ld)", c->reqid, c->attempts, c->dep->name,
+             res == CURLE_OK ? "status" : curl_easy_strerror(res), c->status);
     if (c->sent_headers) {
         end_stream_with_error(c, why == SL_FAIL_MALFORMED
                                      ? "The upstream sent a malformed event."
@@ -616,8 +615,7 @@ static void attempt(struct sl_call *c)
         return;
     }
     /* The same options every time, so a recycled handle never carries a stale one. */
-    curl_easy_setopt(e, CURLOPT_URL,
-                     c->kind == SL_ENDPOINT_CHAT ? t->url_chat : t->url_embeddings);
+    curl_easy_setopt(e, CURLOPT_URL, c->kind == SL_ENDPOINT_CHAT ? t->url_chat : t->url_embeddings);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -769,8 +767,7 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     char msg[300];
 
     if (!c) {
-        sl_server_error(w, req, "", 500, "server_error", "internal_error", NULL,
-                        "Out of memory.");
+        sl_server_error(w, req, "", 500, "server_error", "internal_error", NULL, "Out of memory.");
         return;
     }
     c->req = req;
@@ -790,8 +787,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     }
     c->body_len = evbuffer_get_length(in);
     if (c->body_len > cfg->max_body_bytes) {
-        snprintf(msg, sizeof(msg), "The request body is %zu bytes; the limit is %zu.",
-                 c->body_len, cfg->max_body_bytes);
+        snprintf(msg, sizeof(msg), "The request body is %zu bytes; the limit is %zu.", c->body_len,
+                 cfg->max_body_bytes);
         error_reply(c, 413, "invalid_request_error", "request_too_large", msg);
         goto out;
     }
@@ -808,8 +805,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     c->model = sl_config_model(cfg, model->valuestring);
     if (!c->model) {
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);
-        sl_server_error(w, req, c->reqid, 404, "invalid_request_error", "model_not_found",
-                        "model", msg);
+        sl_server_error(w, req, c->reqid, 404, "invalid_request_error", "model_not_found", "model",
+                        msg);
         goto out;
     }
     c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
@@ -823,8 +820,7 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     cJSON_Delete(root);
 
     evhttp_connection_set_closecb(c->evcon, on_client_close, c);
-    event_assign(&c->watch, w->base,
-                 bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon)),
+    event_assign(&c->watch, w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon)),
                  EV_READ | EV_PERSIST, on_client_readable, c);
     event_add(&c->watch, NULL);
     attempt(c);

@@ -8,15 +8,15 @@
 
 struct sl_health {
     const struct sl_breaker_config *cfg;
-    _Atomic int state;            /* enum sl_circuit */
-    _Atomic uint64_t opened_at;   /* µs, when state became OPEN */
-    _Atomic uint64_t cool_until;  /* µs; 0 when not cooling */
+    _Atomic int state;           /* enum sl_circuit */
+    _Atomic uint64_t opened_at;  /* µs, when state became OPEN */
+    _Atomic uint64_t cool_until; /* µs; 0 when not cooling */
     _Atomic uint64_t opens;
-    pthread_mutex_t mu;           /* guards the fields below */
-    int consecutive;              /* failures in a row */
-    int count, failures;          /* outcomes in the window and how many failed */
-    int next;                     /* ring position */
-    unsigned char window[];       /* 1 = failure, cfg->window entries */
+    pthread_mutex_t mu;     /* guards the fields below */
+    int consecutive;        /* failures in a row */
+    int count, failures;    /* outcomes in the window and how many failed */
+    int next;               /* ring position */
+    unsigned char window[]; /* 1 = failure, cfg->window entries */
 };
 
 struct sl_health *sl_health_create(const struct sl_breaker_config *cfg)

@@ -28,11 +28,13 @@ struct options {
 /* Environment first, then the command line over it. Returns -1 on a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
-        {"workers", required_argument, NULL, 'w'},  {"port-file", required_argument, NULL, 'p'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                          {"listen", required_argument, NULL, 'l'},
+                                          {"workers", required_argument, NULL, 'w'},
+                                          {"port-file", required_argument, NULL, 'p'},
+                                          {"log-level", required_argument, NULL, 'L'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     int ch;
 
     o->config = getenv("SLUICE_CONFIG") ? getenv("SLUICE_CONFIG") : "sluice.json";
@@ -41,13 +43,26 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->log_level = getenv("SLUICE_LOG_LEVEL");
     while ((ch = getopt_long(argc, argv, "c:l:w:h", longs, NULL)) != -1) {
         switch (ch) {
-        case 'c': o->config = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case 'w': o->workers = optarg; break;
-        case 'p': o->port_file = optarg; break;
-        case 'L': o->log_level = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: return -1;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'w':
+            o->workers = optarg;
+            break;
+        case 'p':
+            o->port_file = optarg;
+            break;
+        case 'L':
+            o->log_level = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
     return optind == argc ? 0 : -1;
@@ -154,8 +169,8 @@ int main(int argc, char **argv)
                     cfg->providers[i].name, cfg->providers[i].api_key_env);
     if (o.port_file && write_port_file(o.port_file, srv->port))
         goto out;
-    sl_info("listening on %s:%d with %d workers, %zu models, %zu deployments",
-            cfg->listen_host, srv->port, cfg->workers, cfg->n_models, cfg->n_deployments);
+    sl_info("listening on %s:%d with %d workers, %zu models, %zu deployments", cfg->listen_host,
+            srv->port, cfg->workers, cfg->n_models, cfg->n_deployments);
     if (pthread_create(&sig_tid, NULL, signal_thread, srv)) {
         sl_error("cannot start the signal thread");
         goto out;

@@ -8,12 +8,12 @@
 
 /* Upper bounds in µs: from 10 µs (gateway overhead) to 60 s (long generations). */
 static const uint64_t bounds_us[SL_HIST_BUCKETS] = {
-    10,     25,     50,      100,     250,     500,     1000,     2500,     5000,     10000,   25000,
-    50000,  100000, 250000,  500000,  1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
+    10,    25,     50,     100,    250,     500,     1000,    2500,     5000,     10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
 
-static const char *const fail_names[SL_FAIL_COUNT] = {
-    "connect", "timeout", "status_429", "status_5xx", "status_other", "malformed",
-    "stream",  "other"};
+static const char *const fail_names[SL_FAIL_COUNT] = {"connect",    "timeout",      "status_429",
+                                                      "status_5xx", "status_other", "malformed",
+                                                      "stream",     "other"};
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -83,15 +83,14 @@ static int render_hist(struct sl_buf *out, const char *name, const char *labels,
     }
     cum += sum.bucket[SL_HIST_BUCKETS];
     if (rc == 0)
-        rc = sl_buf_addf(out,
-                         "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n",
-                         name, labels, (unsigned long long)cum, name, labels,
-                         (double)sum.sum_us / 1e6, name, labels, (unsigned long long)sum.count);
+        rc =
+            sl_buf_addf(out, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n",
+                        name, labels, (unsigned long long)cum, name, labels,
+                        (double)sum.sum_us / 1e6, name, labels, (unsigned long long)sum.count);
     return rc;
 }
 
-static uint64_t sum_counter(struct sl_metrics *const *w, size_t nw, size_t field_offset,
-                            size_t idx)
+static uint64_t sum_counter(struct sl_metrics *const *w, size_t nw, size_t field_offset, size_t idx)
 {
     uint64_t total = 0;
     for (size_t k = 0; k < nw; k++)
@@ -99,8 +98,8 @@ static uint64_t sum_counter(struct sl_metrics *const *w, size_t nw, size_t field
     return total;
 }
 
-int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg,
-                      struct sl_metrics *const *w, size_t nw, struct sl_health *const *health)
+int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl_metrics *const *w,
+                      size_t nw, struct sl_health *const *health)
 {
     char labels[512];
     uint64_t cancels = 0;
@@ -133,8 +132,8 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg,
                               "# TYPE sluice_overhead_seconds histogram\n");
     for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
         for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++) {
-            snprintf(labels, sizeof(labels), "model=\"%s\",deployment=\"%s\"",
-                     cfg->models[m].name, cfg->deployments[d].name);
+            snprintf(labels, sizeof(labels), "model=\"%s\",deployment=\"%s\"", cfg->models[m].name,
+                     cfg->deployments[d].name);
             rc = render_hist(out, "sluice_overhead_seconds", labels, w, nw,
                              offsetof(struct sl_metrics, overhead), m * cfg->n_deployments + d);
         }
@@ -184,8 +183,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg,
                               "# TYPE sluice_circuit_opens_total counter\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
         rc = sl_buf_addf(out, "sluice_circuit_opens_total{deployment=\"%s\"} %llu\n",
-                         cfg->deployments[d].name,
-                         (unsigned long long)sl_health_opens(health[d]));
+                         cfg->deployments[d].name, (unsigned long long)sl_health_opens(health[d]));
 
     for (size_t k = 0; k < nw; k++)
         cancels += load(&w[k]->client_cancels);

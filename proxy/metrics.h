@@ -35,13 +35,13 @@ enum sl_fail {
 
 struct sl_metrics {
     const struct sl_config *cfg;
-    uint64_t status[600];       /* responses by HTTP status */
-    struct sl_hist *upstream;   /* [deployment]: upstream time of successful attempts */
-    struct sl_hist *overhead;   /* [model * n_deployments + deployment]: gateway overhead */
-    uint64_t *retries;          /* [model]: attempts beyond the first */
-    uint64_t *fallbacks;        /* [model]: requests served by a fallback alias */
-    uint64_t *failures;         /* [deployment * SL_FAIL_COUNT + reason] */
-    uint64_t client_cancels;    /* clients that left before their answer was complete */
+    uint64_t status[600];     /* responses by HTTP status */
+    struct sl_hist *upstream; /* [deployment]: upstream time of successful attempts */
+    struct sl_hist *overhead; /* [model * n_deployments + deployment]: gateway overhead */
+    uint64_t *retries;        /* [model]: attempts beyond the first */
+    uint64_t *fallbacks;      /* [model]: requests served by a fallback alias */
+    uint64_t *failures;       /* [deployment * SL_FAIL_COUNT + reason] */
+    uint64_t client_cancels;  /* clients that left before their answer was complete */
 };
 
 /* Allocates the tables for cfg (which must outlive m); aborts when out of memory. */

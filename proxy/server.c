@@ -38,9 +38,8 @@ void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
     evhttp_send_reply(req, status, NULL, body);
 }
 
-void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid,
-                     int status, const char *type, const char *code, const char *param,
-                     const char *message)
+void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid, int status,
+                     const char *type, const char *code, const char *param, const char *message)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evbuffer *body = evbuffer_new();
@@ -124,8 +123,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (PATH_IS("/v1/models") || PATH_IS("/health") || PATH_IS("/metrics")) {
         if (!is_get(req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-            sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed",
-                            NULL, "Use GET for this endpoint.");
+            sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed", NULL,
+                            "Use GET for this endpoint.");
         } else if (PATH_IS("/v1/models")) {
             send_text(w, req, "application/json", w->server->models_json,
                       strlen(w->server->models_json));
@@ -144,7 +143,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 }
 
 #define DRAIN_TICK_MS 50
-#define DRAIN_MAX_MS 30000
+#define DRAIN_MAX_MS  30000
 
 /* While draining: exit once no call has been in flight for a whole tick, which also gives
  * the last answers' bytes a loop pass or more to leave their buffers. */
@@ -197,7 +196,8 @@ static void *worker_main(void *arg)
 
 static struct evconnlistener *listen_on(struct event_base *base, const char *host, int port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     struct evconnlistener *l = NULL;
@@ -308,7 +308,8 @@ static char *models_json(const struct sl_config *cfg)
     for (size_t i = 0; i < cfg->n_models && rc == 0; i++) {
         rc = sl_buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
         rc = rc ? rc : sl_json_add_string(&b, cfg->models[i].name);
-        rc = rc ? rc : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
+        rc = rc ? rc
+                : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
     }
     rc = rc ? rc : sl_buf_adds(&b, "]}\n");
     if (rc) {

@@ -37,7 +37,7 @@ struct sl_worker {
     struct sl_rand rng;
     struct event *stop_ev; /* the main thread writes to stop_pipe to ask for a drain */
     int stop_pipe[2];
-    int in_flight;         /* calls not yet finished */
+    int in_flight; /* calls not yet finished */
     bool draining;
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
     int drain_ticks, drain_idle;
@@ -47,7 +47,7 @@ struct sl_worker {
 
 struct sl_server {
     const struct sl_config *cfg;
-    int port; /* the bound port, useful when the config asked for 0 */
+    int port;                  /* the bound port, useful when the config asked for 0 */
     struct sl_health **health; /* [deployment] */
     struct sl_target *targets; /* [deployment] */
     char *models_json;         /* the body of GET /v1/models, built once */
@@ -65,9 +65,8 @@ void sl_server_stop(struct sl_server *srv);
 void sl_server_destroy(struct sl_server *srv);
 
 /* Sends an OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
-void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid,
-                     int status, const char *type, const char *code, const char *param,
-                     const char *message);
+void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid, int status,
+                     const char *type, const char *code, const char *param, const char *message);
 /* Sends a complete response and counts its status. */
 void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
                     struct evbuffer *body);

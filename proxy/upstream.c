@@ -46,8 +46,8 @@ static void on_socket(evutil_socket_t fd, short events, void *arg)
 {
     struct sl_upstream *up = arg;
     int running;
-    int action = ((events & EV_READ) ? CURL_CSELECT_IN : 0) |
-                 ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
     curl_multi_socket_action(up->multi, fd, action, &running);
     check_done(up);

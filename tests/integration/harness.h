@@ -12,8 +12,8 @@
 struct proc {
     pid_t pid;
     int port;
-    char dir[256];  /* a private temp directory: config, port file, log */
-    char log[300];  /* the process's stderr */
+    char dir[256]; /* a private temp directory: config, port file, log */
+    char log[300]; /* the process's stderr */
 };
 
 /* Starts mockllm with the given config text (NULL for none) and seed. Asserts on failure. */
@@ -29,10 +29,10 @@ void proc_stop_clean(struct proc *p);
 
 struct resp {
     long status;
-    char *body;       /* NUL-terminated */
+    char *body; /* NUL-terminated */
     size_t len;
-    char *headers;    /* raw header block, NUL-terminated */
-    int curl_error;   /* CURLcode; 0 when the transfer completed */
+    char *headers;  /* raw header block, NUL-terminated */
+    int curl_error; /* CURLcode; 0 when the transfer completed */
 };
 
 /* HTTP request to 127.0.0.1:port. method NULL = POST when body != NULL, else GET.

@@ -84,9 +84,10 @@ Test(cancel, client_leaving_before_a_slow_first_token_cancels_it)
 {
     struct resp r;
 
-    http(&r, proxy.port, NULL, "/v1/chat/completions",
-         "{\"model\":\"late\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-         NULL, 300);
+    http(
+        &r, proxy.port, NULL, "/v1/chat/completions",
+        "{\"model\":\"late\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+        NULL, 300);
     cr_assert_eq(r.curl_error, CURLE_OPERATION_TIMEDOUT);
     resp_free(&r);
     expect_cancelled();

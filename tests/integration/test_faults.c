@@ -13,41 +13,87 @@
 
 static struct proc mock, proxy;
 
-static const char mock_config[] =
-    "{\"models\": {\"*\": {},"
-    " \"good\": {},"
-    " \"f429\": {\"p_429\": 1},"
-    " \"f429ra\": {\"p_429\": 1, \"retry_after_s\": 1},"
-    " \"f429long\": {\"p_429\": 1, \"retry_after_s\": 30},"
-    " \"f500\": {\"p_500\": 1},"
-    " \"f503\": {\"p_503\": 1},"
-    " \"hang\": {\"p_hang\": 1},"
-    " \"malformed\": {\"p_malformed\": 1},"
-    " \"cut\": {\"p_close_mid_stream\": 1, \"output_tokens\": 8}}}";
+static const char mock_config[] = "{\"models\": {\"*\": {},"
+                                  " \"good\": {},"
+                                  " \"f429\": {\"p_429\": 1},"
+                                  " \"f429ra\": {\"p_429\": 1, \"retry_after_s\": 1},"
+                                  " \"f429long\": {\"p_429\": 1, \"retry_after_s\": 30},"
+                                  " \"f500\": {\"p_500\": 1},"
+                                  " \"f503\": {\"p_503\": 1},"
+                                  " \"hang\": {\"p_hang\": 1},"
+                                  " \"malformed\": {\"p_malformed\": 1},"
+                                  " \"cut\": {\"p_close_mid_stream\": 1, \"output_tokens\": 8}}}";
 
 /* One alias per fault, each falling back to "good"; "*-only" aliases have no fallback. */
 #define DEP(alias, model, extra)                                                                   \
-    "\"" alias "\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"" model "\"" extra    \
-    "}]"
+    "\"" alias "\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"" model "\"" extra "}]"
 static const char proxy_config[] =
     "{\"workers\": 2, \"log_level\": \"warn\", \"retry\": {\"max_attempts\": 3, "
     "\"max_wait_ms\": 2000},"
     " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"},"
     "               \"dead\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
-    " \"models\": {" DEP("good", "good", "") "},"
-    DEP("a429", "f429", "") ", \"fallbacks\": [\"good\"]},"
-    DEP("a500", "f500", "") ", \"fallbacks\": [\"good\"]},"
-    DEP("a503", "f503", "") ", \"fallbacks\": [\"good\"]},"
-    DEP("ahang", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") ", \"fallbacks\": [\"good\"]},"
-    DEP("amalformed", "malformed", "") ", \"fallbacks\": [\"good\"]},"
-    DEP("acut", "cut", "") ", \"fallbacks\": [\"good\"]},"
-    "\"aconnect\": {\"deployments\": [{\"provider\": \"dead\", \"model\": \"x\"}],"
-    "              \"fallbacks\": [\"good\"]},"
-    DEP("hang-only", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") "},"
-    DEP("f500-only", "f500", "") "},"
-    DEP("cut-only", "cut", "") "},"
-    DEP("ra-only", "f429ra", "") "},"
-    DEP("ralong-only", "f429long", "") "}}}";
+    " \"models\": {" DEP("good", "good", "") "}," DEP("a429", "f429", "") ", \"fallbacks\": "
+                                                                          "[\"good\"]}," DEP("a500", "f500", "") ", \"fallbacks\": [\"good\"]}," DEP("a503", "f503", "") ", \"fallbacks\": [\"good\"]}," DEP("ahang", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") ", \"fallbacks\": [\"good\"]}," DEP(
+                                                                              "amalformed",
+                                                                              "malformed",
+                                                                              "") ", "
+                                                                                  "\"fallbacks\": "
+                                                                                  "[\"good\"]}"
+                                                                                  "," DEP("acut",
+                                                                                          "cut",
+                                                                                          "") ", "
+                                                                                              "\"fa"
+                                                                                              "llba"
+                                                                                              "cks"
+                                                                                              "\": "
+                                                                                              "[\"g"
+                                                                                              "ood"
+                                                                                              "\"]}"
+                                                                                              ","
+                                                                                              "\"ac"
+                                                                                              "onne"
+                                                                                              "ct\""
+                                                                                              ": "
+                                                                                              "{\"d"
+                                                                                              "eplo"
+                                                                                              "ymen"
+                                                                                              "ts\""
+                                                                                              ": "
+                                                                                              "[{"
+                                                                                              "\"pr"
+                                                                                              "ovid"
+                                                                                              "er\""
+                                                                                              ": "
+                                                                                              "\"de"
+                                                                                              "ad\""
+                                                                                              ", "
+                                                                                              "\"mo"
+                                                                                              "del"
+                                                                                              "\": "
+                                                                                              "\"x"
+                                                                                              "\"}]"
+                                                                                              ","
+                                                                                              "    "
+                                                                                              "    "
+                                                                                              "    "
+                                                                                              "  "
+                                                                                              "\"fa"
+                                                                                              "llba"
+                                                                                              "cks"
+                                                                                              "\": "
+                                                                                              "[\"g"
+                                                                                              "ood"
+                                                                                              "\"]}"
+                                                                                              "," DEP("hang-only", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") "}," DEP(
+                                                                                                  "f500-only",
+                                                                                                  "f500",
+                                                                                                  "") "}," DEP("cut-only",
+                                                                                                               "cut",
+                                                                                                               "") "}," DEP("ra-only",
+                                                                                                                            "f429ra",
+                                                                                                                            "") "}," DEP("ralong-only",
+                                                                                                                                         "f429long",
+                                                                                                                                         "") "}}}";
 
 /* A port bound but not listening: connecting to it is refused, and while the test holds it
  * nobody else can listen there. */

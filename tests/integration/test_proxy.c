@@ -221,8 +221,8 @@ Test(proxy, metrics_count_responses_and_observe_latency)
     resp_free(&r);
     cr_assert_eq(metric(proxy.port, "sluice_requests_total{code=\"200\"}"), 3);
     cr_assert_eq(metric(proxy.port, "sluice_requests_total{code=\"404\"}"), 1);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_seconds_count{deployment=\"mock/mock-small\"}"),
-                 3);
+    cr_assert_eq(
+        metric(proxy.port, "sluice_upstream_seconds_count{deployment=\"mock/mock-small\"}"), 3);
     cr_assert_eq(metric(proxy.port, "sluice_overhead_seconds_count{model=\"gpt-4o-mini\","
                                     "deployment=\"mock/mock-small\"}"),
                  3);

@@ -50,7 +50,14 @@ Test(json, first_of_duplicate_keys_wins_like_cjson)
 
 Test(json, validates_well_formed_documents)
 {
-    const char *good[] = {"{}", "[]", "0", "-0.5", "1e10", "\"\\u00e9\\n\"", "null", "true",
+    const char *good[] = {"{}",
+                          "[]",
+                          "0",
+                          "-0.5",
+                          "1e10",
+                          "\"\\u00e9\\n\"",
+                          "null",
+                          "true",
                           " {\"a\": [1, 2, {\"b\": null}], \"c\": \"d\"} ",
                           "{\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}"};
     for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
@@ -59,9 +66,18 @@ Test(json, validates_well_formed_documents)
 
 Test(json, rejects_malformed_documents)
 {
-    const char *bad[] = {"",         "{",          "{\"a\":}",     "{\"choices\": [}",
-                         "[1,]",     "{\"a\" 1}",  "01",           "1.",
-                         "\"\\x\"",  "tru",        "{} {}",        "\"a\nb\"",
+    const char *bad[] = {"",
+                         "{",
+                         "{\"a\":}",
+                         "{\"choices\": [}",
+                         "[1,]",
+                         "{\"a\" 1}",
+                         "01",
+                         "1.",
+                         "\"\\x\"",
+                         "tru",
+                         "{} {}",
+                         "\"a\nb\"",
                          "{\"id\":\"chatcmpl\",\"choices\":[{\"message\":"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         cr_assert_not(sl_json_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
