@@ -2,9 +2,9 @@
  *
  * Each waiting reply holds a timer and a watch on the client's socket: evhttp stops reading
  * once it has a whole request, so it would not notice a client that leaves until our next
- * write. A reply ends exactly once, in one of three ways: we finish it (reply_done, then hand
+ * write. A reply ends exactly once, in one of three ways: we finish it (reply_end, then hand
  * the request back to evhttp), the client leaves (cancel, or on_close when evhttp noticed
- * first), or we drop the connection on purpose. */
+ * first), or we drop the connection on purpose (drop). */
 #define SL_LOG_MODULE "mockllm"
 #include "mockllm.h"
 
@@ -36,13 +36,17 @@ struct mock_reply {
     struct mock_reply *prev, *next;
 };
 
-/* Small allocations only: failing them is not worth a code path. */
+/* Failing to allocate a few bytes or to add an event is not worth a code path of its own. */
+static void die(const char *what)
+{
+    sl_error("%s failed", what);
+    abort();
+}
+
 static void *need(void *p)
 {
-    if (!p) {
-        sl_error("out of memory");
-        abort();
-    }
+    if (!p)
+        die("allocation");
     return p;
 }
 
@@ -63,7 +67,7 @@ static struct mock_reply *reply_new(struct mock_server *srv, struct evhttp_reque
     fd = bufferevent_getfd(evhttp_connection_get_bufferevent(r->evcon));
     r->watch = need(event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, r));
     if (event_add(r->watch, NULL) != 0)
-        need(NULL);
+        die("event_add");
     if (kind != REPLY_HANG)
         r->timer = need(evtimer_new(srv->base, on_timer, r));
     evhttp_connection_set_closecb(r->evcon, on_close, r);
@@ -106,7 +110,6 @@ static void cancel(struct mock_reply *r)
 {
     struct evhttp_connection *evcon = r->evcon;
 
-    sl_debug("client left: cancelling its request");
     reply_end(r, MOCK_CANCELLED);
     evhttp_connection_free(evcon);
 }
@@ -120,7 +123,7 @@ static void drop(struct mock_reply *r)
     evhttp_connection_free(evcon);
 }
 
-/* evhttp is freeing the connection: a write failed, or the server is being freed. */
+/* evhttp is freeing the connection on its own, after a failed write. */
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
     struct mock_reply *r = arg;
@@ -149,6 +152,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
+    sl_debug("client left: cancelling its request");
     cancel(r);
 }
 
@@ -157,7 +161,7 @@ static void arm(struct mock_reply *r, int64_t ms)
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
     if (evtimer_add(r->timer, &tv) != 0)
-        need(NULL);
+        die("evtimer_add");
 }
 
 /* Hands the staged response to evhttp. */
@@ -175,7 +179,7 @@ static void send_scratch(struct mock_server *srv, struct evhttp_request *req,
                          void (*cb)(struct evhttp_connection *, void *), void *arg)
 {
     if (evbuffer_add(srv->chunk, srv->scratch.data, srv->scratch.len) != 0)
-        need(NULL);
+        die("evbuffer_add");
     evhttp_send_reply_chunk_with_cb(req, srv->chunk, cb, arg);
     /* evhttp leaves the buffer alone when it will not send a body at all. */
     evbuffer_drain(srv->chunk, evbuffer_get_length(srv->chunk));

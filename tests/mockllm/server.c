@@ -22,27 +22,6 @@
 typedef enum mock_handled (*mock_handler)(struct mock_server *srv, struct evhttp_request *req,
                                           const char *rest);
 
-static enum mock_handled control_model(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest);
-static enum mock_handled control_stats(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest);
-static enum mock_handled control_reset(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest);
-
-static const struct route {
-    const char *path;
-    bool prefix; /* path ends in '/' and the rest of the URL names a model */
-    enum evhttp_cmd_type method;
-    mock_handler handle;
-} routes[] = {
-    {"/v1/chat/completions", false, EVHTTP_REQ_POST, mock_api_chat},
-    {"/v1/embeddings", false, EVHTTP_REQ_POST, mock_api_embeddings},
-    {"/v1/models", false, EVHTTP_REQ_GET, mock_api_models},
-    {"/mock/models/", true, EVHTTP_REQ_POST, control_model},
-    {"/mock/stats", false, EVHTTP_REQ_GET, control_stats},
-    {"/mock/reset", false, EVHTTP_REQ_POST, control_reset},
-};
-
 const char *mock_reason(int status)
 {
     switch (status) {
@@ -140,6 +119,78 @@ static bool authorized(const struct mock_server *srv, const char *authorization)
                     strcmp(authorization + 7, key) == 0);
 }
 
+static enum mock_handled send_ok(struct evhttp_request *req)
+{
+    static const char ok[] = "{\"ok\":true}";
+
+    mock_send_json(req, 200, ok, sizeof(ok) - 1);
+    return MOCK_ANSWERED;
+}
+
+/* POST /mock/models/NAME: merges settings into a model. */
+static enum mock_handled control_model(struct mock_server *srv, struct evhttp_request *req,
+                                       const char *rest)
+{
+    char *name = evhttp_uridecode(rest, 0, NULL);
+    cJSON *body = NULL;
+    char err[256];
+
+    if (!name || !*name) {
+        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "missing model name");
+        goto out;
+    }
+    if (!(body = mock_read_json(req))) {
+        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "body: invalid JSON");
+        goto out;
+    }
+    if (mock_models_update(srv->models, name, body, err, sizeof(err))) {
+        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "%s", err);
+        goto out;
+    }
+    sl_info("model %s updated", name);
+    send_ok(req);
+out:
+    cJSON_Delete(body);
+    free(name);
+    return MOCK_ANSWERED;
+}
+
+static enum mock_handled control_stats(struct mock_server *srv, struct evhttp_request *req,
+                                       const char *rest)
+{
+    char *json = mock_stats_json(srv->stats, srv->models);
+
+    if (!json) {
+        mock_send_error(srv, req, 500, "server_error", NULL, "out of memory");
+        return MOCK_ANSWERED;
+    }
+    mock_send_json(req, 200, json, strlen(json));
+    free(json);
+    return MOCK_ANSWERED;
+}
+
+static enum mock_handled control_reset(struct mock_server *srv, struct evhttp_request *req,
+                                       const char *rest)
+{
+    mock_stats_reset(srv->stats);
+    mock_models_reset_counts(srv->models);
+    return send_ok(req);
+}
+
+static const struct route {
+    const char *path;
+    bool prefix; /* path ends in '/' and the rest of the URL names a model */
+    enum evhttp_cmd_type method;
+    mock_handler handle;
+} routes[] = {
+    {"/v1/chat/completions", false, EVHTTP_REQ_POST, mock_api_chat},
+    {"/v1/embeddings", false, EVHTTP_REQ_POST, mock_api_embeddings},
+    {"/v1/models", false, EVHTTP_REQ_GET, mock_api_models},
+    {"/mock/models/", true, EVHTTP_REQ_POST, control_model},
+    {"/mock/stats", false, EVHTTP_REQ_GET, control_stats},
+    {"/mock/reset", false, EVHTTP_REQ_POST, control_reset},
+};
+
 static const struct route *find_route(const char *path, const char **rest)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -198,64 +249,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     v1 = strncmp(path, "/v1/", 4) == 0;
     if (dispatch(srv, req, path, v1) == MOCK_ANSWERED && v1)
         mock_stats_end(srv->stats, MOCK_COMPLETED);
-}
-
-static enum mock_handled send_ok(struct evhttp_request *req)
-{
-    static const char ok[] = "{\"ok\":true}";
-
-    mock_send_json(req, 200, ok, sizeof(ok) - 1);
-    return MOCK_ANSWERED;
-}
-
-/* POST /mock/models/NAME: merges settings into a model. */
-static enum mock_handled control_model(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest)
-{
-    char *name = evhttp_uridecode(rest, 0, NULL);
-    cJSON *body = NULL;
-    char err[256];
-
-    if (!name || !*name) {
-        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "missing model name");
-        goto out;
-    }
-    if (!(body = mock_read_json(req))) {
-        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "body: invalid JSON");
-        goto out;
-    }
-    if (mock_models_update(srv->models, name, body, err, sizeof(err))) {
-        mock_send_error(srv, req, 400, "invalid_request_error", NULL, "%s", err);
-        goto out;
-    }
-    sl_info("model %s updated", name);
-    send_ok(req);
-out:
-    cJSON_Delete(body);
-    free(name);
-    return MOCK_ANSWERED;
-}
-
-static enum mock_handled control_stats(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest)
-{
-    char *json = mock_stats_json(srv->stats, srv->models);
-
-    if (!json) {
-        mock_send_error(srv, req, 500, "server_error", NULL, "out of memory");
-        return MOCK_ANSWERED;
-    }
-    mock_send_json(req, 200, json, strlen(json));
-    free(json);
-    return MOCK_ANSWERED;
-}
-
-static enum mock_handled control_reset(struct mock_server *srv, struct evhttp_request *req,
-                                       const char *rest)
-{
-    mock_stats_reset(srv->stats);
-    mock_models_reset_counts(srv->models);
-    return send_ok(req);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -366,8 +359,8 @@ int mock_server_start(struct mock_server *srv)
 
 void mock_server_join(struct mock_server *srv)
 {
-    if (srv && srv->started)
-        pthread_join(srv->thread, NULL);
-    if (srv)
-        srv->started = false;
+    if (!srv || !srv->started)
+        return;
+    pthread_join(srv->thread, NULL);
+    srv->started = false;
 }
