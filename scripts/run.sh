@@ -8,10 +8,15 @@ config=${SLUICE_CONFIG:-sluice.example.json}
 mock_listen=${MOCK_LISTEN:-127.0.0.1:9090}
 proxy_listen=${SLUICE_LISTEN:-127.0.0.1:8080}
 
+# The example config expects the mock on 127.0.0.1:9090; follow MOCK_LISTEN when it moves.
+tmp=$(mktemp -d)
+sed "s|http://127.0.0.1:9090|http://$mock_listen|" "$config" >"$tmp/sluice.json"
+
 bin/mockllm --listen "$mock_listen" --config scripts/mock.example.json --threads 1 &
 mock=$!
-trap 'kill $mock $proxy 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
-bin/sluice-proxy -c "$config" --listen "$proxy_listen" &
+proxy=
+trap 'kill $mock $proxy 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+bin/sluice-proxy -c "$tmp/sluice.json" --listen "$proxy_listen" &
 proxy=$!
 sleep 0.5
 cat <<MSG
