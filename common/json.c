@@ -136,10 +136,17 @@ int sl_json_add_string(struct sl_buf *b, const char *s)
  * (0 is never a valid end, since a value takes at least one byte). */
 static size_t valid_value(const char *s, size_t i, size_t n, int depth);
 
+/* Bytes that end a run of plain string characters: controls, quote, backslash. */
+static const unsigned char string_stop[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
 static size_t valid_string(const char *s, size_t i, size_t n)
 {
     for (i++; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (!string_stop[c])
+            continue;
         if (c == '"')
             return i + 1;
         if (c < 0x20)

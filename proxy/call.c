@@ -625,6 +625,8 @@ static void attempt(struct sl_call *c)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    if (!srv->env_proxy) /* spares curl a getenv() of every proxy variable per transfer */
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->dep->timeouts.connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->dep->timeouts.total_ms);
 

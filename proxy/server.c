@@ -255,6 +255,19 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
         return SL_ESYS;
     w->http = evhttp_new(w->base);
     w->up = sl_upstream_create(w->base, sl_call_upstream_done);
+    w->urls = calloc(cfg->n_deployments * 2, sizeof(*w->urls));
+    if (!w->urls)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < cfg->n_deployments; i++) {
+        const struct sl_target *t = &srv->targets[i];
+        for (int k = 0; k < 2; k++) {
+            CURLU *u = w->urls[i * 2 + k] = curl_url();
+            if (!u || curl_url_set(u, CURLUPART_URL, k ? t->url_embeddings : t->url_chat, 0)) {
+                sl_error("deployment %s: cannot parse its URL", cfg->deployments[i].name);
+                return SL_EINVAL;
+            }
+        }
+    }
     if (!w->http || !w->up || pipe(w->stop_pipe))
         return SL_ENOMEM;
     w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, w);
@@ -327,6 +340,11 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = cfg;
+    for (const char *const *v = (const char *const[]){"http_proxy", "HTTP_PROXY", "https_proxy",
+                                                      "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                                                      NULL};
+         *v; v++)
+        srv->env_proxy |= getenv(*v) != NULL;
     srv->health = calloc(cfg->n_deployments, sizeof(*srv->health));
     srv->targets = calloc(cfg->n_deployments, sizeof(*srv->targets));
     srv->workers = calloc((size_t)cfg->workers, sizeof(*srv->workers));
@@ -387,6 +405,9 @@ static void worker_free(struct sl_worker *w)
         evhttp_free(w->http);
     sl_upstream_destroy(w->up);
     sl_call_pool_free(w);
+    for (size_t i = 0; w->urls && i < w->server->cfg->n_deployments * 2; i++)
+        curl_url_cleanup(w->urls[i]);
+    free(w->urls);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->drain_ev)

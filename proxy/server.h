@@ -33,6 +33,7 @@ struct sl_worker {
     struct evhttp *http;
     struct evconnlistener *listener;
     struct sl_upstream *up;
+    CURLU **urls; /* [deployment * 2 + endpoint]: parsed once, so no transfer re-parses */
     struct sl_metrics metrics;
     struct sl_rand rng;
     struct event *stop_ev; /* the main thread writes to stop_pipe to ask for a drain */
@@ -51,6 +52,7 @@ struct sl_server {
     struct sl_health **health; /* [deployment] */
     struct sl_target *targets; /* [deployment] */
     char *models_json;         /* the body of GET /v1/models, built once */
+    bool env_proxy;            /* an http(s)_proxy/all_proxy variable is set: let curl use it */
     struct sl_worker *workers;
     size_t n_workers;
 };

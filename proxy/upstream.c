@@ -12,6 +12,7 @@ struct sl_upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
+    struct event *check; /* activated to collect finished transfers outside any caller */
     sl_upstream_done_fn done;
     CURL *free_list[FREE_MAX];
     int n_free;
@@ -51,6 +52,11 @@ static void on_socket(evutil_socket_t fd, short events, void *arg)
 
     curl_multi_socket_action(up->multi, fd, action, &running);
     check_done(up);
+}
+
+static void on_check(evutil_socket_t fd, short events, void *arg)
+{
+    check_done(arg);
 }
 
 static void on_timer(evutil_socket_t fd, short events, void *arg)
@@ -122,7 +128,8 @@ struct sl_upstream *sl_upstream_create(struct event_base *base, sl_upstream_done
     up->done = done;
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, on_timer, up);
-    if (!up->multi || !up->timer) {
+    up->check = event_new(base, -1, 0, on_check, up);
+    if (!up->multi || !up->timer || !up->check) {
         sl_upstream_destroy(up);
         return NULL;
     }
@@ -146,6 +153,8 @@ void sl_upstream_destroy(struct sl_upstream *up)
         curl_multi_cleanup(up->multi); /* closes cached connections via socket_cb */
     if (up->timer)
         event_free(up->timer);
+    if (up->check)
+        event_free(up->check);
     free(up);
 }
 
@@ -169,10 +178,16 @@ void sl_upstream_release(struct sl_upstream *up, CURL *easy)
 int sl_upstream_start(struct sl_upstream *up, CURL *easy)
 {
     CURLMcode mc = curl_multi_add_handle(up->multi, easy);
+    int running;
+
     if (mc != CURLM_OK) {
         sl_error("curl_multi_add_handle: %s", curl_multi_strerror(mc));
         return SL_EIO;
     }
+    /* Send the request now rather than on curl's 0 ms timer one loop pass later. A transfer
+     * that ends at once is collected from a deferred event, never inside our caller. */
+    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    event_active(up->check, 0, 0);
     return 0;
 }
 
