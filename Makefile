@@ -9,7 +9,7 @@ OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Icommon -Iproxy -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iproxy -Itrainer -MMD -MP
 LDLIBS_COMMON = -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
@@ -29,6 +29,8 @@ LIBSLUICE  := $(OUT)/libsluice.a
 
 PROXY_SRC  := $(wildcard proxy/*.c)
 PROXY_OBJ  := $(PROXY_SRC:%.c=$(OUT)/%.o)
+TRAINER_SRC := $(wildcard trainer/*.c)
+TRAINER_OBJ := $(TRAINER_SRC:%.c=$(OUT)/%.o)
 MOCK_SRC   := $(wildcard tests/mockllm/*.c)
 MOCK_OBJ   := $(MOCK_SRC:%.c=$(OUT)/%.o)
 
@@ -38,10 +40,10 @@ ITEST_SRC  := $(wildcard tests/integration/test_*.c)
 ITEST_BIN  := $(ITEST_SRC:tests/integration/test_%.c=$(BIN)/tests/itest_%)
 HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
-PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm
+PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer)
 
 .SECONDARY:
-.PHONY: all deps test test-plain test-san san run bench-proxy format format-check clean
+.PHONY: all deps test test-plain test-san san run bench-proxy bench-router format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -68,17 +70,24 @@ $(BIN)/sluice-proxy: $(PROXY_OBJ) $(LIBSLUICE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
 
+$(BIN)/sluice-trainer: $(TRAINER_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lgsl -lgslcblas $(LDLIBS_COMMON)
+
 $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra $(LDLIBS_COMMON)
 
-# Unit tests link the proxy's modules too (all but main.c), so each module is testable alone.
+# Unit tests link the programs' modules too (all but their main.c), so each module is
+# testable alone.
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
-$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(LIBSLUICE)
+TRAINER_LIB_OBJ := $(filter-out $(OUT)/trainer/main.o,$(TRAINER_OBJ))
+$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
 
 $(BIN)/tests/itest_%: $(OUT)/tests/integration/test_%.o $(HARNESS_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
@@ -101,6 +110,9 @@ run: all
 
 bench-proxy: all
 	@scripts/bench-proxy.sh
+
+bench-router: all
+	@scripts/bench-router.sh
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
 format:
