@@ -9,7 +9,8 @@ OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Icommon -Iproxy -Itrainer -MMD -MP
+# -iquote, not -I: a project header may share a name with a system one (features.h).
+CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -MMD -MP
 LDLIBS_COMMON = -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
@@ -43,7 +44,7 @@ HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer)
 
 .SECONDARY:
-.PHONY: all deps test test-plain test-san san run bench-proxy bench-router format format-check clean
+.PHONY: all deps test test-plain test-san san run bench-proxy bench-router fuzz format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -113,6 +114,22 @@ bench-proxy: all
 
 bench-router: all
 	@scripts/bench-router.sh
+
+# Short libFuzzer runs (clang) of every parser that takes outside input: FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,bin/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+bin/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang -g -O1 -std=c11 -D_GNU_SOURCE -iquote common -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(COMMON_SRC) -lcjson -lm -pthread
+fuzz: deps $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/$$(basename $$t); \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz/$$(basename $$t) \
+			2>&1 | grep -E "^#[0-9]+ +DONE|ERROR|SUMMARY" || exit 1; \
+	done
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
 format:

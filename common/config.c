@@ -281,9 +281,38 @@ static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSO
     load_timeouts(ld, d, path, &dep->timeouts);
 }
 
+static void load_price(struct loader *ld, const cJSON *model, const char *path, struct sl_price *p)
+{
+    static const char *const keys[] = {"input", "output", "cached_input", NULL};
+    const cJSON *o = get_object(ld, model, "price", path);
+    char ppath[300];
+
+    if (!o)
+        return;
+    snprintf(ppath, sizeof(ppath), "%s.price", path);
+    check_keys(ld, o, ppath, keys);
+    if (!cJSON_GetObjectItemCaseSensitive(o, "input") ||
+        !cJSON_GetObjectItemCaseSensitive(o, "output")) {
+        fail(ld, ppath, "input and output (USD per million tokens) are required");
+        return;
+    }
+    p->input = p->output = p->cached_input = -1;
+    get_double(ld, o, "input", ppath, 0, 1e6, &p->input);
+    get_double(ld, o, "output", ppath, 0, 1e6, &p->output);
+    get_double(ld, o, "cached_input", ppath, 0, 1e6, &p->cached_input);
+    if (p->cached_input < 0)
+        p->cached_input = p->input;
+    p->known = true;
+}
+
+double sl_price_rank(const struct sl_price *p)
+{
+    return p->known ? (p->input + p->output) / 2 : HUGE_VAL;
+}
+
 static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
-    static const char *const keys[] = {"deployments", "fallbacks", NULL};
+    static const char *const keys[] = {"deployments", "fallbacks", "price", NULL};
     const cJSON *obj = get_object(ld, root, "models", "");
     const cJSON *it;
     size_t i = 0, nd = 0;
@@ -319,6 +348,7 @@ static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *r
             continue;
         }
         check_keys(ld, it, path, keys);
+        load_price(ld, it, path, &m->price);
         deps = cJSON_GetObjectItemCaseSensitive(it, "deployments");
         if (!cJSON_IsArray(deps) || !cJSON_GetArraySize(deps)) {
             char key[300];
@@ -378,12 +408,172 @@ static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON
     }
 }
 
+/* The directory part of a path ("." when there is none), for relative classifier paths. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
+}
+
+static int cmp_price(const void *a, const void *b)
+{
+    double pa = sl_price_rank(&(*(const struct sl_model *const *)a)->price);
+    double pb = sl_price_rank(&(*(const struct sl_model *const *)b)->price);
+    return (pa > pb) - (pa < pb);
+}
+
+static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *tiers,
+                       const char *path, struct sl_route *r)
+{
+    static const char *const keys[] = {"name", "models", NULL};
+    const cJSON *t;
+    char key[400];
+
+    snprintf(key, sizeof(key), "%s.tiers", path);
+    if (!cJSON_IsArray(tiers) || cJSON_GetArraySize(tiers) < 2) {
+        fail(ld, key, "must be an array of at least two tiers, cheapest first");
+        return;
+    }
+    r->tiers = xcalloc((size_t)cJSON_GetArraySize(tiers), sizeof(*r->tiers));
+    cJSON_ArrayForEach(t, tiers)
+    {
+        struct sl_tier *tier = &r->tiers[r->n_tiers];
+        const cJSON *models = cJSON_GetObjectItemCaseSensitive(t, "models"), *m;
+        const char *name;
+        char tpath[420];
+
+        snprintf(tpath, sizeof(tpath), "%s[%zu]", key, r->n_tiers++);
+        if (!cJSON_IsObject(t)) {
+            fail(ld, tpath, "must be an object");
+            return;
+        }
+        check_keys(ld, t, tpath, keys);
+        name = get_string(ld, t, "name", tpath);
+        tier->name = xstrdup(name ? name : "");
+        if (!name || !cJSON_IsArray(models) || !cJSON_GetArraySize(models)) {
+            fail(ld, tpath, "needs a name and a non-empty array of models");
+            return;
+        }
+        tier->models = xcalloc((size_t)cJSON_GetArraySize(models), sizeof(*tier->models));
+        cJSON_ArrayForEach(m, models)
+        {
+            const struct sl_model *model =
+                cJSON_IsString(m) ? sl_config_model(cfg, m->valuestring) : NULL;
+            if (!model) {
+                fail(ld, tpath, "\"%s\" is not a model defined in this file",
+                     cJSON_IsString(m) ? m->valuestring : "(not a string)");
+                return;
+            }
+            tier->models[tier->n_models++] = model;
+        }
+        /* Cheapest first: the cost-based choice walks them in this order. */
+        qsort(tier->models, tier->n_models, sizeof(*tier->models), cmp_price);
+    }
+}
+
+static void load_thresholds(struct loader *ld, const cJSON *arr, const char *path,
+                            struct sl_route *r)
+{
+    const struct sl_classifier *clf = r->classifier;
+    size_t want = r->n_tiers - 1;
+    char key[400];
+
+    r->thresholds = xcalloc(want, sizeof(*r->thresholds));
+    snprintf(key, sizeof(key), "%s.thresholds", path);
+    if (!arr) {
+        if (clf->n_thresholds != want) {
+            fail(ld, key, "absent, and the classifier carries %zu threshold(s) for %zu tiers",
+                 clf->n_thresholds, r->n_tiers);
+            return;
+        }
+        memcpy(r->thresholds, clf->thresholds, want * sizeof(*r->thresholds));
+        return;
+    }
+    if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != want) {
+        fail(ld, key, "must be an array of %zu number(s), one between each pair of tiers", want);
+        return;
+    }
+    for (size_t i = 0; i < want; i++) {
+        const cJSON *v = cJSON_GetArrayItem(arr, (int)i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble < 1) ||
+            (i && v->valuedouble <= r->thresholds[i - 1])) {
+            fail(ld, key, "must be ascending numbers between 0 and 1");
+            return;
+        }
+        r->thresholds[i] = v->valuedouble;
+    }
+}
+
+static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+{
+    static const char *const keys[] = {"classifier", "messages", "tiers", "thresholds", NULL};
+    const cJSON *obj = get_object(ld, root, "routes", "");
+    const cJSON *it;
+
+    if (!obj)
+        return;
+    cfg->routes = xcalloc((size_t)cJSON_GetArraySize(obj), sizeof(*cfg->routes));
+    cJSON_ArrayForEach(it, obj)
+    {
+        struct sl_route *r = &cfg->routes[cfg->n_routes++];
+        const char *file, *messages;
+        char path[300], key[320], cerr[1024];
+
+        snprintf(path, sizeof(path), "routes.%s", it->string);
+        r->name = xstrdup(it->string);
+        if (!cJSON_IsObject(it)) {
+            fail(ld, path, "must be an object");
+            return;
+        }
+        if (sl_config_model(cfg, r->name)) {
+            fail(ld, path, "a model has the same name; a name is either a route or a model");
+            return;
+        }
+        check_keys(ld, it, path, keys);
+        file = get_string(ld, it, "classifier", path);
+        snprintf(key, sizeof(key), "%s.classifier", path);
+        if (!file) {
+            fail(ld, key, "is required: the model file written by sluice-trainer");
+            return;
+        }
+        if (file[0] != '/') {
+            char *dir = dir_of(ld->file);
+            size_t n = strlen(dir) + strlen(file) + 2;
+            char *full = xcalloc(n, 1);
+            snprintf(full, n, "%s/%s", dir, file);
+            r->classifier = sl_classifier_load(full, cerr, sizeof(cerr));
+            free(full);
+            free(dir);
+        } else {
+            r->classifier = sl_classifier_load(file, cerr, sizeof(cerr));
+        }
+        if (!r->classifier) {
+            fail(ld, key, "%s", cerr);
+            return;
+        }
+        r->messages = r->classifier->messages;
+        messages = get_string(ld, it, "messages", path);
+        if (messages && sl_features_messages_parse(messages, &r->messages)) {
+            snprintf(key, sizeof(key), "%s.messages", path);
+            fail(ld, key, "must be last_user, system_last or all");
+            return;
+        }
+        load_tiers(ld, cfg, cJSON_GetObjectItemCaseSensitive(it, "tiers"), path, r);
+        if (ld->failed)
+            return;
+        load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"), path, r);
+        if (ld->failed)
+            return;
+        r->tier_base = cfg->n_route_tiers;
+        cfg->n_route_tiers += r->n_tiers;
+    }
+}
+
 static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {
-        "listen",           "workers", "log_level",   "max_body_bytes",
-        "max_header_bytes", "retry",   "timeouts_ms", "breaker",
-        "providers",        "models",  NULL};
+        "listen",      "workers", "log_level", "max_body_bytes", "max_header_bytes", "retry",
+        "timeouts_ms", "breaker", "providers", "models",         "routes",           NULL};
     static const char *const retry_keys[] = {"max_attempts", "max_wait_ms", NULL};
     static const char *const breaker_keys[] = {
         "consecutive_failures", "error_rate", "window", "min_calls", "open_ms", NULL};
@@ -440,6 +630,9 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
     if (ld->failed)
         return;
     load_fallbacks(ld, cfg, root);
+    if (ld->failed)
+        return;
+    load_routes(ld, cfg, root);
 }
 
 static void set_defaults(struct sl_config *cfg)
@@ -555,6 +748,18 @@ void sl_config_destroy(struct sl_config *cfg)
         free(cfg->models[i].deployments);
         free(cfg->models[i].fallbacks);
     }
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        struct sl_route *r = &cfg->routes[i];
+        for (size_t k = 0; k < r->n_tiers; k++) {
+            free(r->tiers[k].name);
+            free(r->tiers[k].models);
+        }
+        free(r->tiers);
+        free(r->thresholds);
+        free(r->name);
+        sl_classifier_destroy(r->classifier);
+    }
+    free(cfg->routes);
     free(cfg->providers);
     free(cfg->deployments);
     free(cfg->models);
@@ -562,6 +767,14 @@ void sl_config_destroy(struct sl_config *cfg)
     free(cfg->log_level);
     free(cfg->path);
     free(cfg);
+}
+
+const struct sl_route *sl_config_route(const struct sl_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (strcmp(cfg->routes[i].name, name) == 0)
+            return &cfg->routes[i];
+    return NULL;
 }
 
 const struct sl_model *sl_config_model(const struct sl_config *cfg, const char *name)

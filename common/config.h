@@ -4,8 +4,10 @@
 #ifndef SL_CONFIG_H
 #define SL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "classifier.h"
 #include "errors.h"
 
 #define SL_CONFIG_MAX_DEPLOYMENTS 256
@@ -32,13 +34,39 @@ struct sl_deployment {
     size_t index; /* position in sl_config.deployments */
 };
 
+/* USD per million tokens. */
+struct sl_price {
+    bool known; /* false: unpriced (never treated as free) */
+    double input, output, cached_input;
+};
+
 /* A model alias that applications ask for by name. */
 struct sl_model {
     char *name;
+    struct sl_price price;
     struct sl_deployment **deployments; /* at least one; owned by sl_config */
     size_t n_deployments;
     const struct sl_model **fallbacks; /* other aliases tried in order when all fail */
     size_t n_fallbacks;
+};
+
+/* One tier of a route: its models, cheapest first (unpriced ones last). */
+struct sl_tier {
+    char *name;
+    const struct sl_model **models;
+    size_t n_models;
+};
+
+/* A route: the request's model name is scored by a classifier and sent to a tier. A score
+ * below thresholds[0] picks tiers[0], below thresholds[1] tiers[1], and so on. */
+struct sl_route {
+    char *name;
+    struct sl_classifier *classifier;
+    enum sl_features_messages messages;
+    struct sl_tier *tiers; /* at least two */
+    size_t n_tiers;
+    double *thresholds; /* n_tiers - 1, ascending */
+    size_t tier_base;   /* position of tiers[0] among all routes' tiers, for metrics */
 };
 
 struct sl_breaker_config {
@@ -68,10 +96,14 @@ struct sl_config {
     size_t n_deployments;
     struct sl_model *models;
     size_t n_models;
+    struct sl_route *routes;
+    size_t n_routes;
+    size_t n_route_tiers; /* tiers of all routes together */
 };
 
-/* Loads and validates path. On failure returns NULL and writes "path: key: what is wrong"
- * (or "path:line: ..." for a syntax error) into err. */
+/* Loads and validates path, and every route's classifier (a relative classifier path is
+ * taken from the config file's directory). On failure returns NULL and writes
+ * "path: key: what is wrong" (or "path:line: ..." for a syntax error) into err. */
 struct sl_config *sl_config_load(const char *path, char *err, size_t errlen);
 /* Same, from a JSON text already in memory; name is used in messages. */
 struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
@@ -80,6 +112,11 @@ void sl_config_destroy(struct sl_config *cfg);
 
 /* The alias called name, or NULL. */
 const struct sl_model *sl_config_model(const struct sl_config *cfg, const char *name);
+/* The route called name, or NULL. */
+const struct sl_route *sl_config_route(const struct sl_config *cfg, const char *name);
+/* A blended price per million tokens for ordering models by cost (input and output
+ * weighted equally); unpriced models sort after every priced one. */
+double sl_price_rank(const struct sl_price *p);
 
 /* Parses "host:port" (port 0..65535) into a new host string and port. */
 int sl_config_parse_listen(const char *s, char **host, int *port) SL_MUST_CHECK;

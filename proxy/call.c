@@ -36,8 +36,11 @@ struct sl_call {
     struct evhttp_request *req;
     struct evhttp_connection *evcon;
     enum sl_endpoint kind;
-    const struct sl_model *model; /* what the client asked for */
-    const char *body;             /* the client's body, inside req's input buffer */
+    const struct sl_model *model; /* what the client asked for, or what its route chose */
+    const struct sl_route *route; /* the route the client asked for, or NULL */
+    size_t tier;
+    double score;
+    const char *body; /* the client's body, inside req's input buffer */
     size_t body_len;
     size_t mstart, mend; /* span of the "model" value in body */
     bool stream;
@@ -48,7 +51,6 @@ struct sl_call {
     int attempts, n_timeouts, n_429;
     uint64_t tried[MAX_DEPLOYMENTS / 64];
     uint64_t retry_after_us; /* the shortest Retry-After seen, for a final 429 */
-    enum sl_fail last_fail;
 
     /* the current attempt */
     const struct sl_deployment *dep;
@@ -56,7 +58,6 @@ struct sl_call {
     bool probe;
     CURL *easy;
     long status;
-    bool got_status;
     bool failed; /* a callback decided this attempt failed: reason in fail */
     enum sl_fail fail;
     struct sl_buf upbody;  /* the upstream body when the model name changes */
@@ -90,6 +91,12 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
 
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "x-request-id", c->reqid);
+    if (c->route) {
+        snprintf(num, sizeof(num), "%.4f", c->score);
+        evhttp_add_header(h, "x-sluice-route", c->route->name);
+        evhttp_add_header(h, "x-sluice-tier", c->route->tiers[c->tier].name);
+        evhttp_add_header(h, "x-sluice-score", num);
+    }
     if (c->dep) {
         evhttp_add_header(h, "x-sluice-model", c->dep->name);
         snprintf(num, sizeof(num), "%d", c->attempts);
@@ -244,7 +251,6 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
     if (n > 5 && memcmp(line, "HTTP/", 5) == 0) {
         const char *sp = memchr(line, ' ', n);
         c->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        c->got_status = true;
         event_del(&c->timer); /* the first byte arrived */
     } else if (n > 12 && strncasecmp(line, "retry-after:", 12) == 0) {
         long s = strtol(line + 12, NULL, 10); /* an HTTP-date reads as 0: no wait known */
@@ -533,7 +539,6 @@ void sl_call_upstream_done(void *priv, CURLcode res)
     }
 
     sl_metrics_inc(&m->failures[c->dep->index * SL_FAIL_COUNT + why]);
-    c->last_fail = why;
     c->n_timeouts += why == SL_FAIL_TIMEOUT;
     c->n_429 += why == SL_FAIL_STATUS_429;
     sl_debug("%s: attempt %d on %s failed: %s (status %ld)", c->reqid, c->attempts, c->dep->name,
@@ -586,7 +591,7 @@ static void attempt(struct sl_call *c)
         sl_metrics_inc(&c->w->metrics.retries[c->model - srv->cfg->models]);
     c->tried[c->dep->index / 64] |= 1ull << (c->dep->index % 64);
     c->status = 0;
-    c->got_status = c->failed = false;
+    c->failed = false;
     c->fail = SL_FAIL_OTHER;
     evbuffer_drain(c->resp, evbuffer_get_length(c->resp));
     sl_sse_reset(&c->sse);
@@ -711,6 +716,56 @@ void sl_call_pool_free(struct sl_worker *w)
     }
 }
 
+/* --- routing ---------------------------------------------------------------------------- */
+
+/* The cheapest model of the tier with a deployment that can take a request now. */
+static const struct sl_model *cheapest_available(struct sl_call *c, const struct sl_tier *t,
+                                                 uint64_t now)
+{
+    struct sl_health *const *health = c->w->server->health;
+
+    for (size_t i = 0; i < t->n_models; i++) /* sorted cheapest first at load */
+        for (size_t d = 0; d < t->models[i]->n_deployments; d++)
+            if (sl_health_available(health[t->models[i]->deployments[d]->index], now))
+                return t->models[i];
+    return NULL;
+}
+
+/* Scores the request and picks a model: the scored tier's cheapest available model, else
+ * the nearest tier above with one, else below. Returns false after answering an error. */
+static bool route(struct sl_call *c, const cJSON *root)
+{
+    const struct sl_route *r = c->route;
+    struct sl_worker *w = c->w;
+    uint64_t now = sl_clock_mono_us();
+    size_t tier = 0;
+
+    if (c->kind != SL_ENDPOINT_CHAT) {
+        error_reply(c, 400, "invalid_request_error", "invalid_request",
+                    "Routes serve chat completions; ask for a model by name here.");
+        return false;
+    }
+    if (sl_features_from_messages(&w->features, cJSON_GetObjectItemCaseSensitive(root, "messages"),
+                                  r->messages, &w->route_text, &w->route_text_cap)) {
+        error_reply(c, 500, "server_error", "internal_error", "Out of memory.");
+        return false;
+    }
+    c->score = sl_classifier_score(r->classifier, &w->features);
+    while (tier + 1 < r->n_tiers && c->score >= r->thresholds[tier])
+        tier++;
+    /* Fallback across tiers: upward first (a stronger model can answer), then downward. */
+    for (size_t k = 0; k < r->n_tiers && !c->model; k++) {
+        c->tier = tier + k < r->n_tiers ? tier + k : r->n_tiers - 1 - k;
+        c->model = cheapest_available(c, &r->tiers[c->tier], now);
+    }
+    if (!c->model) { /* nothing is available: let the attempt report it properly */
+        c->model = r->tiers[tier].models[0];
+        c->tier = tier;
+    }
+    sl_metrics_inc(&w->metrics.decisions[r->tier_base + c->tier]);
+    return true;
+}
+
 /* Checks the request body; on a problem answers 400 and returns false. */
 static bool validate(struct sl_call *c, const cJSON *root)
 {
@@ -805,6 +860,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         goto out;
     model = cJSON_GetObjectItemCaseSensitive(root, "model");
     c->model = sl_config_model(cfg, model->valuestring);
+    if (!c->model && (c->route = sl_config_route(cfg, model->valuestring)) && !route(c, root))
+        goto out;
     if (!c->model) {
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);
         sl_server_error(w, req, c->reqid, 404, "invalid_request_error", "model_not_found", "model",

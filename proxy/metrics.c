@@ -31,6 +31,7 @@ void sl_metrics_init(struct sl_metrics *m, const struct sl_config *cfg)
     m->retries = xcalloc(cfg->n_models, sizeof(*m->retries));
     m->fallbacks = xcalloc(cfg->n_models, sizeof(*m->fallbacks));
     m->failures = xcalloc(cfg->n_deployments * SL_FAIL_COUNT, sizeof(*m->failures));
+    m->decisions = xcalloc(cfg->n_route_tiers, sizeof(*m->decisions));
 }
 
 void sl_metrics_free(struct sl_metrics *m)
@@ -40,6 +41,7 @@ void sl_metrics_free(struct sl_metrics *m)
     free(m->retries);
     free(m->fallbacks);
     free(m->failures);
+    free(m->decisions);
 }
 
 void sl_metrics_observe(struct sl_hist *h, uint64_t us)
@@ -184,6 +186,18 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
         rc = sl_buf_addf(out, "sluice_circuit_opens_total{deployment=\"%s\"} %llu\n",
                          cfg->deployments[d].name, (unsigned long long)sl_health_opens(health[d]));
+
+    if (rc == 0 && cfg->n_routes)
+        rc = sl_buf_adds(out, "# HELP sluice_route_decisions_total Requests a route sent to "
+                              "each tier.\n"
+                              "# TYPE sluice_route_decisions_total counter\n");
+    for (size_t r = 0; r < cfg->n_routes && rc == 0; r++)
+        for (size_t t = 0; t < cfg->routes[r].n_tiers && rc == 0; t++)
+            rc = sl_buf_addf(out, "sluice_route_decisions_total{route=\"%s\",tier=\"%s\"} %llu\n",
+                             cfg->routes[r].name, cfg->routes[r].tiers[t].name,
+                             (unsigned long long)sum_counter(w, nw,
+                                                             offsetof(struct sl_metrics, decisions),
+                                                             cfg->routes[r].tier_base + t));
 
     for (size_t k = 0; k < nw; k++)
         cancels += load(&w[k]->client_cancels);

@@ -41,6 +41,7 @@ struct sl_metrics {
     uint64_t *retries;        /* [model]: attempts beyond the first */
     uint64_t *fallbacks;      /* [model]: requests served by a fallback alias */
     uint64_t *failures;       /* [deployment * SL_FAIL_COUNT + reason] */
+    uint64_t *decisions;      /* [route tier_base + tier]: requests a route sent to a tier */
     uint64_t client_cancels;  /* clients that left before their answer was complete */
 };
 

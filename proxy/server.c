@@ -241,6 +241,7 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
     w->server = srv;
     w->stop_pipe[0] = w->stop_pipe[1] = -1;
     sl_rand_seed_os(&w->rng);
+    sl_features_init(&w->features);
     sl_metrics_init(&w->metrics, cfg);
     if (!ec)
         return SL_ENOMEM;
@@ -324,6 +325,13 @@ static char *models_json(const struct sl_config *cfg)
         rc = rc ? rc
                 : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
     }
+    for (size_t i = 0; i < cfg->n_routes && rc == 0; i++) {
+        rc = sl_buf_adds(&b, cfg->n_models || i ? ",{\"id\":" : "{\"id\":");
+        rc = rc ? rc : sl_json_add_string(&b, cfg->routes[i].name);
+        rc = rc ? rc
+                : sl_buf_adds(&b,
+                              ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice-route\"}");
+    }
     rc = rc ? rc : sl_buf_adds(&b, "]}\n");
     if (rc) {
         sl_buf_free(&b);
@@ -340,9 +348,9 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = cfg;
-    for (const char *const *v = (const char *const[]){"http_proxy", "HTTP_PROXY", "https_proxy",
-                                                      "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                                                      NULL};
+    for (const char *const *v =
+             (const char *const[]){"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                   "all_proxy", "ALL_PROXY", NULL};
          *v; v++)
         srv->env_proxy |= getenv(*v) != NULL;
     srv->health = calloc(cfg->n_deployments, sizeof(*srv->health));
@@ -420,6 +428,8 @@ static void worker_free(struct sl_worker *w)
     if (w->base)
         event_base_free(w->base);
     sl_metrics_free(&w->metrics);
+    sl_features_free(&w->features);
+    free(w->route_text);
 }
 
 void sl_server_destroy(struct sl_server *srv)

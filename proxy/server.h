@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "features.h"
 #include "metrics.h"
 #include "rand.h"
 
@@ -43,6 +44,9 @@ struct sl_worker {
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
     int drain_ticks, drain_idle;
     struct sl_call *free_calls;
+    struct sl_features features; /* scratch for routing, reused by every request */
+    char *route_text;
+    size_t route_text_cap;
     pthread_t thread;
 };
 

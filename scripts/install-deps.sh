@@ -7,7 +7,7 @@ pkgs=(
     build-essential pkg-config
     libevent-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libgsl-dev libzmq3-dev
     libcriterion-dev
-    curl nginx-light wrk clang-format
+    curl nginx-light wrk clang libclang-rt-14-dev clang-format
 )
 
 missing=()

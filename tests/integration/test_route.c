@@ -1,0 +1,227 @@
+/* Routes end to end: scoring picks the tier, the cheapest healthy model serves, tiers fall
+ * back, and a route with a bad classifier stops the proxy at start. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "classifier.h"
+#include "features.h"
+#include "harness.h"
+
+static struct proc mock, proxy;
+static char model_path[300];
+
+#define HARD_PROMPT "Prove that the spectral theorem holds for compact self-adjoint operators."
+
+/* A classifier that scores prompts sharing HARD_PROMPT's words high and others low:
+ * weight +3 on each of its hashed (word and character) features, bias -2. */
+static void write_classifier(const char *path, double threshold)
+{
+    struct sl_features f;
+    float *w = calloc(SL_FEATURES_DIM, sizeof(float));
+    char err[512];
+
+    sl_features_init(&f);
+    cr_assert_eq(sl_features_extract(&f, HARD_PROMPT, strlen(HARD_PROMPT), 1), 0);
+    for (size_t i = 0; i < f.n; i++)
+        if (f.idx[i] < SL_FEATURES_HASHED)
+            w[f.idx[i]] = 3.0f;
+    cr_assert_eq(sl_classifier_save(path, w, -2.0, SL_MESSAGES_LAST_USER, &threshold, 1, NULL, NULL,
+                                    err, sizeof(err)),
+                 0, "%s", err);
+    sl_features_free(&f);
+    free(w);
+}
+
+static double expected_score(const char *prompt)
+{
+    char err[512];
+    struct sl_classifier *c = sl_classifier_load(model_path, err, sizeof(err));
+    struct sl_features f;
+    double s;
+
+    cr_assert_not_null(c, "%s", err);
+    sl_features_init(&f);
+    cr_assert_eq(sl_features_extract(&f, prompt, strlen(prompt), 1), 0);
+    s = sl_classifier_score(c, &f);
+    sl_features_free(&f);
+    sl_classifier_destroy(c);
+    return s;
+}
+
+static void init(void)
+{
+    snprintf(model_path, sizeof(model_path), "/tmp/sluice-route-model-%d.json", (int)getpid());
+    write_classifier(model_path, 0.5);
+    mock_start(&mock, "{\"models\": {\"*\": {}, \"down\": {\"p_500\": 1}}}", 11);
+    proxy_start(
+        &proxy,
+        "{\"workers\": 2, \"log_level\": \"warn\", \"retry\": {\"max_attempts\": 1},"
+        " \"breaker\": {\"consecutive_failures\": 1, \"open_ms\": 60000},"
+        " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
+        " \"models\": {"
+        "  \"cheap\": {\"price\": {\"input\": 0.1, \"output\": 0.4},"
+        "            \"deployments\": [{\"provider\": \"mock\", \"model\": \"cheap\"}]},"
+        "  \"pricey\": {\"price\": {\"input\": 1, \"output\": 4},"
+        "             \"deployments\": [{\"provider\": \"mock\", \"model\": \"pricey\"}]},"
+        "  \"large\": {\"price\": {\"input\": 5, \"output\": 15},"
+        "            \"deployments\": [{\"provider\": \"mock\", \"model\": \"large\"}]},"
+        "  \"broken\": {\"price\": {\"input\": 0.01, \"output\": 0.01},"
+        "             \"deployments\": [{\"provider\": \"mock\", \"model\": \"down\"}]}},"
+        " \"routes\": {"
+        "  \"auto\": {\"classifier\": \"%s\","
+        "            \"tiers\": [{\"name\": \"small\", \"models\": [\"pricey\", \"cheap\"]},"
+        "                        {\"name\": \"big\", \"models\": [\"large\"]}]},"
+        "  \"brittle\": {\"classifier\": \"%s\", \"thresholds\": [0.99],"
+        "            \"tiers\": [{\"name\": \"small\", \"models\": [\"broken\"]},"
+        "                        {\"name\": \"big\", \"models\": [\"large\"]}]}}}",
+        mock.port, model_path, model_path);
+}
+
+static void fini(void)
+{
+    proc_stop_clean(&proxy);
+    proc_stop(&mock);
+    unlink(model_path);
+}
+
+TestSuite(route, .init = init, .fini = fini, .timeout = 60);
+
+static void chat(struct resp *r, const char *route, const char *prompt)
+{
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+             "{\"role\":\"user\",\"content\":\"%s\"}]}",
+             route, prompt);
+    http(r, proxy.port, NULL, "/v1/chat/completions", body, NULL, 0);
+}
+
+static void expect(const struct resp *r, const char *tier, const char *served)
+{
+    char v[128];
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert(resp_header(r, "x-sluice-route", v, sizeof(v)));
+    cr_assert(resp_header(r, "x-sluice-tier", v, sizeof(v)));
+    cr_assert_str_eq(v, tier);
+    cr_assert(resp_header(r, "x-sluice-model", v, sizeof(v)));
+    cr_assert_str_eq(v, served);
+}
+
+Test(route, an_easy_prompt_goes_to_the_cheapest_model_of_the_small_tier)
+{
+    struct resp r;
+    char v[64];
+
+    chat(&r, "auto", "What is the capital of France?");
+    expect(&r, "small", "mock/cheap");
+    cr_assert(resp_header(&r, "x-sluice-score", v, sizeof(v)));
+    cr_assert_float_eq(atof(v), expected_score("What is the capital of France?"), 1e-4,
+                       "the proxy scores as the library does");
+    cr_assert_lt(atof(v), 0.5);
+    resp_free(&r);
+}
+
+Test(route, a_hard_prompt_goes_to_the_big_tier)
+{
+    struct resp r;
+    char v[64];
+
+    chat(&r, "auto", HARD_PROMPT);
+    expect(&r, "big", "mock/large");
+    cr_assert(resp_header(&r, "x-sluice-score", v, sizeof(v)));
+    cr_assert_float_eq(atof(v), expected_score(HARD_PROMPT), 1e-4);
+    cr_assert_gt(atof(v), 0.5);
+    resp_free(&r);
+}
+
+Test(route, decisions_are_counted_per_route_and_tier)
+{
+    struct resp r;
+
+    for (int i = 0; i < 3; i++) {
+        chat(&r, "auto", "hello there");
+        resp_free(&r);
+    }
+    chat(&r, "auto", HARD_PROMPT);
+    resp_free(&r);
+    cr_assert_eq(metric(proxy.port, "sluice_route_decisions_total{route=\"auto\",tier=\"small\"}"),
+                 3);
+    cr_assert_eq(metric(proxy.port, "sluice_route_decisions_total{route=\"auto\",tier=\"big\"}"),
+                 1);
+}
+
+Test(route, a_tier_with_no_healthy_model_falls_back_to_the_next_tier)
+{
+    struct resp r;
+
+    chat(&r, "brittle", "hello"); /* the small tier's only model fails: its circuit opens */
+    assert_openai_error(&r, 502, "upstream_failed");
+    resp_free(&r);
+    chat(&r, "brittle", "hello");
+    expect(&r, "big", "mock/large");
+    resp_free(&r);
+}
+
+Test(route, the_next_cheapest_model_serves_when_the_cheapest_is_down)
+{
+    struct resp r;
+
+    mock_set(&mock, "cheap", "{\"p_500\": 1}");
+    chat(&r, "auto", "hello");
+    assert_openai_error(&r, 502, NULL); /* max_attempts 1: this request fails, circuit opens */
+    resp_free(&r);
+    chat(&r, "auto", "hello");
+    expect(&r, "small", "mock/pricey");
+    resp_free(&r);
+}
+
+Test(route, routes_are_listed_with_the_models)
+{
+    struct resp r;
+    http(&r, proxy.port, NULL, "/v1/models", NULL, NULL, 0);
+    cr_assert_not_null(strstr(r.body, "\"id\":\"auto\""), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "\"id\":\"cheap\""), "%s", r.body);
+    resp_free(&r);
+}
+
+Test(route, a_bad_classifier_stops_the_proxy_at_start)
+{
+    char cfg[2048], err[2048], bad[300];
+    FILE *f;
+
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"providers\": {\"p\": {\"base_url\": \"http://127.0.0.1:1\"}},"
+        " \"models\": {\"a\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]},"
+        "             \"b\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"y\"}]}},"
+        " \"routes\": {\"auto\": {\"classifier\": \"%s\", \"tiers\": ["
+        "   {\"name\": \"s\", \"models\": [\"a\"]}, {\"name\": \"l\", \"models\": [\"b\"]}]}}}",
+        "/nonexistent/model.json");
+    cr_assert_eq(proxy_start_fails(cfg, err, sizeof(err)), 2);
+    cr_assert_not_null(strstr(err, "routes.auto.classifier: /nonexistent/model.json"), "%s", err);
+
+    snprintf(bad, sizeof(bad), "/tmp/sluice-route-bad-%d.json", (int)getpid());
+    f = fopen(bad, "w");
+    fprintf(f,
+            "{\"v\": 1, \"feature_spec_hash\": \"0000000000000000\", \"bias\": 0,"
+            " \"messages\": \"last_user\", \"thresholds\": [0.5],"
+            " \"weights\": {\"dim\": %u, \"idx\": [], \"val\": []}}",
+            (unsigned)SL_FEATURES_DIM);
+    fclose(f);
+    snprintf(
+        cfg, sizeof(cfg),
+        "{\"providers\": {\"p\": {\"base_url\": \"http://127.0.0.1:1\"}},"
+        " \"models\": {\"a\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]},"
+        "             \"b\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"y\"}]}},"
+        " \"routes\": {\"auto\": {\"classifier\": \"%s\", \"tiers\": ["
+        "   {\"name\": \"s\", \"models\": [\"a\"]}, {\"name\": \"l\", \"models\": [\"b\"]}]}}}",
+        bad);
+    cr_assert_eq(proxy_start_fails(cfg, err, sizeof(err)), 2);
+    cr_assert_not_null(strstr(err, "routes.auto.classifier:"), "%s", err);
+    cr_assert_not_null(strstr(err, "0000000000000000"), "the mismatch names the hash: %s", err);
+    unlink(bad);
+}
