@@ -125,10 +125,12 @@ bin/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
 		-o $@ $< $(COMMON_SRC) -lcjson -lm -pthread
 fuzz: deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p build/fuzz/$$(basename $$t); \
+		name=$$(basename $$t); mkdir -p build/fuzz/$$name; \
 		echo "== $$t ($(FUZZ_SECONDS) s)"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz/$$(basename $$t) \
-			2>&1 | grep -E "^#[0-9]+ +DONE|ERROR|SUMMARY" || exit 1; \
+		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 build/fuzz/$$name \
+			tests/fuzz/seeds/$$name >build/fuzz/$$name.log 2>&1; rc=$$?; \
+		grep -aE "DONE|ERROR|SUMMARY" build/fuzz/$$name.log; \
+		[ $$rc -eq 0 ] || { echo "fuzz: $$name failed, see build/fuzz/$$name.log"; exit 1; }; \
 	done
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h')

@@ -71,8 +71,8 @@ bool sl_json_member_span(const char *text, size_t len, const char *key, size_t *
         i = skip_ws(text, i + 1, len);
         size_t vs = i;
         i = skip_value(text, i, len);
-        if (i >= len)
-            return false; /* a value that runs off the end is not a member */
+        if (i >= len || i == vs)
+            return false; /* a missing value, or one that runs off the end */
         if (match) {
             *vstart = vs;
             *vend = i;

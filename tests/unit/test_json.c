@@ -39,6 +39,8 @@ Test(json, nested_members_and_absent_keys_are_not_found)
     cr_assert_not(span("[\"model\"]", "model", v, sizeof(v)));
     cr_assert_not(span("{\"model\":\"unterminated", "model", v, sizeof(v)));
     cr_assert_not(span("", "model", v, sizeof(v)));
+    /* found by fuzzing: a missing value is not an empty span */
+    cr_assert_not(span("{\"model\":,\"x\":1}", "model", v, sizeof(v)));
 }
 
 Test(json, first_of_duplicate_keys_wins_like_cjson)
