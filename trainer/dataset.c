@@ -1,0 +1,387 @@
+/* Labelled JSONL datasets: parsing, validation with file:line errors, feature extraction. */
+#include "dataset.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sl_dataset_init(struct sl_dataset *d)
+{
+    memset(d, 0, sizeof(*d));
+}
+
+static void example_free(struct sl_example *e)
+{
+    free(e->prompt);
+    cJSON_Delete(e->messages);
+}
+
+void sl_dataset_free(struct sl_dataset *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        example_free(&d->rows[i]);
+    free(d->rows);
+    for (size_t i = 0; i < d->n_files; i++)
+        free(d->files[i]);
+    free(d->files);
+    for (size_t i = 0; i < d->n_names; i++)
+        free(d->names[i]);
+    free(d->names);
+    memset(d, 0, sizeof(*d));
+}
+
+int sl_dataset_split_parse(const char *s, enum sl_split *out)
+{
+    if (strcmp(s, "train") == 0)
+        *out = SL_SPLIT_TRAIN;
+    else if (strcmp(s, "dev") == 0)
+        *out = SL_SPLIT_DEV;
+    else if (strcmp(s, "test") == 0)
+        *out = SL_SPLIT_TEST;
+    else
+        return SL_EINVAL;
+    return 0;
+}
+
+const char *sl_dataset_split_name(enum sl_split s)
+{
+    switch (s) {
+    case SL_SPLIT_TRAIN:
+        return "train";
+    case SL_SPLIT_DEV:
+        return "dev";
+    case SL_SPLIT_TEST:
+        return "test";
+    }
+    return "?";
+}
+
+/* Sources and categories repeat on every row: keep one copy of each, so that rows can be
+ * grouped by comparing pointers. Files list rows of one category together, so the last hit
+ * is checked first. */
+static const char *intern(struct sl_dataset *d, const char *s)
+{
+    if (d->last_name < d->n_names && strcmp(d->names[d->last_name], s) == 0)
+        return d->names[d->last_name];
+    for (size_t i = 0; i < d->n_names; i++) {
+        if (strcmp(d->names[i], s) == 0) {
+            d->last_name = i;
+            return d->names[i];
+        }
+    }
+    if (d->n_names == d->cap_names) {
+        size_t cap = d->cap_names ? 2 * d->cap_names : 16;
+        char **p = realloc(d->names, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        d->names = p;
+        d->cap_names = cap;
+    }
+    char *copy = strdup(s);
+    if (!copy)
+        return NULL;
+    d->last_name = d->n_names;
+    d->names[d->n_names++] = copy;
+    return copy;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return SL_EPARSE;
+}
+
+/* Reads an optional string member into *out (NULL when absent or null). */
+static int opt_string(const cJSON *o, const char *key, const char **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    *out = NULL;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsString(v))
+        return fail(err, errlen, "field \"%s\" is not a string", key);
+    *out = v->valuestring;
+    return 0;
+}
+
+static int parse_label(const cJSON *o, int *label, char *err, size_t errlen)
+{
+    const char *key = "label_strong_needed";
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!v) {
+        key = "label";
+        v = cJSON_GetObjectItemCaseSensitive(o, key);
+    }
+    if (!v)
+        return fail(err, errlen, "missing field \"label\" (or \"label_strong_needed\")");
+    if (!cJSON_IsNumber(v))
+        return fail(err, errlen, "field \"%s\" is not a number", key);
+    if (v->valuedouble != 0.0 && v->valuedouble != 1.0)
+        return fail(err, errlen, "field \"%s\" is %g, not 0 or 1", key, v->valuedouble);
+    *label = v->valuedouble == 1.0;
+    return 0;
+}
+
+static int parse_scores(const cJSON *o, struct sl_example *row, char *err, size_t errlen)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "score_weak");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "score_strong");
+    const char *scale = NULL;
+    double div = 1.0, hi = 1.0;
+    int rc;
+
+    if ((!w || cJSON_IsNull(w)) && (!s || cJSON_IsNull(s)))
+        return 0;
+    if (!w || cJSON_IsNull(w))
+        return fail(err, errlen, "field \"score_strong\" without \"score_weak\"");
+    if (!s || cJSON_IsNull(s))
+        return fail(err, errlen, "field \"score_weak\" without \"score_strong\"");
+    if (!cJSON_IsNumber(w))
+        return fail(err, errlen, "field \"score_weak\" is not a number");
+    if (!cJSON_IsNumber(s))
+        return fail(err, errlen, "field \"score_strong\" is not a number");
+    if ((rc = opt_string(o, "score_scale", &scale, err, errlen)) != 0)
+        return rc;
+    if (scale && strcmp(scale, "judge_1_10") == 0) {
+        div = 10.0;
+        hi = 10.0;
+    } else if (scale && strcmp(scale, "binary") != 0) {
+        return fail(err, errlen, "field \"score_scale\" is \"%s\", not binary or judge_1_10",
+                    scale);
+    }
+    if (!(w->valuedouble >= 0 && w->valuedouble <= hi))
+        return fail(err, errlen, "field \"score_weak\" is %g, outside [0, %g]", w->valuedouble, hi);
+    if (!(s->valuedouble >= 0 && s->valuedouble <= hi))
+        return fail(err, errlen, "field \"score_strong\" is %g, outside [0, %g]", s->valuedouble,
+                    hi);
+    row->has_scores = true;
+    row->score_weak = w->valuedouble / div;
+    row->score_strong = s->valuedouble / div;
+    return 0;
+}
+
+int sl_dataset_parse_line(struct sl_dataset *d, const char *text, size_t len, const char *source,
+                          struct sl_example *row, enum sl_dataset_fate *fate, char *err,
+                          size_t errlen)
+{
+    cJSON *o = NULL;
+    const cJSON *v, *prompt, *messages;
+    const char *end = NULL, *src = NULL, *cat = NULL, *split = NULL;
+    int rc = 0;
+
+    memset(row, 0, sizeof(*row));
+    *fate = SL_ROW_KEEP;
+    o = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!o) {
+        size_t at = end && end >= text ? (size_t)(end - text) : 0;
+        rc = fail(err, errlen, "invalid JSON near byte %zu", at + 1);
+        goto out;
+    }
+    for (; end < text + len; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+            rc = fail(err, errlen, "invalid JSON: text after the value at byte %zu",
+                      (size_t)(end - text) + 1);
+            goto out;
+        }
+    }
+    if (!cJSON_IsObject(o)) {
+        rc = fail(err, errlen, "not a JSON object");
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(o, "contaminated");
+    if (v && !cJSON_IsBool(v) && !cJSON_IsNull(v)) {
+        rc = fail(err, errlen, "field \"contaminated\" is not true or false");
+        goto out;
+    }
+    if ((rc = opt_string(o, "source", &src, err, errlen)) != 0)
+        goto out;
+    if (cJSON_IsTrue(v)) {
+        *fate = SL_ROW_CONTAMINATED; /* dropped, not wrong */
+        goto out;
+    }
+    if (source && strcmp(source, src ? src : "") != 0) {
+        *fate = SL_ROW_OTHER_SOURCE;
+        goto out;
+    }
+    if ((rc = parse_label(o, &row->label, err, errlen)) != 0)
+        goto out;
+    prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt");
+    messages = cJSON_GetObjectItemCaseSensitive(o, "messages");
+    if (prompt && messages) {
+        rc = fail(err, errlen, "both \"prompt\" and \"messages\": give one");
+        goto out;
+    }
+    if (!prompt && !messages) {
+        rc = fail(err, errlen, "missing field \"prompt\" (or \"messages\")");
+        goto out;
+    }
+    if (prompt && !cJSON_IsString(prompt)) {
+        rc = fail(err, errlen, "field \"prompt\" is not a string");
+        goto out;
+    }
+    if (messages && !cJSON_IsArray(messages)) {
+        rc = fail(err, errlen, "field \"messages\" is not an array");
+        goto out;
+    }
+    if ((rc = opt_string(o, "category", &cat, err, errlen)) != 0)
+        goto out;
+    if ((rc = opt_string(o, "split", &split, err, errlen)) != 0)
+        goto out;
+    row->split = SL_SPLIT_TRAIN;
+    if (split && sl_dataset_split_parse(split, &row->split) != 0) {
+        rc = fail(err, errlen, "field \"split\" is \"%s\", not train, dev or test", split);
+        goto out;
+    }
+    if ((rc = parse_scores(o, row, err, errlen)) != 0)
+        goto out;
+    row->source = intern(d, src ? src : "");
+    row->category = intern(d, cat ? cat : "");
+    if (!row->source || !row->category) {
+        rc = SL_ENOMEM;
+        goto out;
+    }
+    if (prompt) {
+        row->prompt = strdup(prompt->valuestring);
+        if (!row->prompt) {
+            rc = SL_ENOMEM;
+            goto out;
+        }
+    } else {
+        row->messages = cJSON_DetachItemFromObjectCaseSensitive(o, "messages");
+    }
+out:
+    if (rc == SL_ENOMEM)
+        fail(err, errlen, "out of memory");
+    cJSON_Delete(o);
+    return rc;
+}
+
+static int add_row(struct sl_dataset *d, const struct sl_example *row)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 1024;
+        struct sl_example *p = realloc(d->rows, cap * sizeof(*p));
+        if (!p)
+            return SL_ENOMEM;
+        d->rows = p;
+        d->cap = cap;
+    }
+    d->rows[d->n++] = *row;
+    return 0;
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source, FILE *errors)
+{
+    FILE *fp = NULL;
+    char *line = NULL, **files;
+    size_t cap = 0, lineno = 0, bad = 0;
+    ssize_t len;
+    char err[256];
+    int rc = 0;
+
+    files = realloc(d->files, (d->n_files + 1) * sizeof(*files));
+    if (!files)
+        return SL_ENOMEM;
+    d->files = files;
+    if (!(d->files[d->n_files] = strdup(path)))
+        return SL_ENOMEM;
+    d->n_files++;
+
+    fp = fopen(path, "r");
+    if (!fp) {
+        fprintf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+        rc = SL_EIO;
+        goto out;
+    }
+    while ((len = getline(&line, &cap, fp)) >= 0) {
+        struct sl_example row;
+        enum sl_dataset_fate fate;
+
+        lineno++;
+        if (blank(line, (size_t)len))
+            continue;
+        rc = sl_dataset_parse_line(d, line, (size_t)len, source, &row, &fate, err, sizeof(err));
+        if (rc == SL_EPARSE) {
+            fprintf(errors, "%s:%zu: %s\n", path, lineno, err);
+            bad++;
+            continue;
+        }
+        if (rc != 0)
+            goto out;
+        if (fate != SL_ROW_KEEP) {
+            d->n_contaminated += fate == SL_ROW_CONTAMINATED;
+            d->n_other_source += fate == SL_ROW_OTHER_SOURCE;
+            continue;
+        }
+        row.file = (unsigned)(d->n_files - 1);
+        row.line = lineno;
+        if ((rc = add_row(d, &row)) != 0) {
+            example_free(&row);
+            goto out;
+        }
+    }
+    if (ferror(fp)) {
+        fprintf(errors, "%s: read error: %s\n", path, strerror(errno));
+        rc = SL_EIO;
+        goto out;
+    }
+    rc = bad ? SL_EPARSE : 0;
+out:
+    free(line);
+    if (fp)
+        fclose(fp);
+    return rc;
+}
+
+int sl_dataset_features(const struct sl_example *row, enum sl_features_messages which,
+                        struct sl_features *f, char **buf, size_t *bufcap)
+{
+    if (row->prompt)
+        return sl_features_extract(f, row->prompt, strlen(row->prompt), 1);
+    return sl_features_from_messages(f, row->messages, which, buf, bufcap);
+}
+
+int sl_dataset_select(const struct sl_dataset *d, const enum sl_split *split, size_t **rows,
+                      size_t *n)
+{
+    size_t *r = malloc((d->n ? d->n : 1) * sizeof(*r)), m = 0;
+
+    if (!r)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < d->n; i++)
+        if (!split || d->rows[i].split == *split)
+            r[m++] = i;
+    *rows = r;
+    *n = m;
+    return 0;
+}
+
+void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_strong)
+{
+    if (row->has_scores) {
+        *q_weak = row->score_weak;
+        *q_strong = row->score_strong;
+    } else {
+        *q_weak = row->label ? 0.0 : 1.0;
+        *q_strong = 1.0;
+    }
+}

@@ -1,0 +1,86 @@
+/* Labelled prompts for the trainer, read from JSONL files in one of two formats:
+ *   routellm: {"prompt", "label_strong_needed", "source", "category", "split", "contaminated",
+ *              "score_weak", "score_strong", "score_scale": "binary" | "judge_1_10", ...}
+ *   plain:    {"prompt": "..." | "messages": [...], "label": 0 | 1, optional "category",
+ *              "split", "source", "score_weak", "score_strong", "score_scale"}
+ * A struct sl_dataset (init/free) owns every row, string and messages array in it. */
+#ifndef SL_DATASET_H
+#define SL_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "errors.h"
+#include "features.h"
+
+enum sl_split { SL_SPLIT_TRAIN, SL_SPLIT_DEV, SL_SPLIT_TEST };
+
+struct sl_example {
+    char *prompt;         /* the prompt text, or NULL when the row gave messages */
+    cJSON *messages;      /* the row's "messages" array, or NULL */
+    int label;            /* 1: the premium tier is needed */
+    enum sl_split split;  /* a row without "split" is a training row */
+    const char *source;   /* interned in the dataset; "" when absent */
+    const char *category; /* interned in the dataset; "" when absent */
+    bool has_scores;      /* score_weak and score_strong were given */
+    double score_weak;    /* the cheap tier's quality on this prompt, in [0, 1] */
+    double score_strong;  /* the premium tier's, in [0, 1] (judge grades are divided by 10) */
+    unsigned file;        /* index into sl_dataset.files */
+    size_t line;          /* 1-based line in that file */
+};
+
+struct sl_dataset {
+    struct sl_example *rows; /* read-only */
+    size_t n;                /* read-only */
+    char **files;            /* read-only: the paths loaded, in order */
+    size_t n_files;          /* read-only */
+    size_t n_contaminated;   /* read-only: rows dropped for "contaminated": true */
+    size_t n_other_source;   /* read-only: rows dropped by the source filter */
+    size_t cap;              /* private */
+    char **names;            /* private: interned sources and categories */
+    size_t n_names, cap_names, last_name;
+};
+
+/* What sl_dataset_parse_line decided about a well-formed row. */
+enum sl_dataset_fate { SL_ROW_KEEP, SL_ROW_CONTAMINATED, SL_ROW_OTHER_SOURCE };
+
+void sl_dataset_init(struct sl_dataset *d);
+void sl_dataset_free(struct sl_dataset *d);
+
+/* Appends the rows of the JSONL file at path, skipping blank lines, rows marked
+ * "contaminated": true, and, when source is not NULL, rows of any other source. Every bad
+ * line is reported to errors as "path:line: what is wrong"; then the function returns
+ * SL_EPARSE and d keeps only the good rows. SL_EIO (reported as "path: ...") when the file
+ * cannot be read, SL_ENOMEM. */
+int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source,
+                    FILE *errors) SL_MUST_CHECK;
+
+/* Parses one line of JSON into row (which then owns its prompt or messages) and says in
+ * *fate whether to keep it. On failure writes what is wrong (without a file:line prefix) into
+ * err and returns SL_EPARSE. Strings are interned in d, but row is not added to d. */
+int sl_dataset_parse_line(struct sl_dataset *d, const char *text, size_t len, const char *source,
+                          struct sl_example *row, enum sl_dataset_fate *fate, char *err,
+                          size_t errlen) SL_MUST_CHECK;
+
+/* Extracts row's features into f: its prompt as one turn, or its messages as selected by
+ * which. buf/bufcap is scratch space as for sl_features_from_messages. */
+int sl_dataset_features(const struct sl_example *row, enum sl_features_messages which,
+                        struct sl_features *f, char **buf, size_t *bufcap) SL_MUST_CHECK;
+
+/* Sets *rows (malloc'ed, the caller frees it) to the indices of d's rows in split, or of all
+ * rows when split is NULL, and *n to their count. SL_ENOMEM. */
+int sl_dataset_select(const struct sl_dataset *d, const enum sl_split *split, size_t **rows,
+                      size_t *n) SL_MUST_CHECK;
+
+/* The quality each tier gives row: its scores when it has them, else from its label (the cheap
+ * tier fails exactly the rows labelled 1: q_weak = 1 - label, q_strong = 1). */
+void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_strong);
+
+/* Parses "train", "dev" or "test"; SL_EINVAL otherwise. */
+int sl_dataset_split_parse(const char *s, enum sl_split *out) SL_MUST_CHECK;
+const char *sl_dataset_split_name(enum sl_split s);
+
+#endif
