@@ -42,6 +42,12 @@ ITEST_BIN  := $(ITEST_SRC:tests/integration/test_%.c=$(BIN)/tests/itest_%)
 HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer)
+# The default router model, trained by the build from the project's own prompt set, so that
+# `make run` routes "auto" out of the box (the plain build only: the sanitizer build's tests
+# make their own models).
+ifneq ($(SAN),1)
+PROGRAMS += $(if $(TRAINER_SRC),$(BIN)/router-default.json)
+endif
 
 .SECONDARY:
 .PHONY: all deps test test-plain test-san san run bench-proxy bench-router fuzz format format-check clean
@@ -75,6 +81,16 @@ $(BIN)/sluice-trainer: $(TRAINER_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lgsl -lgslcblas $(LDLIBS_COMMON)
+
+# λ 1e-4: on this small set cross-validation prefers 1e-6, which fits the training rows
+# perfectly and gives over-confident scores; 1e-4 has the better held-out log-loss (0.30 vs
+# 0.41) for almost the same AUC. The threshold keeps 95% of premium quality on the test split.
+$(BIN)/router-default.json: $(BIN)/sluice-trainer datasets/prompts.jsonl
+	@echo "  TRAIN   $@"
+	$(Q){ $(BIN)/sluice-trainer fit --data datasets/prompts.jsonl --lambda 1e-4 --out $@.tmp && \
+	  $(BIN)/sluice-trainer thresholds --model $@.tmp --data datasets/prompts.jsonl \
+		--split test --min-quality 0.95 --write; } >$(OUT)/router-default.log 2>&1 \
+		&& mv $@.tmp $@ || { cat $(OUT)/router-default.log; rm -f $@.tmp; exit 1; }
 
 $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)

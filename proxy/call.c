@@ -92,7 +92,7 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "x-request-id", c->reqid);
     if (c->route) {
-        snprintf(num, sizeof(num), "%.4f", c->score);
+        snprintf(num, sizeof(num), "%.6f", c->score);
         evhttp_add_header(h, "x-sluice-route", c->route->name);
         evhttp_add_header(h, "x-sluice-tier", c->route->tiers[c->tier].name);
         evhttp_add_header(h, "x-sluice-score", num);
