@@ -385,3 +385,18 @@ void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_
         *q_strong = 1.0;
     }
 }
+
+int sl_dataset_load_rows(struct sl_dataset *d, const char *path, const char *source,
+                         const enum sl_split *split, size_t **rows, size_t *n, FILE *err)
+{
+    int rc = sl_dataset_load(d, path, source, err);
+
+    if (rc == 0)
+        rc = sl_dataset_select(d, split, rows, n);
+    if (rc == 0 && *n == 0) {
+        fprintf(err, "%s: no rows in split %s\n", path,
+                split ? sl_dataset_split_name(*split) : "all");
+        rc = SL_EINVAL;
+    }
+    return rc;
+}

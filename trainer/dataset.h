@@ -75,6 +75,13 @@ int sl_dataset_features(const struct sl_example *row, enum sl_features_messages 
 int sl_dataset_select(const struct sl_dataset *d, const enum sl_split *split, size_t **rows,
                       size_t *n) SL_MUST_CHECK;
 
+/* Loads path (one source when source != NULL) and selects the rows of split (all when split
+ * is NULL), as sl_dataset_load then sl_dataset_select; an empty selection is an error,
+ * reported on err as "path: no rows in split S". */
+int sl_dataset_load_rows(struct sl_dataset *d, const char *path, const char *source,
+                         const enum sl_split *split, size_t **rows, size_t *n,
+                         FILE *err) SL_MUST_CHECK;
+
 /* The quality each tier gives row: its scores when it has them, else from its label (the cheap
  * tier fails exactly the rows labelled 1: q_weak = 1 - label, q_strong = 1). */
 void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_strong);

@@ -213,16 +213,9 @@ int sl_evaluate_run(const struct sl_evaluate_config *cfg, FILE *out, FILE *err)
         rc = SL_EINVAL;
         goto out;
     }
-    if ((rc = sl_dataset_load(&d, cfg->data, cfg->source, err)) != 0)
+    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->source, cfg->all_rows ? NULL : &cfg->split,
+                                   &rows, &n, err)) != 0)
         goto out;
-    if ((rc = sl_dataset_select(&d, cfg->all_rows ? NULL : &cfg->split, &rows, &n)) != 0)
-        goto out;
-    if (n == 0) {
-        fprintf(err, "%s: no rows in split %s\n", cfg->data,
-                cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
-        rc = SL_EINVAL;
-        goto out;
-    }
     s.n = n;
     s.rows = rows;
     s.score = malloc(n * sizeof(double));

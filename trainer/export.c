@@ -43,16 +43,9 @@ int sl_export_run(const struct sl_export_config *cfg, FILE *out, FILE *err)
     int rc;
 
     sl_dataset_init(&d);
-    if ((rc = sl_dataset_load(&d, cfg->data, cfg->source, err)) != 0)
+    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->source, cfg->all_rows ? NULL : &cfg->split,
+                                   &rows, &n, err)) != 0)
         goto out;
-    if ((rc = sl_dataset_select(&d, cfg->all_rows ? NULL : &cfg->split, &rows, &n)) != 0)
-        goto out;
-    if (n == 0) {
-        fprintf(err, "%s: no rows in split %s\n", cfg->data,
-                cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
-        rc = SL_EINVAL;
-        goto out;
-    }
     if (asprintf(&tmp, "%s.tmp.%ld", cfg->out, (long)getpid()) < 0) {
         tmp = NULL;
         rc = SL_ENOMEM;
