@@ -100,6 +100,19 @@ static uint64_t sum_counter(struct sl_metrics *const *w, size_t nw, size_t field
     return total;
 }
 
+/* A counter per requested model, with its HELP and TYPE lines. */
+static int render_model_counter(struct sl_buf *out, const struct sl_config *cfg,
+                                struct sl_metrics *const *w, size_t nw, const char *name,
+                                const char *help, size_t field_offset)
+{
+    int rc = sl_buf_addf(out, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+
+    for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
+        rc = sl_buf_addf(out, "%s{model=\"%s\"} %llu\n", name, cfg->models[m].name,
+                         (unsigned long long)sum_counter(w, nw, field_offset, m));
+    return rc;
+}
+
 int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl_metrics *const *w,
                       size_t nw, struct sl_health *const *health)
 {
@@ -141,22 +154,13 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
         }
 
     if (rc == 0)
-        rc = sl_buf_adds(out, "# HELP sluice_retries_total Upstream attempts beyond the "
-                              "first, by requested model.\n"
-                              "# TYPE sluice_retries_total counter\n");
-    for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
-        rc = sl_buf_addf(
-            out, "sluice_retries_total{model=\"%s\"} %llu\n", cfg->models[m].name,
-            (unsigned long long)sum_counter(w, nw, offsetof(struct sl_metrics, retries), m));
-
+        rc = render_model_counter(out, cfg, w, nw, "sluice_retries_total",
+                                  "Upstream attempts beyond the first, by requested model.",
+                                  offsetof(struct sl_metrics, retries));
     if (rc == 0)
-        rc = sl_buf_adds(out, "# HELP sluice_fallbacks_total Requests answered by a fallback "
-                              "model, by requested model.\n"
-                              "# TYPE sluice_fallbacks_total counter\n");
-    for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
-        rc = sl_buf_addf(
-            out, "sluice_fallbacks_total{model=\"%s\"} %llu\n", cfg->models[m].name,
-            (unsigned long long)sum_counter(w, nw, offsetof(struct sl_metrics, fallbacks), m));
+        rc = render_model_counter(out, cfg, w, nw, "sluice_fallbacks_total",
+                                  "Requests answered by a fallback model, by requested model.",
+                                  offsetof(struct sl_metrics, fallbacks));
 
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_upstream_failures_total Failed upstream "
