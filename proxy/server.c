@@ -15,6 +15,8 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,8 +217,14 @@ static struct evconnlistener *listen_on(struct event_base *base, const char *hos
     l = evconnlistener_new_bind(base, NULL, NULL,
                                 LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE,
                                 1024, ai->ai_addr, (int)ai->ai_addrlen);
-    if (!l)
+    if (!l) {
         sl_error("listen %s:%d: %s", host, port, strerror(errno));
+    } else {
+        /* Accepted sockets inherit TCP_NODELAY on Linux: stream chunks go out as they come
+         * instead of waiting for the client's delayed ACK of the previous one. */
+        int one = 1;
+        setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     freeaddrinfo(ai);
     return l;
 }
