@@ -13,7 +13,7 @@
 #include "features.h"
 
 struct sl_classifier {
-    float *w;       /* SL_FEATURES_DIM weights, dense for constant-time scoring */
+    float *w; /* SL_FEATURES_DIM weights, dense for constant-time scoring */
     double bias;
     double *thresholds; /* ascending, in (0,1); may be empty */
     size_t n_thresholds;

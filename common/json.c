@@ -138,7 +138,9 @@ static size_t valid_value(const char *s, size_t i, size_t n, int depth);
 
 /* Bytes that end a run of plain string characters: controls, quote, backslash. */
 static const unsigned char string_stop[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
 };
 
 static size_t valid_string(const char *s, size_t i, size_t n)

@@ -25,75 +25,34 @@ static const char mock_config[] = "{\"models\": {\"*\": {},"
                                   " \"cut\": {\"p_close_mid_stream\": 1, \"output_tokens\": 8}}}";
 
 /* One alias per fault, each falling back to "good"; "*-only" aliases have no fallback. */
-#define DEP(alias, model, extra)                                                                   \
-    "\"" alias "\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"" model "\"" extra "}]"
 static const char proxy_config[] =
-    "{\"workers\": 2, \"log_level\": \"warn\", \"retry\": {\"max_attempts\": 3, "
-    "\"max_wait_ms\": 2000},"
+    "{\"workers\": 2, \"log_level\": \"warn\","
+    " \"retry\": {\"max_attempts\": 3, \"max_wait_ms\": 2000},"
     " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"},"
     "               \"dead\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
-    " \"models\": {" DEP("good", "good", "") "}," DEP("a429", "f429", "") ", \"fallbacks\": "
-                                                                          "[\"good\"]}," DEP("a500", "f500", "") ", \"fallbacks\": [\"good\"]}," DEP("a503", "f503", "") ", \"fallbacks\": [\"good\"]}," DEP("ahang", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") ", \"fallbacks\": [\"good\"]}," DEP(
-                                                                              "amalformed",
-                                                                              "malformed",
-                                                                              "") ", "
-                                                                                  "\"fallbacks\": "
-                                                                                  "[\"good\"]}"
-                                                                                  "," DEP("acut",
-                                                                                          "cut",
-                                                                                          "") ", "
-                                                                                              "\"fa"
-                                                                                              "llba"
-                                                                                              "cks"
-                                                                                              "\": "
-                                                                                              "[\"g"
-                                                                                              "ood"
-                                                                                              "\"]}"
-                                                                                              ","
-                                                                                              "\"ac"
-                                                                                              "onne"
-                                                                                              "ct\""
-                                                                                              ": "
-                                                                                              "{\"d"
-                                                                                              "eplo"
-                                                                                              "ymen"
-                                                                                              "ts\""
-                                                                                              ": "
-                                                                                              "[{"
-                                                                                              "\"pr"
-                                                                                              "ovid"
-                                                                                              "er\""
-                                                                                              ": "
-                                                                                              "\"de"
-                                                                                              "ad\""
-                                                                                              ", "
-                                                                                              "\"mo"
-                                                                                              "del"
-                                                                                              "\": "
-                                                                                              "\"x"
-                                                                                              "\"}]"
-                                                                                              ","
-                                                                                              "    "
-                                                                                              "    "
-                                                                                              "    "
-                                                                                              "  "
-                                                                                              "\"fa"
-                                                                                              "llba"
-                                                                                              "cks"
-                                                                                              "\": "
-                                                                                              "[\"g"
-                                                                                              "ood"
-                                                                                              "\"]}"
-                                                                                              "," DEP("hang-only", "hang", ", \"timeouts_ms\": {\"first_byte\": 300}") "}," DEP(
-                                                                                                  "f500-only",
-                                                                                                  "f500",
-                                                                                                  "") "}," DEP("cut-only",
-                                                                                                               "cut",
-                                                                                                               "") "}," DEP("ra-only",
-                                                                                                                            "f429ra",
-                                                                                                                            "") "}," DEP("ralong-only",
-                                                                                                                                         "f429long",
-                                                                                                                                         "") "}}}";
+    " \"models\": {"
+    "  \"good\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"good\"}]},"
+    "  \"a429\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429\"}],"
+    "           \"fallbacks\": [\"good\"]},"
+    "  \"a500\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f500\"}],"
+    "           \"fallbacks\": [\"good\"]},"
+    "  \"a503\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f503\"}],"
+    "           \"fallbacks\": [\"good\"]},"
+    "  \"ahang\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"hang\","
+    "                             \"timeouts_ms\": {\"first_byte\": 300}}],"
+    "            \"fallbacks\": [\"good\"]},"
+    "  \"amalformed\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"malformed\"}],"
+    "                 \"fallbacks\": [\"good\"]},"
+    "  \"acut\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"cut\"}],"
+    "           \"fallbacks\": [\"good\"]},"
+    "  \"aconnect\": {\"deployments\": [{\"provider\": \"dead\", \"model\": \"x\"}],"
+    "               \"fallbacks\": [\"good\"]},"
+    "  \"hang-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"hang\","
+    "                                 \"timeouts_ms\": {\"first_byte\": 300}}]},"
+    "  \"f500-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f500\"}]},"
+    "  \"cut-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"cut\"}]},"
+    "  \"ra-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429ra\"}]},"
+    "  \"ralong-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429long\"}]}}}";
 
 /* A port bound but not listening: connecting to it is refused, and while the test holds it
  * nobody else can listen there. */
