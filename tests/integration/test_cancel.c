@@ -21,7 +21,8 @@ static void init(void)
                 " \"models\": {"
                 "   \"slow\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"slow\"}]},"
                 "   \"hang\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"hang\"}]},"
-                "   \"late\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"late\"}]}}}",
+                "   \"late\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"late\"}]},"
+                "   \"big\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"big\"}]}}}",
                 mock.port);
 }
 
@@ -91,4 +92,56 @@ Test(cancel, client_leaving_before_a_slow_first_token_cancels_it)
     cr_assert_eq(r.curl_error, CURLE_OPERATION_TIMEDOUT);
     resp_free(&r);
     expect_cancelled();
+}
+
+/* A slow reader: the proxy pauses the upstream instead of buffering the whole stream, then
+ * resumes; nothing may be lost on the way. */
+struct slow_reader {
+    size_t bytes;
+    int calls;
+    char tail[64];
+};
+
+static size_t read_slowly(char *p, size_t size, size_t n, void *arg)
+{
+    struct slow_reader *r = arg;
+    size_t k = size * n;
+
+    if (r->calls++ == 0)
+        sleep_ms(1500); /* the proxy has megabytes to send meanwhile */
+    r->bytes += k;
+    if (k >= sizeof(r->tail) - 1) {
+        memcpy(r->tail, p + k - (sizeof(r->tail) - 1), sizeof(r->tail) - 1);
+    } else {
+        size_t keep = sizeof(r->tail) - 1 - k;
+        memmove(r->tail, r->tail + k, keep);
+        memcpy(r->tail + keep, p, k);
+    }
+    r->tail[sizeof(r->tail) - 1] = '\0';
+    return k;
+}
+
+Test(cancel, a_slow_streaming_client_gets_every_byte)
+{
+    struct slow_reader r = {0};
+    CURL *e = curl_easy_init();
+    char url[128];
+    long status = 0;
+
+    mock_set(&mock, "big", "{\"output_tokens\": 60000}");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", proxy.port);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                     "{\"model\":\"big\",\"stream\":true,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, read_slowly);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 16384L);
+    cr_assert_eq(curl_easy_perform(e), CURLE_OK);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(e);
+    cr_assert_eq(status, 200);
+    cr_assert_gt(r.bytes, 5u << 20, "a stream of several MB: %zu bytes", r.bytes);
+    cr_assert_not_null(strstr(r.tail, "data: [DONE]"), "the stream ended early: ...%s", r.tail);
+    cr_assert_eq(mock_stat(&mock, "completed"), 1);
 }

@@ -22,7 +22,8 @@ static const char mock_config[] = "{\"models\": {\"*\": {},"
                                   " \"f503\": {\"p_503\": 1},"
                                   " \"hang\": {\"p_hang\": 1},"
                                   " \"malformed\": {\"p_malformed\": 1},"
-                                  " \"cut\": {\"p_close_mid_stream\": 1, \"output_tokens\": 8}}}";
+                                  " \"cut\": {\"p_close_mid_stream\": 1, \"output_tokens\": 8},"
+                                  " \"slow\": {\"itl_ms\": 100, \"output_tokens\": 20}}}";
 
 /* One alias per fault, each falling back to "good"; "*-only" aliases have no fallback. */
 static const char proxy_config[] =
@@ -52,7 +53,9 @@ static const char proxy_config[] =
     "  \"f500-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f500\"}]},"
     "  \"cut-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"cut\"}]},"
     "  \"ra-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429ra\"}]},"
-    "  \"ralong-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429long\"}]}}}";
+    "  \"ralong-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"f429long\"}]},"
+    "  \"total-only\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"slow\","
+    "                                  \"timeouts_ms\": {\"total\": 500}}]}}}";
 
 /* A port bound but not listening: connecting to it is refused, and while the test holds it
  * nobody else can listen there. */
@@ -252,4 +255,19 @@ Test(faults, a_long_retry_after_is_passed_to_the_client_and_respected)
     cr_assert(atoi(v) >= 28 && atoi(v) <= 30, "%s", v);
     resp_free(&r);
     cr_assert_eq(mock_stat(&mock, "f429long"), 1);
+}
+
+Test(faults, the_total_timeout_ends_a_long_answer)
+{
+    struct resp r;
+
+    chat(&r, "total-only", false); /* 2 s of tokens against a 0.5 s budget: nothing sent yet */
+    assert_openai_error(&r, 504, "upstream_timeout");
+    resp_free(&r);
+    chat(&r, "total-only", true); /* streaming: bytes went out, so it ends with an error event */
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "chat.completion.chunk"), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "upstream_stream_error"), "%s", r.body);
+    cr_assert_null(strstr(r.body, "[DONE]"));
+    resp_free(&r);
 }
