@@ -8,6 +8,7 @@
 #define SL_LOG_MODULE "call"
 #include "buf.h"
 #include "clock.h"
+#include "cost.h"
 #include "json.h"
 #include "log.h"
 #include "reqid.h"
@@ -65,6 +66,8 @@ struct sl_call {
     struct evbuffer *chunk;
     struct sl_sse sse;
     bool sent_headers, saw_done, paused;
+    struct sl_usage usage;
+    bool have_usage;
 
     struct event timer; /* first-byte timeout, or the wait for a Retry-After */
     struct event watch; /* the client's socket, to notice that it left */
@@ -280,6 +283,8 @@ static bool forward_events(struct sl_call *c)
         } else if (ev.data_len && !sl_json_valid(ev.data, ev.data_len)) {
             rc = SL_EPARSE;
             break;
+        } else if (strstr(ev.data, "\"usage\"")) { /* the final chunk with include_usage */
+            c->have_usage |= sl_usage_parse(ev.data, ev.data_len, &c->usage);
         }
         if (!first)
             first = ev.raw;
@@ -415,6 +420,49 @@ static uint64_t soonest_cool_down_end(const struct sl_call *c)
 
 /* --- ending a call -------------------------------------------------------------------- */
 
+/* Counts tokens and cost of a successful answer; for a non-stream answer also says the cost
+ * in headers (a stream's headers went out before its usage arrived). */
+static void account(struct sl_call *c)
+{
+    const struct sl_config *cfg = c->w->server->cfg;
+    struct sl_metrics *m = &c->w->metrics;
+    size_t mi = (size_t)(c->dep_model - cfg->models);
+    double cost;
+    char num[32];
+
+    if (!c->stream)
+        c->have_usage = sl_usage_parse((const char *)evbuffer_pullup(c->resp, -1),
+                                       evbuffer_get_length(c->resp), &c->usage);
+    if (!c->have_usage)
+        return;
+    sl_metrics_add(&m->tokens[mi * 2], (uint64_t)c->usage.prompt);
+    sl_metrics_add(&m->tokens[mi * 2 + 1], (uint64_t)c->usage.completion);
+    cost = sl_cost_usd(&c->dep_model->price, &c->usage);
+    if (cost < 0)
+        sl_metrics_inc(&m->unpriced[mi]);
+    else
+        sl_metrics_add(&m->cost_nusd[mi], (uint64_t)(cost * 1e9 + 0.5));
+    if (!c->stream) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        snprintf(num, sizeof(num), "%.8f", cost);
+        evhttp_add_header(h, "x-sluice-cost-usd", cost < 0 ? "unpriced" : num);
+    }
+    if (c->route) {
+        /* The counterfactual: the premium tier's cheapest model, same tokens. */
+        const struct sl_tier *top = &c->route->tiers[c->route->n_tiers - 1];
+        double premium = sl_cost_usd(&top->models[0]->price, &c->usage);
+        if (premium >= 0) {
+            sl_metrics_add(&m->premium_nusd[c->route - cfg->routes],
+                           (uint64_t)(premium * 1e9 + 0.5));
+            if (!c->stream) {
+                snprintf(num, sizeof(num), "%.8f", premium);
+                evhttp_add_header(evhttp_request_get_output_headers(c->req),
+                                  "x-sluice-premium-cost-usd", num);
+            }
+        }
+    }
+}
+
 static void finish_error(struct sl_call *c)
 {
     uint64_t now = sl_clock_mono_us(), until = soonest_cool_down_end(c);
@@ -453,6 +501,7 @@ static void finish_ok(struct sl_call *c)
 
     if (c->dep_model != c->model)
         sl_metrics_inc(&m->fallbacks[mi]);
+    account(c);
     detach_client(c);
     if (c->stream) {
         evhttp_send_reply_end(c->req);
@@ -595,7 +644,7 @@ static void attempt(struct sl_call *c)
     c->fail = SL_FAIL_OTHER;
     evbuffer_drain(c->resp, evbuffer_get_length(c->resp));
     sl_sse_reset(&c->sse);
-    c->saw_done = false;
+    c->saw_done = c->have_usage = false;
 
     /* Rewrite "model" to the provider's name by splicing the raw body: no re-encoding. */
     if (strlen(c->dep->model) != c->mend - c->mstart - 2 ||

@@ -32,6 +32,10 @@ void sl_metrics_init(struct sl_metrics *m, const struct sl_config *cfg)
     m->fallbacks = xcalloc(cfg->n_models, sizeof(*m->fallbacks));
     m->failures = xcalloc(cfg->n_deployments * SL_FAIL_COUNT, sizeof(*m->failures));
     m->decisions = xcalloc(cfg->n_route_tiers, sizeof(*m->decisions));
+    m->tokens = xcalloc(cfg->n_models * 2, sizeof(*m->tokens));
+    m->cost_nusd = xcalloc(cfg->n_models, sizeof(*m->cost_nusd));
+    m->unpriced = xcalloc(cfg->n_models, sizeof(*m->unpriced));
+    m->premium_nusd = xcalloc(cfg->n_routes, sizeof(*m->premium_nusd));
 }
 
 void sl_metrics_free(struct sl_metrics *m)
@@ -42,6 +46,10 @@ void sl_metrics_free(struct sl_metrics *m)
     free(m->fallbacks);
     free(m->failures);
     free(m->decisions);
+    free(m->tokens);
+    free(m->cost_nusd);
+    free(m->unpriced);
+    free(m->premium_nusd);
 }
 
 void sl_metrics_observe(struct sl_hist *h, uint64_t us)
@@ -202,6 +210,35 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                              (unsigned long long)sum_counter(w, nw,
                                                              offsetof(struct sl_metrics, decisions),
                                                              cfg->routes[r].tier_base + t));
+
+    if (rc == 0)
+        rc = sl_buf_adds(out, "# HELP sluice_tokens_total Tokens in answers, by model served "
+                              "and kind.\n# TYPE sluice_tokens_total counter\n");
+    for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
+        for (int k = 0; k < 2 && rc == 0; k++)
+            rc = sl_buf_addf(out, "sluice_tokens_total{model=\"%s\",kind=\"%s\"} %llu\n",
+                             cfg->models[m].name, k ? "completion" : "prompt",
+                             (unsigned long long)sum_counter(
+                                 w, nw, offsetof(struct sl_metrics, tokens), m * 2 + (size_t)k));
+    if (rc == 0)
+        rc = sl_buf_adds(out, "# HELP sluice_cost_usd_total Cost of the answers of priced "
+                              "models, by model served.\n# TYPE sluice_cost_usd_total counter\n");
+    for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
+        rc = sl_buf_addf(out, "sluice_cost_usd_total{model=\"%s\"} %.9f\n", cfg->models[m].name,
+                         (double)sum_counter(w, nw, offsetof(struct sl_metrics, cost_nusd), m) /
+                             1e9);
+    if (rc == 0)
+        rc = render_model_counter(out, cfg, w, nw, "sluice_unpriced_answers_total",
+                                  "Answers with token usage from a model that has no price.",
+                                  offsetof(struct sl_metrics, unpriced));
+    if (rc == 0 && cfg->n_routes)
+        rc = sl_buf_adds(out, "# HELP sluice_premium_cost_usd_total What a route's answers "
+                              "would have cost on its premium tier.\n"
+                              "# TYPE sluice_premium_cost_usd_total counter\n");
+    for (size_t r = 0; r < cfg->n_routes && rc == 0; r++)
+        rc = sl_buf_addf(
+            out, "sluice_premium_cost_usd_total{route=\"%s\"} %.9f\n", cfg->routes[r].name,
+            (double)sum_counter(w, nw, offsetof(struct sl_metrics, premium_nusd), r) / 1e9);
 
     for (size_t k = 0; k < nw; k++)
         cancels += load(&w[k]->client_cancels);

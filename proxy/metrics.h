@@ -42,6 +42,10 @@ struct sl_metrics {
     uint64_t *fallbacks;      /* [model]: requests served by a fallback alias */
     uint64_t *failures;       /* [deployment * SL_FAIL_COUNT + reason] */
     uint64_t *decisions;      /* [route tier_base + tier]: requests a route sent to a tier */
+    uint64_t *tokens;         /* [model * 2 + 0 prompt / 1 completion]: tokens served */
+    uint64_t *cost_nusd;      /* [model]: cost of priced answers, in nano-USD */
+    uint64_t *unpriced;       /* [model]: answers with usage but no price */
+    uint64_t *premium_nusd;   /* [route]: what the same answers would cost on the premium tier */
     uint64_t client_cancels;  /* clients that left before their answer was complete */
 };
 
@@ -53,6 +57,12 @@ void sl_metrics_free(struct sl_metrics *m);
 static inline void sl_metrics_inc(uint64_t *c)
 {
     __atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+/* Adds n to a counter the calling thread owns. */
+static inline void sl_metrics_add(uint64_t *c, uint64_t n)
+{
+    __atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
 }
 
 void sl_metrics_observe(struct sl_hist *h, uint64_t us);

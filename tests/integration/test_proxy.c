@@ -248,3 +248,17 @@ Test(proxy, sigterm_lets_an_in_flight_stream_finish)
     cr_assert_not_null(strstr(r.body, "data: [DONE]"), "the stream was cut: %s", r.body);
     resp_free(&r);
 }
+
+Test(proxy, an_unpriced_model_is_reported_as_unpriced_never_free)
+{
+    struct resp r;
+    char v[64];
+
+    http(&r, proxy.port, NULL, "/v1/chat/completions", CHAT("gpt-4o-mini", ""), NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(resp_header(&r, "x-sluice-cost-usd", v, sizeof(v)));
+    cr_assert_str_eq(v, "unpriced");
+    resp_free(&r);
+    cr_assert_eq(metric(proxy.port, "sluice_unpriced_answers_total{model=\"gpt-4o-mini\"}"), 1);
+    cr_assert_eq(metric(proxy.port, "sluice_cost_usd_total{model=\"gpt-4o-mini\"}"), 0);
+}

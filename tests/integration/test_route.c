@@ -225,3 +225,51 @@ Test(route, a_bad_classifier_stops_the_proxy_at_start)
     cr_assert_not_null(strstr(err, "0000000000000000"), "the mismatch names the hash: %s", err);
     unlink(bad);
 }
+
+/* The usage the answer reports, for computing the cost a test expects. */
+static void usage_of(const struct resp *r, double *prompt, double *completion)
+{
+    cJSON *j = resp_json(r), *u = cJSON_GetObjectItem(j, "usage");
+    *prompt = cJSON_GetObjectItem(u, "prompt_tokens")->valuedouble;
+    *completion = cJSON_GetObjectItem(u, "completion_tokens")->valuedouble;
+    cJSON_Delete(j);
+}
+
+Test(route, the_answer_carries_its_cost_and_the_premium_counterfactual)
+{
+    struct resp r;
+    double p, c;
+    char v[64];
+
+    chat(&r, "auto", "What is the capital of France?");
+    expect(&r, "small", "mock/cheap");
+    usage_of(&r, &p, &c);
+    cr_assert_gt(c, 0);
+    cr_assert(resp_header(&r, "x-sluice-cost-usd", v, sizeof(v)));
+    cr_assert_float_eq(atof(v), (p * 0.1 + c * 0.4) / 1e6, 1e-8, "%s", v);
+    cr_assert(resp_header(&r, "x-sluice-premium-cost-usd", v, sizeof(v)));
+    cr_assert_float_eq(atof(v), (p * 5 + c * 15) / 1e6, 1e-8, "%s", v);
+    resp_free(&r);
+    cr_assert_float_eq(metric(proxy.port, "sluice_cost_usd_total{model=\"cheap\"}"),
+                       (p * 0.1 + c * 0.4) / 1e6, 1e-8);
+    cr_assert_float_eq(metric(proxy.port, "sluice_premium_cost_usd_total{route=\"auto\"}"),
+                       (p * 5 + c * 15) / 1e6, 1e-8);
+    cr_assert_eq(metric(proxy.port, "sluice_tokens_total{model=\"cheap\",kind=\"completion\"}"), c);
+}
+
+Test(route, a_stream_is_costed_from_its_usage_chunk)
+{
+    struct resp r;
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"model\":\"cheap\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}");
+    http(&r, proxy.port, NULL, "/v1/chat/completions", body, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "\"usage\""));
+    resp_free(&r);
+    cr_assert_eq(metric(proxy.port, "sluice_tokens_total{model=\"cheap\",kind=\"completion\"}"),
+                 16);
+    cr_assert_gt(metric(proxy.port, "sluice_cost_usd_total{model=\"cheap\"}"), 0);
+}
