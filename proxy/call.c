@@ -66,6 +66,8 @@ struct sl_call {
     struct evbuffer *chunk;
     struct sl_sse sse;
     bool sent_headers, saw_done, paused;
+    bool inject_usage;  /* we asked the upstream for the usage chunk; the client did not */
+    size_t close_brace; /* offset of the body's final '}', where the request is extended */
     struct sl_usage usage;
     bool have_usage;
 
@@ -270,6 +272,25 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
 /* Forwards the complete SSE events now buffered, as one chunk. Every event must be JSON or
  * the [DONE] marker; the first bad one fails the attempt (and, once bytes have gone out,
  * ends the stream with an error). */
+static void flush_events(struct sl_call *c, const char *first, size_t len)
+{
+    if (!len)
+        return;
+    if (!c->sent_headers)
+        start_stream(c);
+    send_chunk(c, first, len);
+}
+
+/* True for the include_usage chunk we asked for ourselves: usage and no choices. Providers
+ * that put usage on content chunks too keep those chunks. */
+static bool is_our_usage_chunk(const struct sl_call *c, const struct sl_sse_event *ev)
+{
+    size_t s, e;
+
+    return c->inject_usage && sl_json_member_span(ev->data, ev->data_len, "choices", &s, &e) &&
+           e - s >= 2 && ev->data[s] == '[' && ev->data[s + 1] == ']';
+}
+
 static bool forward_events(struct sl_call *c)
 {
     struct sl_sse_event ev;
@@ -283,18 +304,20 @@ static bool forward_events(struct sl_call *c)
         } else if (ev.data_len && !sl_json_valid(ev.data, ev.data_len)) {
             rc = SL_EPARSE;
             break;
-        } else if (strstr(ev.data, "\"usage\"")) { /* the final chunk with include_usage */
+        } else if (strstr(ev.data, "\"usage\"")) {
             c->have_usage |= sl_usage_parse(ev.data, ev.data_len, &c->usage);
+            if (is_our_usage_chunk(c, &ev)) {
+                flush_events(c, first, len);
+                first = NULL;
+                len = 0;
+                continue;
+            }
         }
         if (!first)
             first = ev.raw;
         len = (size_t)(ev.raw + ev.raw_len - first);
     }
-    if (len) {
-        if (!c->sent_headers)
-            start_stream(c);
-        send_chunk(c, first, len);
-    }
+    flush_events(c, first, len);
     if (rc < 0) {
         c->failed = true;
         c->fail = SL_FAIL_MALFORMED;
@@ -646,13 +669,24 @@ static void attempt(struct sl_call *c)
     sl_sse_reset(&c->sse);
     c->saw_done = c->have_usage = false;
 
-    /* Rewrite "model" to the provider's name by splicing the raw body: no re-encoding. */
-    if (strlen(c->dep->model) != c->mend - c->mstart - 2 ||
+    /* Rewrite "model" to the provider's name, and ask a stream for its usage, by splicing
+     * the raw body: no re-encoding. */
+    if (c->inject_usage || strlen(c->dep->model) != c->mend - c->mstart - 2 ||
         memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
+        int rc;
         sl_buf_reset(&c->upbody);
-        if (sl_buf_add(&c->upbody, c->body, c->mstart) ||
-            sl_json_add_string(&c->upbody, c->dep->model) ||
-            sl_buf_add(&c->upbody, c->body + c->mend, c->body_len - c->mend)) {
+        rc = sl_buf_add(&c->upbody, c->body, c->mstart);
+        rc = rc ? rc : sl_json_add_string(&c->upbody, c->dep->model);
+        if (c->inject_usage) {
+            rc = rc ? rc : sl_buf_add(&c->upbody, c->body + c->mend, c->close_brace - c->mend);
+            rc = rc ? rc : sl_buf_adds(&c->upbody, ",\"stream_options\":{\"include_usage\":true}");
+            rc =
+                rc ? rc
+                   : sl_buf_add(&c->upbody, c->body + c->close_brace, c->body_len - c->close_brace);
+        } else {
+            rc = rc ? rc : sl_buf_add(&c->upbody, c->body + c->mend, c->body_len - c->mend);
+        }
+        if (rc) {
             error_reply(c, 500, "server_error", "internal_error", "Out of memory.");
             call_end(c);
             return;
@@ -918,6 +952,16 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         goto out;
     }
     c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    /* Streams are costed from the usage chunk: ask for it when the client did not (and
+     * keep it from the client, which does not expect it). */
+    if (c->stream && kind == SL_ENDPOINT_CHAT &&
+        !cJSON_GetObjectItemCaseSensitive(root, "stream_options")) {
+        c->close_brace = c->body_len;
+        while (c->close_brace > 0 && c->body[c->close_brace - 1] != '}')
+            c->close_brace--;
+        c->inject_usage = c->close_brace > 0;
+        c->close_brace -= c->inject_usage;
+    }
     if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend) ||
         c->body[c->mstart] != '"') {
         /* "model" spelt with escapes: cJSON reads it, the raw scan does not. */

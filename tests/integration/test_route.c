@@ -273,3 +273,19 @@ Test(route, a_stream_is_costed_from_its_usage_chunk)
                  16);
     cr_assert_gt(metric(proxy.port, "sluice_cost_usd_total{model=\"cheap\"}"), 0);
 }
+
+Test(route, a_stream_that_did_not_ask_for_usage_is_costed_without_seeing_it)
+{
+    struct resp r;
+
+    http(&r, proxy.port, NULL, "/v1/chat/completions",
+         "{\"model\":\"cheap\",\"stream\":true,"
+         "\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}",
+         NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(strstr(r.body, "\"usage\""), "the client did not ask for usage: %s", r.body);
+    cr_assert_not_null(strstr(r.body, "data: [DONE]"));
+    resp_free(&r);
+    cr_assert_eq(metric(proxy.port, "sluice_tokens_total{model=\"cheap\",kind=\"completion\"}"), 16,
+                 "the proxy asked the upstream for usage itself");
+}
