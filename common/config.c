@@ -185,7 +185,7 @@ int sl_config_parse_listen(const char *s, char **host, int *port)
 
 static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
-    static const char *const keys[] = {"base_url", "api_key_env", NULL};
+    static const char *const keys[] = {"base_url", "api_key_env", "stream_usage", NULL};
     const cJSON *obj = get_object(ld, root, "providers", "");
     const cJSON *it;
     size_t i = 0;
@@ -225,6 +225,15 @@ static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON
         n = strlen(p->base_url);
         while (n > 0 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
+        p->stream_usage = true;
+        if (cJSON_GetObjectItemCaseSensitive(it, "stream_usage")) {
+            const cJSON *su = cJSON_GetObjectItemCaseSensitive(it, "stream_usage");
+            char key[300];
+            snprintf(key, sizeof(key), "%s.stream_usage", path);
+            if (!cJSON_IsBool(su))
+                fail(ld, key, "must be true or false");
+            p->stream_usage = cJSON_IsTrue(su);
+        }
         env = get_string(ld, it, "api_key_env", path);
         if (env) {
             const char *val = getenv(env);

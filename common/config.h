@@ -23,6 +23,7 @@ struct sl_provider {
     char *base_url;    /* e.g. "https://api.openai.com/v1", no trailing slash */
     char *api_key_env; /* name of the environment variable holding the key, or NULL */
     char *api_key;     /* its value, read at load; NULL when unset. Never log it. */
+    bool stream_usage; /* accepts stream_options.include_usage (default true) */
 };
 
 struct sl_deployment {

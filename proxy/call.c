@@ -66,7 +66,8 @@ struct sl_call {
     struct evbuffer *chunk;
     struct sl_sse sse;
     bool sent_headers, saw_done, paused;
-    bool inject_usage;  /* we asked the upstream for the usage chunk; the client did not */
+    bool may_inject;    /* a stream without stream_options: we may ask for the usage chunk */
+    bool inject_usage;  /* this attempt asked for it (its provider supports it) */
     size_t close_brace; /* offset of the body's final '}', where the request is extended */
     struct sl_usage usage;
     bool have_usage;
@@ -671,6 +672,7 @@ static void attempt(struct sl_call *c)
 
     /* Rewrite "model" to the provider's name, and ask a stream for its usage, by splicing
      * the raw body: no re-encoding. */
+    c->inject_usage = c->may_inject && c->dep->provider->stream_usage;
     if (c->inject_usage || strlen(c->dep->model) != c->mend - c->mstart - 2 ||
         memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
         int rc;
@@ -959,8 +961,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         c->close_brace = c->body_len;
         while (c->close_brace > 0 && c->body[c->close_brace - 1] != '}')
             c->close_brace--;
-        c->inject_usage = c->close_brace > 0;
-        c->close_brace -= c->inject_usage;
+        c->may_inject = c->close_brace > 0;
+        c->close_brace -= c->may_inject;
     }
     if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend) ||
         c->body[c->mstart] != '"') {

@@ -649,3 +649,23 @@ Test(config, parse_listen_rejects_bad_input)
         cr_assert_eq(port, 12345, "\"%s\": port set on failure", bad[i]);
     }
 }
+
+Test(config, stream_usage_defaults_to_true_and_can_be_turned_off)
+{
+    struct sl_config *cfg = parse(MINIMAL(""));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->providers[0].stream_usage);
+    sl_config_destroy(cfg);
+
+    cfg = parse(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h\", \"stream_usage\": false}},"
+        " \"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}");
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_not(cfg->providers[0].stream_usage);
+    sl_config_destroy(cfg);
+
+    expect_error(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h\", \"stream_usage\": 1}},"
+        " \"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
+        "test.json: providers.p.stream_usage: must be true or false");
+}
