@@ -264,19 +264,6 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
         return SL_ESYS;
     w->http = evhttp_new(w->base);
     w->up = sl_upstream_create(w->base, sl_call_upstream_done);
-    w->urls = calloc(cfg->n_deployments * 2, sizeof(*w->urls));
-    if (!w->urls)
-        return SL_ENOMEM;
-    for (size_t i = 0; i < cfg->n_deployments; i++) {
-        const struct sl_target *t = &srv->targets[i];
-        for (int k = 0; k < 2; k++) {
-            CURLU *u = w->urls[i * 2 + k] = curl_url();
-            if (!u || curl_url_set(u, CURLUPART_URL, k ? t->url_embeddings : t->url_chat, 0)) {
-                sl_error("deployment %s: cannot parse its URL", cfg->deployments[i].name);
-                return SL_EINVAL;
-            }
-        }
-    }
     if (!w->http || !w->up || pipe(w->stop_pipe))
         return SL_ENOMEM;
     w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, w);
@@ -327,18 +314,14 @@ static char *models_json(const struct sl_config *cfg)
 
     sl_buf_init(&b, 16u << 20);
     rc = sl_buf_adds(&b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < cfg->n_models && rc == 0; i++) {
+    for (size_t i = 0; i < cfg->n_models + cfg->n_routes && rc == 0; i++) {
+        bool route = i >= cfg->n_models;
         rc = sl_buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
-        rc = rc ? rc : sl_json_add_string(&b, cfg->models[i].name);
         rc = rc ? rc
-                : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice\"}");
-    }
-    for (size_t i = 0; i < cfg->n_routes && rc == 0; i++) {
-        rc = sl_buf_adds(&b, cfg->n_models || i ? ",{\"id\":" : "{\"id\":");
-        rc = rc ? rc : sl_json_add_string(&b, cfg->routes[i].name);
-        rc = rc ? rc
-                : sl_buf_adds(&b,
-                              ",\"object\":\"model\",\"created\":0,\"owned_by\":\"sluice-route\"}");
+                : sl_json_add_string(&b, route ? cfg->routes[i - cfg->n_models].name
+                                               : cfg->models[i].name);
+        rc = rc ? rc : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+        rc = rc ? rc : sl_buf_adds(&b, route ? "\"sluice-route\"}" : "\"sluice\"}");
     }
     rc = rc ? rc : sl_buf_adds(&b, "]}\n");
     if (rc) {
@@ -421,9 +404,6 @@ static void worker_free(struct sl_worker *w)
         evhttp_free(w->http);
     sl_upstream_destroy(w->up);
     sl_call_pool_free(w);
-    for (size_t i = 0; w->urls && i < w->server->cfg->n_deployments * 2; i++)
-        curl_url_cleanup(w->urls[i]);
-    free(w->urls);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->drain_ev)

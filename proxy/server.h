@@ -34,7 +34,6 @@ struct sl_worker {
     struct evhttp *http;
     struct evconnlistener *listener;
     struct sl_upstream *up;
-    CURLU **urls; /* [deployment * 2 + endpoint]: parsed once, so no transfer re-parses */
     struct sl_metrics metrics;
     struct sl_rand rng;
     struct event *stop_ev; /* the main thread writes to stop_pipe to ask for a drain */

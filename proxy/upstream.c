@@ -20,7 +20,6 @@ struct sl_upstream {
 
 /* One per socket curl asks us to watch, attached to it with curl_multi_assign. */
 struct sock {
-    struct sl_upstream *up;
     struct event *ev;
     int what; /* CURL_POLL_* currently registered */
 };
@@ -100,7 +99,6 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
         s = calloc(1, sizeof(*s));
         if (!s)
             return -1;
-        s->up = up;
         s->ev = event_new(up->base, fd, kind, on_socket, up);
         if (!s->ev) {
             free(s);
