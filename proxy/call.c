@@ -87,13 +87,20 @@ static bool tried(const struct sl_call *c, size_t i)
     return c->tried[i / 64] >> (i % 64) & 1;
 }
 
+/* Time spent in the gateway so far: total minus upstream, the attempt in flight included. */
+static uint64_t overhead_us(const struct sl_call *c)
+{
+    uint64_t now = sl_clock_mono_us();
+    uint64_t total = now - c->t_start;
+    uint64_t up = c->upstream_us + (c->easy ? now - c->t_attempt : 0);
+
+    return total > up ? total - up : 0;
+}
+
 static void add_common_headers(struct sl_call *c, const char *content_type)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     char num[32];
-    uint64_t now = sl_clock_mono_us();
-    uint64_t total = now - c->t_start;
-    uint64_t up = c->upstream_us + (c->easy ? now - c->t_attempt : 0);
 
     evhttp_add_header(h, "Content-Type", content_type);
     evhttp_add_header(h, "x-request-id", c->reqid);
@@ -108,7 +115,7 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
         snprintf(num, sizeof(num), "%d", c->attempts);
         evhttp_add_header(h, "x-sluice-attempts", num);
     }
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)(total > up ? total - up : 0));
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)overhead_us(c));
     evhttp_add_header(h, "x-sluice-overhead-us", num);
 }
 
@@ -116,13 +123,11 @@ static void observe_overhead(struct sl_call *c)
 {
     struct sl_metrics *m = &c->w->metrics;
     const struct sl_config *cfg = c->w->server->cfg;
-    uint64_t total = sl_clock_mono_us() - c->t_start;
     size_t mi = (size_t)(c->model - cfg->models);
 
     if (!c->dep)
         return;
-    sl_metrics_observe(&m->overhead[mi * cfg->n_deployments + c->dep->index],
-                       total > c->upstream_us ? total - c->upstream_us : 0);
+    sl_metrics_observe(&m->overhead[mi * cfg->n_deployments + c->dep->index], overhead_us(c));
 }
 
 /* Stops watching the client before its final answer: evhttp may free the connection

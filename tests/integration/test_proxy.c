@@ -262,3 +262,19 @@ Test(proxy, an_unpriced_model_is_reported_as_unpriced_never_free)
     cr_assert_eq(metric(proxy.port, "sluice_unpriced_answers_total{model=\"gpt-4o-mini\"}"), 1);
     cr_assert_eq(metric(proxy.port, "sluice_cost_usd_total{model=\"gpt-4o-mini\"}"), 0);
 }
+
+/* Regression: a stream's overhead was measured at its first byte without subtracting the
+ * upstream's wait for that byte, so a slow first token counted as gateway time. */
+Test(proxy, a_slow_first_token_is_not_counted_as_gateway_overhead)
+{
+    struct resp r;
+
+    mock_set(&mock, "mock-small", "{\"ttft_ms\": 400, \"output_tokens\": 2}");
+    http(&r, proxy.port, NULL, "/v1/chat/completions", CHAT("gpt-4o-mini", ",\"stream\":true"),
+         NULL, 0);
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+    cr_assert_lt(metric(proxy.port, "sluice_overhead_seconds_sum{model=\"gpt-4o-mini\","
+                                    "deployment=\"mock/mock-small\"}"),
+                 0.2, "the 0.4 s wait for the first token is upstream time");
+}
