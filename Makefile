@@ -10,8 +10,8 @@ CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
 # -iquote, not -I: a project header may share a name with a system one (features.h).
-CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -MMD -MP
-LDLIBS_COMMON = -lcjson -lm -pthread
+CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -iquote sluicectl -MMD -MP
+LDLIBS_COMMON = -lsqlite3 -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
 ifeq ($(SAN),1)
@@ -32,6 +32,8 @@ PROXY_SRC  := $(wildcard proxy/*.c)
 PROXY_OBJ  := $(PROXY_SRC:%.c=$(OUT)/%.o)
 TRAINER_SRC := $(wildcard trainer/*.c)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(OUT)/%.o)
+CTL_SRC    := $(wildcard sluicectl/*.c)
+CTL_OBJ    := $(CTL_SRC:%.c=$(OUT)/%.o)
 MOCK_SRC   := $(wildcard tests/mockllm/*.c)
 MOCK_OBJ   := $(MOCK_SRC:%.c=$(OUT)/%.o)
 
@@ -41,7 +43,8 @@ ITEST_SRC  := $(wildcard tests/integration/test_*.c)
 ITEST_BIN  := $(ITEST_SRC:tests/integration/test_%.c=$(BIN)/tests/itest_%)
 HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
-PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer)
+PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer) \
+            $(if $(CTL_SRC),$(BIN)/sluicectl) $(BIN)/bench-audit
 # The default router model, trained by the build from the project's own prompt set, so that
 # `make run` routes "auto" out of the box (the plain build only: the sanitizer build's tests
 # make their own models).
@@ -50,7 +53,7 @@ PROGRAMS += $(if $(TRAINER_SRC),$(BIN)/router-default.json)
 endif
 
 .SECONDARY:
-.PHONY: all deps test test-plain test-san san run bench-proxy bench-router fuzz format format-check clean
+.PHONY: all deps test test-plain test-san san run bench-proxy bench-router bench-accounting fuzz format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -92,6 +95,17 @@ $(BIN)/router-default.json: $(BIN)/sluice-trainer datasets/prompts.jsonl
 		--split test --min-quality 0.95 --write; } >$(OUT)/router-default.log 2>&1 \
 		&& mv $@.tmp $@ || { cat $(OUT)/router-default.log; rm -f $@.tmp; exit 1; }
 
+$(BIN)/sluicectl: $(CTL_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcurl $(LDLIBS_COMMON)
+
+# The audit writer's throughput, for make bench-accounting.
+$(BIN)/bench-audit: $(OUT)/tests/bench/bench_audit.o $(OUT)/proxy/audit.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_COMMON)
+
 $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -101,7 +115,8 @@ $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 # testable alone.
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
 TRAINER_LIB_OBJ := $(filter-out $(OUT)/trainer/main.o,$(TRAINER_OBJ))
-$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(LIBSLUICE)
+CTL_LIB_OBJ := $(filter-out $(OUT)/sluicectl/main.o,$(CTL_OBJ))
+$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
@@ -131,6 +146,9 @@ bench-proxy: all
 bench-router: all
 	@scripts/bench-router.sh
 
+bench-accounting: all
+	@scripts/bench-accounting.sh
+
 # Short libFuzzer runs (clang) of every parser that takes outside input: FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,bin/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -138,7 +156,7 @@ bin/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -g -O1 -std=c11 -D_GNU_SOURCE -iquote common -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(COMMON_SRC) -lcjson -lm -pthread
+		-o $@ $< $(COMMON_SRC) -lsqlite3 -lcjson -lm -pthread
 fuzz: deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 		name=$$(basename $$t); mkdir -p build/fuzz/$$name; \
