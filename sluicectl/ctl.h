@@ -1,0 +1,89 @@
+/* What every sluicectl command shares: its option parser (one table of options, each command
+ * accepting its own subset), times on the command line, the default audit database, and how
+ * errors reach the operator. Exit statuses: 0 success, 1 failure, 2 bad usage.
+ * Strings in struct sl_ctl_args point into argv or the environment; nothing here allocates. */
+#ifndef SL_CTL_H
+#define SL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SL_CTL_EXIT_FAILURE 1
+#define SL_CTL_EXIT_USAGE   2
+/* sl_ctl_parse's "go on and run the command" (never an exit status). */
+#define SL_CTL_RUN (-1)
+
+/* Every option of every command. */
+enum sl_ctl_opt {
+    SL_CTL_OPT_DB = 256,
+    SL_CTL_OPT_SINCE,
+    SL_CTL_OPT_UNTIL,
+    SL_CTL_OPT_JSON,
+    SL_CTL_OPT_BY,
+    SL_CTL_OPT_TEAM,
+    SL_CTL_OPT_TOP,
+    SL_CTL_OPT_URL,
+    SL_CTL_OPT_NAME,
+    SL_CTL_OPT_RPM,
+    SL_CTL_OPT_TPM,
+    SL_CTL_OPT_CONCURRENCY,
+    SL_CTL_OPT_BUDGET_USD,
+    SL_CTL_OPT_PERIOD,
+    SL_CTL_OPT_WARN_AT,
+    SL_CTL_OPT_LOG_PAYLOADS,
+};
+
+/* One command's description for the parser and for its --help. */
+struct sl_ctl_spec {
+    const char *name;          /* as typed after "sluicectl": "spend", "keys create" */
+    const char *synopsis;      /* the usage line without "usage: " */
+    const char *help;          /* the rest of --help: what the command does, its options */
+    const int *options;        /* the SL_CTL_OPT_* it accepts, 0-terminated */
+    size_t min_args, max_args; /* positional arguments */
+};
+
+#define SL_CTL_MAX_ARGS 4
+
+/* Options as parsed. Unset values: NULL, false, -1, NAN; since/until INT64_MIN/INT64_MAX. */
+struct sl_ctl_args {
+    const char *db, *by, *team, *url, *name, *period;
+    int64_t since_ms, until_ms; /* [since, until), Unix milliseconds */
+    bool json;
+    long top;
+    long rpm, tpm, concurrency;
+    double budget_usd, warn_at;
+    int log_payloads;                  /* -1 not given, 0 no, 1 yes */
+    const char *args[SL_CTL_MAX_ARGS]; /* positional arguments, in order */
+    size_t n_args;
+};
+
+/* Parses the options of command spec from argv (argv[0] is the command's last word), with
+ * now_ms as the present for relative times. Returns SL_CTL_RUN when the command should run;
+ * otherwise the exit status the command must return at once: 0 after printing --help to out,
+ * SL_CTL_EXIT_USAGE after reporting a usage error on err. Options may follow positional
+ * arguments. Safe to call repeatedly (getopt is reset). */
+int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t now_ms,
+                 struct sl_ctl_args *a, FILE *out, FILE *err);
+
+/* Reports a usage error of spec's command on err ("sluicectl CMD: message" and the usage
+ * line) and returns SL_CTL_EXIT_USAGE. */
+int sl_ctl_usage(const struct sl_ctl_spec *spec, FILE *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reports a runtime failure on err ("sluicectl: message") and returns SL_CTL_EXIT_FAILURE. */
+int sl_ctl_fail(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a time of the command line into Unix ms: "YYYY-MM-DD" (UTC midnight) or a relative
+ * "Nd" / "Nh" (N days or hours before now_ms). SL_EINVAL when s is neither. */
+int sl_ctl_parse_time(const char *s, int64_t now_ms, int64_t *ms);
+
+/* Writes the default audit database's path: $SLUICE_DATA_DIR/audit.db when the variable is
+ * set and not empty, else data/audit.db. */
+void sl_ctl_default_db(char *out, size_t outlen);
+
+/* Writes Unix seconds as "YYYY-MM-DD HH:MM" (UTC). */
+void sl_ctl_format_time(int64_t unix_s, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,83 @@
+/* sluicectl: the operators' command line. Reports over the audit log and calls to the
+ * proxy's admin API; each command lives in its module, this file only dispatches. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_admin.h"
+#include "ctl.h"
+#include "report.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv, FILE *out, FILE *err);
+} commands[] = {
+    {"spend", sl_report_spend_cmd},   {"savings", sl_report_savings_cmd},
+    {"routes", sl_report_routes_cmd}, {"keys", sl_ctl_admin_cmd},
+    {"teams", sl_ctl_admin_cmd},
+};
+
+static const char usage_text[] =
+    "usage: sluicectl COMMAND [OPTIONS]\n"
+    "\n"
+    "Reports over the audit log (--db PATH, --since WHEN, --until WHEN, --team T, --json):\n"
+    "  spend [--by team|key|model|day]     requests, errors, tokens and cost per group\n"
+    "  savings [--by route|team]           routed cost against the premium tier's\n"
+    "  routes [--top N]                    the busiest routes: tiers, overhead, errors, cost\n"
+    "\n"
+    "The proxy's admin API (--url URL, default $SLUICE_URL or http://127.0.0.1:8080; --json):\n"
+    "  keys create --team T [--name N] [--rpm N] [--tpm N] [--concurrency N]\n"
+    "  keys list [--team T]\n"
+    "  keys revoke ID\n"
+    "  teams set NAME [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X]\n"
+    "      [--period day|week|month] [--warn-at F] [--log-payloads yes|no]\n"
+    "  teams list\n"
+    "The admin key is read from $SLUICE_ADMIN_KEY only, never from the command line.\n"
+    "\n"
+    "sluicectl COMMAND --help describes a command. Exit status: 0 success, 1 failure,\n"
+    "2 bad usage.\n";
+
+/* cJSON reports running out of memory by leaving members out; a report or a request with a
+ * member missing would be wrong without saying so, so here it stops the program instead. */
+static void *must_malloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p) {
+        fputs("sluicectl: out of memory\n", stderr);
+        abort();
+    }
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    cJSON_Hooks hooks = {must_malloc, free};
+    int status = SL_CTL_EXIT_USAGE;
+
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return SL_CTL_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    cJSON_InitHooks(&hooks);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("sluicectl: cannot initialise libcurl\n", stderr);
+        return SL_CTL_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            status = commands[i].run(argc - 1, argv + 1, stdout, stderr);
+            goto out;
+        }
+    fprintf(stderr, "sluicectl: unknown command \"%s\"\n(sluicectl --help for usage)\n", argv[1]);
+out:
+    curl_global_cleanup();
+    return status;
+}
