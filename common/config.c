@@ -98,6 +98,30 @@ static void get_double(struct loader *ld, const cJSON *obj, const char *name, co
     *out = v->valuedouble;
 }
 
+/* The directory part of a path ("." when there is none), for relative classifier paths. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
+}
+
+/* Reads an optional boolean member into *out. */
+static void get_bool(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+                     bool *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    char key[256];
+
+    if (!v)
+        return;
+    if (!cJSON_IsBool(v)) {
+        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
+        fail(ld, key, "must be true or false");
+        return;
+    }
+    *out = cJSON_IsTrue(v);
+}
+
 /* Returns an optional string member (NULL when absent), failing when it is not a string. */
 static const char *get_string(struct loader *ld, const cJSON *obj, const char *name,
                               const char *path)
@@ -226,14 +250,7 @@ static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON
         while (n > 0 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
         p->stream_usage = true;
-        if (cJSON_GetObjectItemCaseSensitive(it, "stream_usage")) {
-            const cJSON *su = cJSON_GetObjectItemCaseSensitive(it, "stream_usage");
-            char key[300];
-            snprintf(key, sizeof(key), "%s.stream_usage", path);
-            if (!cJSON_IsBool(su))
-                fail(ld, key, "must be true or false");
-            p->stream_usage = cJSON_IsTrue(su);
-        }
+        get_bool(ld, it, "stream_usage", path, &p->stream_usage);
         env = get_string(ld, it, "api_key_env", path);
         if (env) {
             const char *val = getenv(env);
@@ -417,13 +434,6 @@ static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON
     }
 }
 
-/* The directory part of a path ("." when there is none), for relative classifier paths. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
-}
-
 static int cmp_price(const void *a, const void *b)
 {
     double pa = sl_price_rank(&(*(const struct sl_model *const *)a)->price);
@@ -581,8 +591,12 @@ static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *r
 static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {
-        "listen",      "workers", "log_level", "max_body_bytes", "max_header_bytes", "retry",
-        "timeouts_ms", "breaker", "providers", "models",         "routes",           NULL};
+        "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
+        "retry",  "timeouts_ms", "breaker",   "providers",      "models",
+        "routes", "data_dir",    "auth",      "audit",          NULL};
+    static const char *const auth_keys[] = {"required", "admin_key_env", NULL};
+    static const char *const audit_keys[] = {"enabled", "max_queue", "batch_rows", "flush_ms",
+                                             NULL};
     static const char *const retry_keys[] = {"max_attempts", "max_wait_ms", NULL};
     static const char *const breaker_keys[] = {
         "consecutive_failures", "error_rate", "window", "min_calls", "open_ms", NULL};
@@ -630,6 +644,28 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
         if (cfg->breaker.min_calls > cfg->breaker.window)
             fail(ld, "breaker.min_calls", "must not exceed breaker.window");
     }
+    if ((s = get_string(ld, root, "data_dir", ""))) {
+        char *dir = dir_of(ld->file);
+        free(cfg->data_dir);
+        if (s[0] == '/' || asprintf(&cfg->data_dir, "%s/%s", dir, s) < 0)
+            cfg->data_dir = xstrdup(s);
+        free(dir);
+    }
+    if ((o = get_object(ld, root, "auth", ""))) {
+        check_keys(ld, o, "auth", auth_keys);
+        get_bool(ld, o, "required", "auth", &cfg->auth_required);
+        if ((s = get_string(ld, o, "admin_key_env", "auth"))) {
+            free(cfg->admin_key_env);
+            cfg->admin_key_env = xstrdup(s);
+        }
+    }
+    if ((o = get_object(ld, root, "audit", ""))) {
+        check_keys(ld, o, "audit", audit_keys);
+        get_bool(ld, o, "enabled", "audit", &cfg->audit.enabled);
+        get_long(ld, o, "max_queue", "audit", 1, 100000000, &cfg->audit.max_queue);
+        get_long(ld, o, "batch_rows", "audit", 1, 1000000, &cfg->audit.batch_rows);
+        get_long(ld, o, "flush_ms", "audit", 1, 60000, &cfg->audit.flush_ms);
+    }
     if (ld->failed)
         return;
     load_providers(ld, cfg, root);
@@ -646,6 +682,11 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
 
 static void set_defaults(struct sl_config *cfg)
 {
+    cfg->data_dir = NULL; /* set after loading: the file's directory + "/data" */
+    cfg->auth_required = true;
+    cfg->admin_key_env = xstrdup("SLUICE_ADMIN_KEY");
+    cfg->audit = (struct sl_audit_config){
+        .enabled = true, .max_queue = 65536, .batch_rows = 4096, .flush_ms = 20};
     cfg->listen_host = xstrdup("127.0.0.1");
     cfg->listen_port = 8080;
     cfg->workers = 2;
@@ -699,6 +740,16 @@ struct sl_config *sl_config_parse(const char *name, const char *text, size_t len
         load_root(&ld, cfg, root);
     }
     cJSON_Delete(root);
+    if (!ld.failed) {
+        const char *key = getenv(cfg->admin_key_env);
+        cfg->admin_key = key && *key ? xstrdup(key) : NULL;
+        if (!cfg->data_dir) {
+            char *dir = dir_of(name);
+            if (asprintf(&cfg->data_dir, "%s/data", dir) < 0)
+                abort();
+            free(dir);
+        }
+    }
     if (ld.failed) {
         sl_config_destroy(cfg);
         return NULL;
@@ -774,6 +825,9 @@ void sl_config_destroy(struct sl_config *cfg)
     free(cfg->models);
     free(cfg->listen_host);
     free(cfg->log_level);
+    free(cfg->data_dir);
+    free(cfg->admin_key_env);
+    free(cfg->admin_key);
     free(cfg->path);
     free(cfg);
 }

@@ -78,8 +78,21 @@ struct sl_breaker_config {
     long open_ms;             /* how long an open circuit refuses before a half-open probe */
 };
 
+/* The audit log (audit.db in data_dir). */
+struct sl_audit_config {
+    bool enabled;    /* default true */
+    long max_queue;  /* rows waiting for the disk before new requests are refused (503) */
+    long batch_rows; /* most rows per transaction */
+    long flush_ms;   /* longest a row waits before its transaction */
+};
+
 struct sl_config {
     char *path;
+    char *data_dir;      /* keys.db and audit.db; a relative path is from the file's directory */
+    bool auth_required;  /* calls need a virtual key (default true) */
+    char *admin_key_env; /* the variable holding the admin API's key (default SLUICE_ADMIN_KEY) */
+    char *admin_key;     /* its value, read at load; NULL: the admin API refuses. Never log it. */
+    struct sl_audit_config audit;
     char *listen_host;
     int listen_port;
     int workers;

@@ -1,6 +1,8 @@
 /* Raw-text JSON scanning: just enough structure to find a top-level member's value. */
 #include "json.h"
 
+#include <cjson/cJSON.h>
+
 #include <string.h>
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
@@ -255,4 +257,24 @@ bool sl_json_valid(const char *text, size_t len)
 {
     size_t i = valid_value(text, skip_ws(text, 0, len), len, 0);
     return i && skip_ws(text, i, len) == len;
+}
+
+int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out)
+{
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    const cJSON *choice;
+    int rc = root ? 0 : SL_EPARSE;
+
+    cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(root, "choices"))
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(choice, "message");
+        const cJSON *content;
+        if (!m)
+            m = cJSON_GetObjectItemCaseSensitive(choice, "delta");
+        content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (cJSON_IsString(content) && rc == 0)
+            rc = sl_buf_adds(out, content->valuestring);
+    }
+    cJSON_Delete(root);
+    return rc;
 }

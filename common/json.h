@@ -18,6 +18,11 @@ bool sl_json_member_span(const char *text, size_t len, const char *key, size_t *
  * Checks structure, not string encoding; nesting deeper than 128 counts as malformed. */
 bool sl_json_valid(const char *text, size_t len);
 
+/* Appends the text of an OpenAI chat completion or stream chunk text[0..len): each choice's
+ * message.content or delta.content. Parses with cJSON (off the hot path: payload logging and
+ * token counting only). SL_EPARSE when text is not JSON; SL_ETOOBIG past out's cap. */
+int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out) SL_MUST_CHECK;
+
 /* Appends s as a JSON string literal (quotes included), escaping what JSON requires. */
 int sl_json_add_string(struct sl_buf *b, const char *s) SL_MUST_CHECK;
 

@@ -1,6 +1,8 @@
 /* A proxied call: validate, choose a deployment, send upstream, retry or fall back before
  * the first byte reaches the client, then stream or send the answer back. */
 #include "call.h"
+#include "accounts.h"
+#include "audit.h"
 #include "health.h"
 #include "server.h"
 #include "upstream.h"
@@ -11,8 +13,10 @@
 #include "cost.h"
 #include "json.h"
 #include "log.h"
+#include "redact.h"
 #include "reqid.h"
 #include "sse.h"
+#include "tokens.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -31,6 +35,7 @@
 #define MAX_ERROR_BODY    (64u << 10) /* an upstream error body is kept up to this */
 #define MAX_SSE_EVENT     (4u << 20)  /* one SSE event from upstream */
 #define CLIENT_HIGH_WATER (1u << 20)  /* pause the upstream while the client lags this much */
+#define MAX_ANSWER_TEXT   (1u << 20)  /* a stream's text kept for payload logging or counting */
 
 struct sl_call {
     struct sl_worker *w;
@@ -72,6 +77,19 @@ struct sl_call {
     struct sl_usage usage;
     bool have_usage;
 
+    /* accounting */
+    struct sl_audit_row row;   /* filled as the call goes, pushed to the audit log at its end */
+    struct sl_admission adm;   /* key, team and reserved limits; adm.key NULL when none */
+    bool client_usage;         /* the client asked for the stream's usage chunk itself */
+    int sent_status;           /* the status the client got (499: it left first) */
+    const char *err_code;      /* the error code the client got, or NULL */
+    double cost, premium_cost; /* USD; < 0: unknown or unpriced */
+    bool tokens_estimated;     /* no usage from upstream: counted by us */
+    bool keep_text;            /* collect the answer's text (payload log, or no usage coming) */
+    bool text_cut;             /* the text outgrew MAX_ANSWER_TEXT and was not all kept */
+    long content_events;       /* a stream's events: a fallback token count when no text kept */
+    struct sl_buf text;        /* a stream's answer text, when kept */
+
     struct event timer; /* first-byte timeout, or the wait for a Retry-After */
     struct event watch; /* the client's socket, to notice that it left */
     struct sl_call *next_free;
@@ -97,6 +115,45 @@ static uint64_t overhead_us(const struct sl_call *c)
     return total > up ? total - up : 0;
 }
 
+static void add_reset(struct evkeyvalq *h, const char *name, long ms)
+{
+    char v[32];
+
+    if (ms < 1000)
+        snprintf(v, sizeof(v), "%ldms", ms);
+    else
+        snprintf(v, sizeof(v), "%lds", (ms + 999) / 1000);
+    evhttp_add_header(h, name, v);
+}
+
+/* x-ratelimit-* (OpenAI's names) for the tightest of the key's and team's limits, and what is
+ * left of the team's budget. */
+static void add_limit_headers(struct sl_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    const struct sl_admission *a = &c->adm;
+    char num[32];
+
+    if (a->limit_req) {
+        snprintf(num, sizeof(num), "%ld", a->limit_req);
+        evhttp_add_header(h, "x-ratelimit-limit-requests", num);
+        snprintf(num, sizeof(num), "%ld", a->remaining_req);
+        evhttp_add_header(h, "x-ratelimit-remaining-requests", num);
+        add_reset(h, "x-ratelimit-reset-requests", a->reset_req_ms);
+    }
+    if (a->limit_tok) {
+        snprintf(num, sizeof(num), "%ld", a->limit_tok);
+        evhttp_add_header(h, "x-ratelimit-limit-tokens", num);
+        snprintf(num, sizeof(num), "%ld", a->remaining_tok);
+        evhttp_add_header(h, "x-ratelimit-remaining-tokens", num);
+        add_reset(h, "x-ratelimit-reset-tokens", a->reset_tok_ms);
+    }
+    if (a->budget_left_usd >= 0) {
+        snprintf(num, sizeof(num), "%.6f", a->budget_left_usd);
+        evhttp_add_header(h, "x-sluice-budget-remaining-usd", num);
+    }
+}
+
 static void add_common_headers(struct sl_call *c, const char *content_type)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
@@ -117,6 +174,7 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
     }
     snprintf(num, sizeof(num), "%llu", (unsigned long long)overhead_us(c));
     evhttp_add_header(h, "x-sluice-overhead-us", num);
+    add_limit_headers(c);
 }
 
 static void observe_overhead(struct sl_call *c)
@@ -140,11 +198,19 @@ static void detach_client(struct sl_call *c)
     evhttp_connection_set_closecb(c->evcon, NULL, NULL);
 }
 
+static void error_reply_param(struct sl_call *c, int status, const char *type, const char *code,
+                              const char *param, const char *message)
+{
+    c->sent_status = status;
+    c->err_code = code;
+    detach_client(c);
+    sl_server_error(c->w, c->req, c->reqid, status, type, code, param, message);
+}
+
 static void error_reply(struct sl_call *c, int status, const char *type, const char *code,
                         const char *message)
 {
-    detach_client(c);
-    sl_server_error(c->w, c->req, c->reqid, status, type, code, NULL, message);
+    error_reply_param(c, status, type, code, NULL, message);
 }
 
 /* --- the client's side ---------------------------------------------------------------- */
@@ -164,12 +230,22 @@ static void stop_attempt(struct sl_call *c)
     }
 }
 
+/* Records that the client left before its answer was complete (nginx's 499). */
+static void client_left(struct sl_call *c)
+{
+    if (!c->sent_status || c->sent_headers) {
+        c->sent_status = 499;
+        c->err_code = "client_closed_request";
+    }
+}
+
 /* evhttp noticed the client is gone (a failed write) and is freeing the connection. */
 static void on_client_close(struct evhttp_connection *evcon, void *arg)
 {
     struct sl_call *c = arg;
 
     sl_metrics_inc(&c->w->metrics.client_cancels);
+    client_left(c);
     stop_attempt(c);
     event_del(&c->watch);
     /* A request evhttp detached from its connection is ours to free; an attached one is
@@ -196,6 +272,7 @@ static void on_client_readable(evutil_socket_t fd, short events, void *arg)
         return;
     }
     sl_metrics_inc(&c->w->metrics.client_cancels);
+    client_left(c);
     stop_attempt(c);
     detach_client(c);
     evhttp_connection_free(c->evcon); /* frees c->req with it */
@@ -227,6 +304,7 @@ static void start_stream(struct sl_call *c)
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(c->req, 200, "OK");
     sl_server_count(c->w, 200);
+    c->sent_status = 200;
     c->sent_headers = true;
     observe_overhead(c);
 }
@@ -247,6 +325,7 @@ static void end_stream_with_error(struct sl_call *c, const char *message)
     if (rc == 0)
         send_chunk(c, b.data, b.len);
     sl_buf_free(&b);
+    c->err_code = "upstream_stream_error";
     detach_client(c);
     evhttp_send_reply_end(c->req);
     c->req = NULL;
@@ -310,13 +389,20 @@ static bool forward_events(struct sl_call *c)
         } else if (ev.data_len && !sl_json_valid(ev.data, ev.data_len)) {
             rc = SL_EPARSE;
             break;
-        } else if (strstr(ev.data, "\"usage\"")) {
-            c->have_usage |= sl_usage_parse(ev.data, ev.data_len, &c->usage);
-            if (is_our_usage_chunk(c, &ev)) {
-                flush_events(c, first, len);
-                first = NULL;
-                len = 0;
-                continue;
+        } else {
+            c->content_events++;
+            if (c->keep_text && sl_json_chat_text(ev.data, ev.data_len, &c->text)) {
+                c->keep_text = false; /* too long: the payload log gets what was kept */
+                c->text_cut = true;
+            }
+            if (strstr(ev.data, "\"usage\"")) {
+                c->have_usage |= sl_usage_parse(ev.data, ev.data_len, &c->usage);
+                if (is_our_usage_chunk(c, &ev)) {
+                    flush_events(c, first, len);
+                    first = NULL;
+                    len = 0;
+                    continue;
+                }
             }
         }
         if (!first)
@@ -449,6 +535,43 @@ static uint64_t soonest_cool_down_end(const struct sl_call *c)
 
 /* --- ending a call -------------------------------------------------------------------- */
 
+/* The usage of an answer whose upstream reported none: counted from the request's text and
+ * the answer's text (or, for a stream whose text was not kept, its number of events). */
+static void estimate_usage(struct sl_call *c)
+{
+    cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
+    const cJSON *it;
+
+    c->usage = (struct sl_usage){0};
+    if (c->kind == SL_ENDPOINT_CHAT) {
+        c->usage.prompt =
+            sl_tokens_estimate_messages(cJSON_GetObjectItemCaseSensitive(root, "messages"));
+    } else if (cJSON_IsString(in)) {
+        c->usage.prompt = sl_tokens_estimate(in->valuestring, strlen(in->valuestring));
+    } else {
+        cJSON_ArrayForEach(it, in)
+        {
+            if (cJSON_IsString(it))
+                c->usage.prompt += sl_tokens_estimate(it->valuestring, strlen(it->valuestring));
+        }
+    }
+    cJSON_Delete(root);
+    if (c->stream) {
+        c->usage.completion = c->text.len && !c->text_cut
+                                  ? sl_tokens_estimate(c->text.data, c->text.len)
+                                  : c->content_events;
+    } else if (c->kind == SL_ENDPOINT_CHAT) {
+        struct sl_buf text;
+        sl_buf_init(&text, MAX_RESPONSE);
+        if (sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
+                              evbuffer_get_length(c->resp), &text) == 0)
+            c->usage.completion = sl_tokens_estimate(text.data, text.len);
+        sl_buf_free(&text);
+    }
+    c->have_usage = c->tokens_estimated = true;
+}
+
 /* Counts tokens and cost of a successful answer; for a non-stream answer also says the cost
  * in headers (a stream's headers went out before its usage arrived). */
 static void account(struct sl_call *c)
@@ -463,10 +586,10 @@ static void account(struct sl_call *c)
         c->have_usage = sl_usage_parse((const char *)evbuffer_pullup(c->resp, -1),
                                        evbuffer_get_length(c->resp), &c->usage);
     if (!c->have_usage)
-        return;
+        estimate_usage(c);
     sl_metrics_add(&m->tokens[mi * 2], (uint64_t)c->usage.prompt);
     sl_metrics_add(&m->tokens[mi * 2 + 1], (uint64_t)c->usage.completion);
-    cost = sl_cost_usd(&c->dep_model->price, &c->usage);
+    cost = c->cost = sl_cost_usd(&c->dep_model->price, &c->usage);
     if (cost < 0)
         sl_metrics_inc(&m->unpriced[mi]);
     else
@@ -479,7 +602,7 @@ static void account(struct sl_call *c)
     if (c->route) {
         /* The counterfactual: the premium tier's cheapest model, same tokens. */
         const struct sl_tier *top = &c->route->tiers[c->route->n_tiers - 1];
-        double premium = sl_cost_usd(&top->models[0]->price, &c->usage);
+        double premium = c->premium_cost = sl_cost_usd(&top->models[0]->price, &c->usage);
         if (premium >= 0) {
             sl_metrics_add(&m->premium_nusd[c->route - cfg->routes],
                            (uint64_t)(premium * 1e9 + 0.5));
@@ -490,6 +613,28 @@ static void account(struct sl_call *c)
             }
         }
     }
+}
+
+/* The answer's text, redacted, for the payload log; NULL when there is none. */
+static char *stream_or_body_text(struct sl_call *c)
+{
+    struct sl_buf text, out;
+    int rc = 0;
+
+    sl_buf_init(&text, MAX_RESPONSE);
+    sl_buf_init(&out, MAX_RESPONSE);
+    if (!c->stream)
+        rc = sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
+                               evbuffer_get_length(c->resp), &text);
+    if (rc == 0)
+        rc = c->stream ? sl_redact(c->text.data ? c->text.data : "", c->text.len, &out)
+                       : sl_redact(text.data ? text.data : "", text.len, &out);
+    sl_buf_free(&text);
+    if (rc) {
+        sl_buf_free(&out);
+        return NULL;
+    }
+    return sl_buf_take(&out, NULL);
 }
 
 static void finish_error(struct sl_call *c)
@@ -531,12 +676,15 @@ static void finish_ok(struct sl_call *c)
     if (c->dep_model != c->model)
         sl_metrics_inc(&m->fallbacks[mi]);
     account(c);
+    if (c->adm.log_payloads && c->kind == SL_ENDPOINT_CHAT)
+        c->row.response = stream_or_body_text(c);
     detach_client(c);
     if (c->stream) {
         evhttp_send_reply_end(c->req);
     } else {
         add_common_headers(c, "application/json");
         observe_overhead(c);
+        c->sent_status = (int)c->status;
         sl_server_send(c->w, c->req, (int)c->status, c->resp);
     }
     c->req = NULL;
@@ -552,6 +700,8 @@ static void finish_passthrough(struct sl_call *c)
     detach_client(c);
     if (n && sl_json_valid(body, n)) {
         add_common_headers(c, "application/json");
+        c->sent_status = (int)c->status;
+        c->err_code = "upstream_rejected";
         sl_server_send(c->w, c->req, (int)c->status, c->resp);
     } else {
         snprintf(msg, sizeof(msg), "The upstream rejected the request with status %ld.", c->status);
@@ -674,10 +824,15 @@ static void attempt(struct sl_call *c)
     evbuffer_drain(c->resp, evbuffer_get_length(c->resp));
     sl_sse_reset(&c->sse);
     c->saw_done = c->have_usage = false;
+    sl_buf_reset(&c->text);
+    c->text_cut = false;
+    c->content_events = 0;
 
     /* Rewrite "model" to the provider's name, and ask a stream for its usage, by splicing
      * the raw body: no re-encoding. */
     c->inject_usage = c->may_inject && c->dep->provider->stream_usage;
+    /* The text is kept for the payload log, or to count tokens when no usage will come. */
+    c->keep_text = c->adm.log_payloads || (c->stream && !c->inject_usage && !c->client_usage);
     if (c->inject_usage || strlen(c->dep->model) != c->mend - c->mstart - 2 ||
         memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
         int rc;
@@ -754,6 +909,7 @@ static struct sl_call *call_new(struct sl_worker *w)
         c->resp = evbuffer_new();
         c->chunk = evbuffer_new();
         sl_buf_init(&c->upbody, (size_t)1 << 30);
+        sl_buf_init(&c->text, MAX_ANSWER_TEXT);
         sl_sse_init(&c->sse, MAX_SSE_EVENT);
         if (!c->resp || !c->chunk) {
             evbuffer_free(c->resp);
@@ -763,8 +919,59 @@ static struct sl_call *call_new(struct sl_worker *w)
         }
     }
     c->w = w;
+    c->cost = c->premium_cost = -1;
     w->in_flight++;
     return c;
+}
+
+static void copy(char *dst, size_t size, const char *src)
+{
+    if (src)
+        snprintf(dst, size, "%s", src);
+}
+
+/* Settles the call's key and team (limits, spending) and queues its audit row. */
+static void record(struct sl_call *c)
+{
+    struct sl_server *srv = c->w->server;
+    struct sl_audit_row *r = &c->row;
+    bool priced = c->have_usage && c->cost >= 0;
+
+    if (srv->accounts)
+        sl_accounts_settle(srv->accounts, &c->adm,
+                           c->have_usage ? c->usage.prompt + c->usage.completion : -1,
+                           priced ? c->cost : -1);
+    if (!srv->audit) {
+        free(r->prompt);
+        free(r->response);
+        return;
+    }
+    copy(r->request_id, sizeof(r->request_id), c->reqid);
+    copy(r->team, sizeof(r->team), c->adm.team);
+    copy(r->key_id, sizeof(r->key_id), c->adm.key_id);
+    copy(r->endpoint, sizeof(r->endpoint), c->kind == SL_ENDPOINT_CHAT ? "chat" : "embeddings");
+    if (c->route) {
+        copy(r->route, sizeof(r->route), c->route->name);
+        copy(r->tier, sizeof(r->tier), c->route->tiers[c->tier].name);
+    }
+    if (c->dep) {
+        copy(r->model, sizeof(r->model), c->dep_model->name);
+        copy(r->deployment, sizeof(r->deployment), c->dep->name);
+    }
+    copy(r->error, sizeof(r->error), c->err_code);
+    r->config_version = 0; /* the file's configuration: versions come with the controller */
+    r->status = c->sent_status;
+    r->attempts = c->attempts;
+    r->tokens_in = c->have_usage ? c->usage.prompt : -1;
+    r->tokens_out = c->have_usage ? c->usage.completion : -1;
+    r->tokens_cached = c->have_usage ? c->usage.cached : -1;
+    r->tokens_estimated = c->tokens_estimated;
+    r->stream = c->stream;
+    r->cost_usd = c->cost;
+    r->premium_cost_usd = c->premium_cost;
+    r->upstream_us = (int64_t)c->upstream_us;
+    r->overhead_us = (int64_t)overhead_us(c);
+    sl_audit_push(srv->audit, r); /* takes the payloads */
 }
 
 /* Returns a finished call to the worker's pool. The request is answered or gone. */
@@ -772,9 +979,10 @@ static void call_end(struct sl_call *c)
 {
     struct sl_worker *w = c->w;
     struct evbuffer *resp = c->resp, *chunk = c->chunk;
-    struct sl_buf upbody = c->upbody;
+    struct sl_buf upbody = c->upbody, text = c->text;
     struct sl_sse sse = c->sse;
 
+    record(c);
     if (event_initialized(&c->timer))
         event_del(&c->timer);
     if (event_initialized(&c->watch))
@@ -782,11 +990,13 @@ static void call_end(struct sl_call *c)
     evbuffer_drain(resp, evbuffer_get_length(resp));
     evbuffer_drain(chunk, evbuffer_get_length(chunk));
     sl_buf_reset(&upbody);
+    sl_buf_reset(&text);
     sl_sse_reset(&sse);
     memset(c, 0, sizeof(*c));
     c->resp = resp;
     c->chunk = chunk;
     c->upbody = upbody;
+    c->text = text;
     c->sse = sse;
     c->next_free = w->free_calls;
     w->free_calls = c;
@@ -801,6 +1011,7 @@ void sl_call_pool_free(struct sl_worker *w)
         evbuffer_free(c->resp);
         evbuffer_free(c->chunk);
         sl_buf_free(&c->upbody);
+        sl_buf_free(&c->text);
         sl_sse_free(&c->sse);
         free(c);
     }
@@ -856,6 +1067,57 @@ static bool route(struct sl_call *c, const cJSON *root)
     return true;
 }
 
+/* A redacted copy of text for the payload log; NULL when out of memory. */
+static char *redacted(const char *text, size_t len)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 2 * len + 64);
+    if (sl_redact(text, len, &b)) {
+        sl_buf_free(&b);
+        return NULL;
+    }
+    return sl_buf_take(&b, NULL);
+}
+
+/* A whole number member of the body found without parsing it, or 0. */
+static long raw_count(const struct sl_call *c, const char *key)
+{
+    size_t s, e;
+
+    if (!sl_json_member_span(c->body, c->body_len, key, &s, &e) || e - s > 12)
+        return 0;
+    return strtol(c->body + s, NULL, 10);
+}
+
+/* Authenticates the key and reserves its limits; false after answering 401 or 429. Runs before
+ * the body is parsed: tokens are estimated from its size and max_tokens (and corrected with
+ * the real usage when the call ends). */
+static bool admit(struct sl_call *c)
+{
+    size_t len;
+    const char *secret = sl_server_secret(c->req, &len);
+    long tokens = (long)(c->body_len / 4) + raw_count(c, "max_tokens") +
+                  raw_count(c, "max_completion_tokens");
+    char ra[32];
+
+    if (!secret) {
+        error_reply(c, 401, "invalid_request_error", "missing_api_key",
+                    "No API key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.");
+        return false;
+    }
+    if (sl_accounts_admit(c->w->server->accounts, secret, len, tokens < 0 ? 0 : tokens,
+                          sl_clock_mono_us(), &c->adm))
+        return true;
+    if (c->adm.retry_after_s > 0) {
+        snprintf(ra, sizeof(ra), "%ld", c->adm.retry_after_s);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", ra);
+    }
+    add_limit_headers(c);
+    error_reply(c, c->adm.status, c->adm.type, c->adm.code, c->adm.message);
+    return false;
+}
+
 /* Checks the request body; on a problem answers 400 and returns false. */
 static bool validate(struct sl_call *c, const cJSON *root)
 {
@@ -896,8 +1158,7 @@ static bool validate(struct sl_call *c, const cJSON *root)
         }
     }
     if (msg) {
-        sl_server_error(c->w, c->req, c->reqid, 400, "invalid_request_error", "invalid_request",
-                        param, msg);
+        error_reply_param(c, 400, "invalid_request_error", "invalid_request", param, msg);
         return false;
     }
     return true;
@@ -921,6 +1182,7 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     c->evcon = evhttp_request_get_connection(req);
     c->kind = kind;
     c->t_start = sl_clock_mono_us();
+    c->row.ts_ms = sl_clock_wall_ms();
     if (rid && sl_reqid_valid(rid))
         snprintf(c->reqid, sizeof(c->reqid), "%s", rid);
     else
@@ -940,6 +1202,15 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         goto out;
     }
     c->body = (const char *)evbuffer_pullup(in, -1);
+    if (w->server->accounts && !admit(c))
+        goto out;
+    if (w->server->audit && sl_audit_backlogged(w->server->audit)) {
+        /* Back-pressure: refuse work rather than lose its audit row or wait on the disk. */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        error_reply(c, 503, "server_error", "audit_backlog",
+                    "The audit log is behind; retry in a moment.");
+        goto out;
+    }
     root = c->body ? cJSON_ParseWithLength(c->body, c->body_len) : NULL;
     if (!root) {
         error_reply(c, 400, "invalid_request_error", "invalid_json",
@@ -949,16 +1220,20 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     if (!validate(c, root))
         goto out;
     model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    copy(c->row.model_requested, sizeof(c->row.model_requested), model->valuestring);
     c->model = sl_config_model(cfg, model->valuestring);
     if (!c->model && (c->route = sl_config_route(cfg, model->valuestring)) && !route(c, root))
         goto out;
     if (!c->model) {
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);
-        sl_server_error(w, req, c->reqid, 404, "invalid_request_error", "model_not_found", "model",
-                        msg);
+        error_reply_param(c, 404, "invalid_request_error", "model_not_found", "model", msg);
         goto out;
     }
     c->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    c->client_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
+    if (c->adm.log_payloads)
+        c->row.prompt = redacted(c->body, c->body_len);
     /* Streams are costed from the usage chunk: ask for it when the client did not (and
      * keep it from the client, which does not expect it). */
     if (c->stream && kind == SL_ENDPOINT_CHAT &&

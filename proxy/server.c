@@ -1,5 +1,8 @@
 /* Worker threads, listening sockets and the endpoints that are not proxied calls. */
 #include "server.h"
+#include "accounts.h"
+#include "admin.h"
+#include "audit.h"
 #include "call.h"
 #include "health.h"
 #include "upstream.h"
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ALL_METHODS                                                                                \
@@ -69,6 +73,26 @@ void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char
         evbuffer_free(body);
 }
 
+const char *sl_server_secret(struct evhttp_request *req, size_t *len)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *v = evhttp_find_header(h, "Authorization");
+
+    if (v && strncasecmp(v, "Bearer ", 7) == 0) {
+        v += 7;
+        while (*v == ' ')
+            v++;
+    } else {
+        v = evhttp_find_header(h, "x-api-key");
+    }
+    if (!v || !*v)
+        return NULL;
+    *len = strlen(v);
+    while (*len && v[*len - 1] == ' ')
+        (*len)--;
+    return v;
+}
+
 static void send_text(struct sl_worker *w, struct evhttp_request *req, const char *type,
                       const char *text, size_t len)
 {
@@ -82,6 +106,39 @@ static void send_text(struct sl_worker *w, struct evhttp_request *req, const cha
         evbuffer_free(body);
 }
 
+static int render_audit(struct sl_audit *a, struct sl_buf *b)
+{
+    struct sl_audit_stats st;
+    uint64_t cum = 0;
+    int rc;
+
+    sl_audit_stats(a, &st);
+    rc = sl_buf_addf(b,
+                     "# TYPE sluice_audit_queue_rows gauge\nsluice_audit_queue_rows %llu\n"
+                     "# TYPE sluice_audit_rows_written_total counter\n"
+                     "sluice_audit_rows_written_total %llu\n"
+                     "# TYPE sluice_audit_write_errors_total counter\n"
+                     "sluice_audit_write_errors_total %llu\n"
+                     "# TYPE sluice_audit_backpressure_total counter\n"
+                     "sluice_audit_backpressure_total %llu\n"
+                     "# TYPE sluice_audit_commit_seconds histogram\n",
+                     (unsigned long long)st.queued, (unsigned long long)st.written,
+                     (unsigned long long)st.write_errors, (unsigned long long)st.backlogged);
+    for (int i = 0; i < 15 && rc == 0; i++) {
+        cum += st.latency_bucket[i];
+        rc = sl_buf_addf(b, "sluice_audit_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                         (double)sl_audit_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    if (rc == 0)
+        rc = sl_buf_addf(b,
+                         "sluice_audit_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "sluice_audit_commit_seconds_sum %.6f\n"
+                         "sluice_audit_commit_seconds_count %llu\n",
+                         (unsigned long long)(cum + st.latency_bucket[15]),
+                         (double)st.latency_sum_us / 1e6, (unsigned long long)st.latency_count);
+    return rc;
+}
+
 static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
 {
     struct sl_server *srv = w->server;
@@ -92,7 +149,9 @@ static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
     for (size_t i = 0; i < n; i++)
         all[i] = &srv->workers[i].metrics;
     sl_buf_init(&b, 64u << 20);
-    if (sl_metrics_render(&b, srv->cfg, all, n, srv->health)) {
+    if (sl_metrics_render(&b, srv->cfg, all, n, srv->health) ||
+        (srv->accounts && sl_accounts_render_metrics(srv->accounts, &b)) ||
+        (srv->audit && render_audit(srv->audit, &b))) {
         sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL,
                         "The metrics could not be rendered.");
     } else {
@@ -136,10 +195,12 @@ static void on_request(struct evhttp_request *req, void *arg)
         } else {
             handle_metrics(w, req);
         }
+    } else if (plen >= 6 && memcmp(uri, "/admin", 6) == 0 && (plen == 6 || uri[6] == '/')) {
+        sl_admin_handle(w, req, uri, plen);
     } else {
         sl_server_error(w, req, NULL, 404, "invalid_request_error", "not_found", NULL,
                         "Unknown path. Sluice serves /v1/chat/completions, /v1/embeddings, "
-                        "/v1/models, /health and /metrics.");
+                        "/v1/models, /health, /metrics and /admin/.");
     }
 #undef PATH_IS
 }
@@ -331,6 +392,53 @@ static char *models_json(const struct sl_config *cfg)
     return sl_buf_take(&b, NULL);
 }
 
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+
+    if (n >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/* Opens keys.db and starts the audit writer, both in the data directory. */
+static int open_data(struct sl_server *srv)
+{
+    const struct sl_config *cfg = srv->cfg;
+    char keys[4096], audit[4096], err[1024];
+    struct sl_audit_options opt = {.max_queue = (size_t)cfg->audit.max_queue,
+                                   .batch_rows = (size_t)cfg->audit.batch_rows,
+                                   .flush_ms = cfg->audit.flush_ms};
+
+    if (make_dirs(cfg->data_dir)) {
+        sl_error("%s: cannot create the data directory: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(keys, sizeof(keys), "%s/keys.db", cfg->data_dir);
+    snprintf(audit, sizeof(audit), "%s/audit.db", cfg->data_dir);
+    if (cfg->auth_required &&
+        !(srv->accounts = sl_accounts_create(keys, audit, err, sizeof(err)))) {
+        sl_error("%s", err);
+        return -1;
+    }
+    if (cfg->audit.enabled && !(srv->audit = sl_audit_create(audit, &opt, err, sizeof(err)))) {
+        sl_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 struct sl_server *sl_server_create(const struct sl_config *cfg)
 {
     struct sl_server *srv = calloc(1, sizeof(*srv));
@@ -349,6 +457,8 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
     srv->workers = calloc((size_t)cfg->workers, sizeof(*srv->workers));
     srv->models_json = models_json(cfg);
     if (!srv->health || !srv->targets || !srv->workers || !srv->models_json)
+        goto fail;
+    if ((cfg->auth_required || cfg->audit.enabled) && open_data(srv))
         goto fail;
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         srv->health[i] = sl_health_create(&cfg->breaker);
@@ -437,5 +547,7 @@ void sl_server_destroy(struct sl_server *srv)
     free(srv->targets);
     free(srv->workers);
     free(srv->models_json);
+    sl_audit_destroy(srv->audit); /* after the workers: their last calls' rows are queued */
+    sl_accounts_destroy(srv->accounts);
     free(srv);
 }

@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "rand.h"
 
+struct sl_accounts;
+struct sl_audit;
 struct sl_health;
 struct sl_upstream;
 struct sl_call;
@@ -51,23 +53,30 @@ struct sl_worker {
 
 struct sl_server {
     const struct sl_config *cfg;
-    int port;                  /* the bound port, useful when the config asked for 0 */
-    struct sl_health **health; /* [deployment] */
-    struct sl_target *targets; /* [deployment] */
-    char *models_json;         /* the body of GET /v1/models, built once */
-    bool env_proxy;            /* an http(s)_proxy/all_proxy variable is set: let curl use it */
+    int port;                     /* the bound port, useful when the config asked for 0 */
+    struct sl_health **health;    /* [deployment] */
+    struct sl_target *targets;    /* [deployment] */
+    char *models_json;            /* the body of GET /v1/models, built once */
+    bool env_proxy;               /* an http(s)_proxy/all_proxy variable is set: let curl use it */
+    struct sl_accounts *accounts; /* teams and keys; NULL when auth is not required */
+    struct sl_audit *audit;       /* the audit log writer; NULL when the log is off */
     struct sl_worker *workers;
     size_t n_workers;
 };
 
-/* Binds the listening sockets and prepares every worker; NULL after logging why. */
+/* Opens keys.db and audit.db in the data directory, binds the listening sockets and prepares
+ * every worker; NULL after logging why. */
 struct sl_server *sl_server_create(const struct sl_config *cfg);
 /* Runs the workers until sl_server_stop has drained them. Returns when all have exited. */
 int sl_server_run(struct sl_server *srv) SL_MUST_CHECK;
 /* Asks every worker to stop accepting, finish its in-flight requests and exit.
  * Async-signal-safe: it only writes to pipes. */
 void sl_server_stop(struct sl_server *srv);
+/* Frees the workers (calls still attached end with them), then flushes the audit log. */
 void sl_server_destroy(struct sl_server *srv);
+
+/* The client's key: "Authorization: Bearer KEY" or "x-api-key: KEY"; NULL when neither. */
+const char *sl_server_secret(struct evhttp_request *req, size_t *len);
 
 /* Sends an OpenAI-shaped error: {"error":{"message","type","param","code"}}. */
 void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid, int status,

@@ -17,6 +17,7 @@ wait_port() { for _ in $(seq 500); do [ -s "$1" ] && return 0; sleep 0.02; done;
 wait_port "$tmp/mock.port"
 cat >"$tmp/sluice.json" <<JSON
 {"workers": 2, "log_level": "warn",
+ "auth": {"required": false}, "audit": {"enabled": false},
  "providers": {"mock": {"base_url": "http://127.0.0.1:$(cat "$tmp/mock.port")/v1"}},
  "models": {"small": {"price": {"input": 0.15, "output": 0.6},
                       "deployments": [{"provider": "mock", "model": "small"}]},

@@ -142,6 +142,18 @@ void proxy_start(struct proc *p, const char *fmt, ...)
     wait_port(p, pf);
 }
 
+void proxy_restart(struct proc *p)
+{
+    char exe[512], cfg[300], pf[300];
+
+    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
+    snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
+    snprintf(pf, sizeof(pf), "%s/port", p->dir);
+    unlink(pf);
+    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    wait_port(p, pf);
+}
+
 int proxy_start_fails(const char *config_json, char *err, size_t errlen)
 {
     struct proc p = {0};

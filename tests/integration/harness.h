@@ -20,6 +20,8 @@ struct proc {
 void mock_start(struct proc *p, const char *config_json, unsigned seed);
 /* Starts sluice-proxy with a config made from fmt (printf-style; use %d for ports). */
 void proxy_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Starts a stopped sluice-proxy again with the same directory and config (a new port). */
+void proxy_restart(struct proc *p);
 /* Starts sluice-proxy expecting it to fail: returns its exit status, fills err with stderr. */
 int proxy_start_fails(const char *config_json, char *err, size_t errlen);
 /* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. */

@@ -14,6 +14,7 @@ static void init(void)
                 "{\"workers\": 2, \"log_level\": \"warn\", \"retry\": {\"max_attempts\": 1},"
                 " \"breaker\": {\"consecutive_failures\": 3, \"window\": 20, \"min_calls\": 10,"
                 "              \"error_rate\": 0.9, \"open_ms\": 400},"
+                " \"auth\": {\"required\": false},"
                 " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
                 " \"models\": {"
                 "   \"b\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"flaky\"}]},"

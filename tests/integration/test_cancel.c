@@ -17,6 +17,7 @@ static void init(void)
                9);
     proxy_start(&proxy,
                 "{\"workers\": 2, \"log_level\": \"warn\","
+                " \"auth\": {\"required\": false},"
                 " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
                 " \"models\": {"
                 "   \"slow\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"slow\"}]},"

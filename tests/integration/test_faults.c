@@ -29,6 +29,7 @@ static const char mock_config[] = "{\"models\": {\"*\": {},"
 static const char proxy_config[] =
     "{\"workers\": 2, \"log_level\": \"warn\","
     " \"retry\": {\"max_attempts\": 3, \"max_wait_ms\": 2000},"
+    " \"auth\": {\"required\": false},"
     " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"},"
     "               \"dead\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
     " \"models\": {"

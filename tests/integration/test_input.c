@@ -18,6 +18,7 @@ static void init(void)
     mock_start(&mock, NULL, 1);
     proxy_start(&proxy,
                 "{\"workers\": 1, \"log_level\": \"warn\", \"max_body_bytes\": 2048,"
+                " \"auth\": {\"required\": false},"
                 " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
                 " \"models\": {\"m\": {\"deployments\": [{\"provider\": \"mock\","
                 "                                        \"model\": \"m\"}]}}}",

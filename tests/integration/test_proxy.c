@@ -20,6 +20,7 @@ static void start(void)
     mock_start(&mock, NULL, 7);
     proxy_start(&proxy,
                 "{\"workers\": 2, \"log_level\": \"warn\","
+                " \"auth\": {\"required\": false},"
                 " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\","
                 "                            \"api_key_env\": \"SLUICE_TEST_PROVIDER_KEY\"}},"
                 " \"models\": {\"gpt-4o-mini\": {\"deployments\": [{\"provider\": \"mock\","

@@ -61,6 +61,7 @@ static void init(void)
         &proxy,
         "{\"workers\": 2, \"log_level\": \"warn\", \"retry\": {\"max_attempts\": 1},"
         " \"breaker\": {\"consecutive_failures\": 1, \"open_ms\": 60000},"
+        " \"auth\": {\"required\": false},"
         " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
         " \"models\": {"
         "  \"cheap\": {\"price\": {\"input\": 0.1, \"output\": 0.4},"

@@ -44,6 +44,7 @@ before(async () => {
     workers: 2,
     log_level: 'warn',
     retry: { max_attempts: 2 },
+    auth: { required: false },
     providers: { mock: { base_url: `http://127.0.0.1:${mockPort}/v1` } },
     models: { 'gpt-4o-mini': dep('small'), broken: dep('broken'), cut: dep('cut') },
   }));

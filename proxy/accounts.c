@@ -1,0 +1,820 @@
+/* Teams, keys, limits and budgets, in memory behind one mutex and persisted in keys.db. */
+#include "accounts.h"
+
+#define SL_LOG_MODULE "accounts"
+#include "auditdb.h"
+#include "clock.h"
+#include "db.h"
+#include "log.h"
+#include "sha256.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* A token bucket: holds up to the limit, refills the whole limit in a minute. */
+struct bucket {
+    double level;
+    uint64_t at_us; /* when level was last brought up to date; 0: never (full) */
+};
+
+struct counters {
+    struct bucket req, tok;
+    long active;
+};
+
+struct sl_team {
+    char name[64];
+    struct sl_limits limits;
+    double budget_usd, warn_at;
+    enum sl_period period;
+    bool log_payloads;
+    struct counters n;
+    double spent_usd;
+    int64_t period_end; /* Unix s: spending restarts at 0 then */
+    bool warned;        /* the warning for this period was logged */
+};
+
+struct sl_key {
+    char id[24];
+    unsigned char digest[32];
+    char name[64];
+    char hint[12];
+    int64_t created, revoked; /* Unix s; revoked 0: live */
+    struct sl_team *team;
+    struct sl_limits limits;
+    struct counters n;
+};
+
+struct sl_accounts {
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    struct sl_team **teams;
+    size_t n_teams;
+    struct sl_key **keys; /* in creation order */
+    size_t n_keys;
+    struct sl_key **slots; /* open addressing by digest; power-of-two size */
+    size_t n_slots;
+    uint64_t refused[4]; /* unknown key, rate limit, concurrency, budget */
+};
+
+enum { REFUSED_KEY, REFUSED_RATE, REFUSED_CONCURRENCY, REFUSED_BUDGET };
+
+static const char *const period_names[] = {"day", "week", "month"};
+
+static const char *const migrations[] = {
+    "CREATE TABLE teams(name TEXT PRIMARY KEY, rpm INTEGER NOT NULL, tpm INTEGER NOT NULL,"
+    " concurrency INTEGER NOT NULL, budget_usd REAL NOT NULL, period TEXT NOT NULL,"
+    " warn_at REAL NOT NULL, log_payloads INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE keys(id TEXT PRIMARY KEY, team TEXT NOT NULL REFERENCES teams(name),"
+    " name TEXT NOT NULL, sha256 BLOB NOT NULL UNIQUE, hint TEXT NOT NULL,"
+    " created INTEGER NOT NULL, revoked INTEGER, rpm INTEGER NOT NULL, tpm INTEGER NOT NULL,"
+    " concurrency INTEGER NOT NULL);",
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort(); /* small internal allocation */
+    return p;
+}
+
+static void *xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* --- periods ------------------------------------------------------------------------- */
+
+int64_t sl_period_start(enum sl_period p, int64_t t)
+{
+    int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    switch (p) {
+    case SL_PERIOD_DAY:
+        return day * 86400;
+    case SL_PERIOD_WEEK: /* weeks start on Monday; 1970-01-01 was a Thursday */
+        return (day - ((day % 7 + 7 + 3) % 7)) * 86400;
+    case SL_PERIOD_MONTH:
+    default:
+        gmtime_r(&tt, &tm);
+        tm.tm_mday = 1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        return (int64_t)timegm(&tm);
+    }
+}
+
+int64_t sl_period_end(enum sl_period p, int64_t t)
+{
+    int64_t start = sl_period_start(p, t);
+    struct tm tm;
+    time_t tt = (time_t)start;
+
+    if (p == SL_PERIOD_DAY)
+        return start + 86400;
+    if (p == SL_PERIOD_WEEK)
+        return start + 7 * 86400;
+    gmtime_r(&tt, &tm);
+    tm.tm_mon++; /* timegm normalises December + 1 */
+    return (int64_t)timegm(&tm);
+}
+
+/* --- lookup ---------------------------------------------------------------------------- */
+
+static size_t slot_of(const unsigned char digest[32], size_t n_slots)
+{
+    uint64_t h;
+    memcpy(&h, digest, sizeof(h));
+    return (size_t)h & (n_slots - 1);
+}
+
+static void index_key(struct sl_accounts *a, struct sl_key *k)
+{
+    size_t i;
+
+    if ((a->n_keys + 1) * 2 > a->n_slots) { /* keep the table at most half full */
+        size_t n = a->n_slots ? a->n_slots * 2 : 64;
+        free(a->slots);
+        a->slots = xcalloc(n, sizeof(*a->slots));
+        a->n_slots = n;
+        for (size_t j = 0; j < a->n_keys; j++) {
+            for (i = slot_of(a->keys[j]->digest, n); a->slots[i]; i = (i + 1) & (n - 1))
+                ;
+            a->slots[i] = a->keys[j];
+        }
+    }
+    for (i = slot_of(k->digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
+        ;
+    a->slots[i] = k;
+    a->keys = xrealloc(a->keys, (a->n_keys + 1) * sizeof(*a->keys));
+    a->keys[a->n_keys++] = k;
+}
+
+static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char digest[32])
+{
+    if (!a->n_slots)
+        return NULL;
+    for (size_t i = slot_of(digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
+        if (memcmp(a->slots[i]->digest, digest, 32) == 0)
+            return a->slots[i];
+    return NULL;
+}
+
+static struct sl_team *find_team(const struct sl_accounts *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_teams; i++)
+        if (strcmp(a->teams[i]->name, name) == 0)
+            return a->teams[i];
+    return NULL;
+}
+
+/* --- limits ---------------------------------------------------------------------------- */
+
+static void refill(struct bucket *b, long limit, uint64_t now)
+{
+    if (!b->at_us) {
+        b->level = (double)limit;
+    } else if (now > b->at_us) {
+        b->level += (double)(now - b->at_us) * (double)limit / 60e6;
+        if (b->level > (double)limit)
+            b->level = (double)limit;
+    }
+    b->at_us = now;
+}
+
+/* Milliseconds until the bucket holds need again. */
+static long wait_ms(const struct bucket *b, long limit, double need)
+{
+    double missing = need - b->level;
+    return missing <= 0 ? 0 : (long)ceil(missing * 60e3 / (double)limit);
+}
+
+struct scope {
+    struct counters *n;
+    const struct sl_limits *l;
+    const char *what; /* "key" or "team" */
+};
+
+/* Checks one scope's limits; false with the refusal in ad. */
+static bool within(const struct scope *s, long tokens, uint64_t now, struct sl_admission *ad,
+                   int *reason)
+{
+    const struct sl_limits *l = s->l;
+    long ms = 0;
+    const char *limit = NULL;
+
+    if (l->rpm) {
+        refill(&s->n->req, l->rpm, now);
+        if (s->n->req.level < 1) {
+            ms = wait_ms(&s->n->req, l->rpm, 1);
+            limit = "requests per minute";
+        }
+    }
+    if (!limit && l->tpm) {
+        double need = (double)(tokens < l->tpm ? tokens : l->tpm);
+        refill(&s->n->tok, l->tpm, now);
+        if (s->n->tok.level < need) {
+            ms = wait_ms(&s->n->tok, l->tpm, need);
+            limit = "tokens per minute";
+        }
+    }
+    if (!limit && l->concurrency && s->n->active >= l->concurrency) {
+        ms = 1000; /* unknown: when another call of this scope ends */
+        limit = "concurrent requests";
+        *reason = REFUSED_CONCURRENCY;
+    }
+    if (!limit)
+        return true;
+    if (*reason != REFUSED_CONCURRENCY)
+        *reason = REFUSED_RATE;
+    ad->status = 429;
+    ad->type = "rate_limit_error";
+    ad->code = "rate_limit_exceeded";
+    ad->retry_after_s = (ms + 999) / 1000 > 0 ? (ms + 999) / 1000 : 1;
+    snprintf(ad->message, sizeof(ad->message),
+             "Rate limit reached for this %s: %s. Retry in %ld s.", s->what, limit,
+             ad->retry_after_s);
+    return false;
+}
+
+static void take(const struct scope *s, long tokens)
+{
+    if (s->l->rpm)
+        s->n->req.level -= 1;
+    if (s->l->tpm)
+        s->n->tok.level -= (double)tokens;
+    s->n->active++;
+}
+
+/* Reports the scope with the least room left for each kind of limit. */
+static void report(const struct scope *s, uint64_t now, struct sl_admission *ad)
+{
+    const struct sl_limits *l = s->l;
+
+    if (l->rpm) {
+        refill(&s->n->req, l->rpm, now);
+        long left = s->n->req.level > 0 ? (long)s->n->req.level : 0;
+        if (!ad->limit_req || left < ad->remaining_req) {
+            ad->limit_req = l->rpm;
+            ad->remaining_req = left;
+            ad->reset_req_ms = wait_ms(&s->n->req, l->rpm, (double)l->rpm);
+        }
+    }
+    if (l->tpm) {
+        long left;
+        refill(&s->n->tok, l->tpm, now);
+        left = s->n->tok.level > 0 ? (long)s->n->tok.level : 0;
+        if (!ad->limit_tok || left < ad->remaining_tok) {
+            ad->limit_tok = l->tpm;
+            ad->remaining_tok = left;
+            ad->reset_tok_ms = wait_ms(&s->n->tok, l->tpm, (double)l->tpm);
+        }
+    }
+}
+
+/* Starts a new budget period when the current one is over. */
+static void roll_period(struct sl_team *t, int64_t now_s)
+{
+    if (now_s < t->period_end)
+        return;
+    t->spent_usd = 0;
+    t->warned = false;
+    t->period_end = sl_period_end(t->period, now_s);
+}
+
+bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, long tokens,
+                       uint64_t now_us, struct sl_admission *ad)
+{
+    unsigned char digest[32];
+    struct sl_key *k;
+    struct sl_team *t;
+    struct scope scopes[2];
+    int reason = REFUSED_KEY;
+    bool ok = false;
+
+    sl_sha256(secret, len, digest);
+    memset(ad, 0, sizeof(*ad));
+    ad->budget_left_usd = -1;
+    pthread_mutex_lock(&a->mu);
+    k = find_key(a, digest);
+    if (!k || k->revoked) {
+        ad->status = 401;
+        ad->type = "invalid_request_error";
+        ad->code = "invalid_api_key";
+        snprintf(ad->message, sizeof(ad->message), "%s",
+                 k ? "This API key has been revoked." : "Incorrect API key provided.");
+        goto out;
+    }
+    t = k->team;
+    roll_period(t, sl_clock_wall_ms() / 1000);
+    if (t->budget_usd > 0 && t->spent_usd >= t->budget_usd) {
+        reason = REFUSED_BUDGET;
+        ad->status = 429;
+        ad->type = "insufficient_quota";
+        ad->code = "budget_exceeded";
+        ad->retry_after_s = (long)(t->period_end - sl_clock_wall_ms() / 1000);
+        snprintf(ad->message, sizeof(ad->message),
+                 "Team %s has spent its %s budget of $%.2f; it renews in %ld s.", t->name,
+                 period_names[t->period], t->budget_usd, ad->retry_after_s);
+        goto out;
+    }
+    scopes[0] = (struct scope){&k->n, &k->limits, "key"};
+    scopes[1] = (struct scope){&t->n, &t->limits, "team"};
+    if (!within(&scopes[0], tokens, now_us, ad, &reason) ||
+        !within(&scopes[1], tokens, now_us, ad, &reason)) {
+        for (int i = 0; i < 2; i++)
+            report(&scopes[i], now_us, ad);
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        take(&scopes[i], tokens);
+        report(&scopes[i], now_us, ad);
+    }
+    ad->key = k;
+    ad->team = t->name;
+    ad->key_id = k->id;
+    ad->log_payloads = t->log_payloads;
+    ad->tokens = tokens;
+    if (t->budget_usd > 0)
+        ad->budget_left_usd = t->budget_usd - t->spent_usd;
+    ok = true;
+out:
+    if (!ok) {
+        if (k && !k->revoked) { /* refused calls are still attributed in the audit log */
+            ad->team = k->team->name;
+            ad->key_id = k->id;
+        }
+        a->refused[reason]++;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+void sl_accounts_settle(struct sl_accounts *a, struct sl_admission *ad, long tokens_used,
+                        double cost_usd)
+{
+    struct sl_key *k = ad->key;
+    struct sl_team *t;
+
+    if (!k)
+        return;
+    t = k->team;
+    pthread_mutex_lock(&a->mu);
+    k->n.active--;
+    t->n.active--;
+    if (tokens_used >= 0) { /* the bucket may go below zero: a debt the next minute pays */
+        double diff = (double)(tokens_used - ad->tokens);
+        if (k->limits.tpm)
+            k->n.tok.level -= diff;
+        if (t->limits.tpm)
+            t->n.tok.level -= diff;
+    }
+    if (cost_usd > 0) {
+        roll_period(t, sl_clock_wall_ms() / 1000);
+        t->spent_usd += cost_usd;
+        if (t->budget_usd > 0 && !t->warned && t->spent_usd >= t->warn_at * t->budget_usd) {
+            t->warned = true;
+            sl_warn("team %s has spent $%.4f of its %s budget of $%.2f", t->name, t->spent_usd,
+                    period_names[t->period], t->budget_usd);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    ad->key = NULL;
+}
+
+bool sl_accounts_is_key(struct sl_accounts *a, const char *secret, size_t len)
+{
+    unsigned char digest[32];
+    struct sl_key *k;
+    bool live;
+
+    sl_sha256(secret, len, digest);
+    pthread_mutex_lock(&a->mu);
+    k = find_key(a, digest);
+    live = k && !k->revoked;
+    pthread_mutex_unlock(&a->mu);
+    return live;
+}
+
+/* --- descriptions ---------------------------------------------------------------------- */
+
+static cJSON *limits_json(const struct sl_limits *l)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "rpm", (double)l->rpm);
+    cJSON_AddNumberToObject(o, "tpm", (double)l->tpm);
+    cJSON_AddNumberToObject(o, "concurrency", (double)l->concurrency);
+    return o;
+}
+
+static cJSON *team_json(const struct sl_team *t)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "name", t->name);
+    cJSON_AddItemToObject(o, "limits", limits_json(&t->limits));
+    if (t->budget_usd > 0) {
+        cJSON *b = cJSON_AddObjectToObject(o, "budget");
+        cJSON_AddNumberToObject(b, "usd", t->budget_usd);
+        cJSON_AddStringToObject(b, "period", period_names[t->period]);
+        cJSON_AddNumberToObject(b, "warn_at", t->warn_at);
+    } else {
+        cJSON_AddNullToObject(o, "budget");
+    }
+    cJSON_AddBoolToObject(o, "log_payloads", t->log_payloads);
+    cJSON_AddNumberToObject(o, "spent_usd", t->spent_usd);
+    cJSON_AddNumberToObject(o, "period_start",
+                            (double)sl_period_start(t->period, t->period_end - 1));
+    cJSON_AddNumberToObject(o, "in_flight", (double)t->n.active);
+    return o;
+}
+
+static cJSON *key_json(const struct sl_key *k)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "id", k->id);
+    cJSON_AddStringToObject(o, "team", k->team->name);
+    cJSON_AddStringToObject(o, "name", k->name);
+    cJSON_AddStringToObject(o, "hint", k->hint);
+    cJSON_AddNumberToObject(o, "created", (double)k->created);
+    if (k->revoked)
+        cJSON_AddNumberToObject(o, "revoked", (double)k->revoked);
+    else
+        cJSON_AddNullToObject(o, "revoked");
+    cJSON_AddItemToObject(o, "limits", limits_json(&k->limits));
+    return o;
+}
+
+cJSON *sl_accounts_teams_json(struct sl_accounts *a)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_teams; i++) {
+        roll_period(a->teams[i], sl_clock_wall_ms() / 1000);
+        cJSON_AddItemToArray(data, team_json(a->teams[i]));
+    }
+    pthread_mutex_unlock(&a->mu);
+    return root;
+}
+
+cJSON *sl_accounts_keys_json(struct sl_accounts *a, const char *team)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_keys; i++)
+        if (!team || strcmp(a->keys[i]->team->name, team) == 0)
+            cJSON_AddItemToArray(data, key_json(a->keys[i]));
+    pthread_mutex_unlock(&a->mu);
+    return root;
+}
+
+int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out)
+{
+    static const char *const reasons[] = {"invalid_key", "rate_limit", "concurrency", "budget"};
+    int rc = 0;
+
+    pthread_mutex_lock(&a->mu);
+    rc = sl_buf_adds(out, "# TYPE sluice_team_spend_usd gauge\n"
+                          "# TYPE sluice_team_budget_usd gauge\n"
+                          "# TYPE sluice_team_in_flight gauge\n");
+    for (size_t i = 0; i < a->n_teams && rc == 0; i++) {
+        const struct sl_team *t = a->teams[i];
+        rc = sl_buf_addf(out,
+                         "sluice_team_spend_usd{team=\"%s\"} %.6f\n"
+                         "sluice_team_budget_usd{team=\"%s\"} %.6f\n"
+                         "sluice_team_in_flight{team=\"%s\"} %ld\n",
+                         t->name, t->spent_usd, t->name, t->budget_usd, t->name, t->n.active);
+    }
+    rc = rc ? rc : sl_buf_adds(out, "# TYPE sluice_refused_total counter\n");
+    for (int i = 0; i < 4 && rc == 0; i++)
+        rc = sl_buf_addf(out, "sluice_refused_total{reason=\"%s\"} %llu\n", reasons[i],
+                         (unsigned long long)a->refused[i]);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+/* --- changes ---------------------------------------------------------------------------- */
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 63)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* Runs one statement with bound values: "s" text, "i" integer, "d" double, "b" 32-byte blob,
+ * "n" NULL. SL_EIO with the message in err when SQLite refuses. */
+static int exec(struct sl_accounts *a, const char *sql, const char *types, char *err, size_t errlen,
+                ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int rc = SL_EIO;
+
+    va_start(ap, errlen);
+    if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    for (int i = 1; *types; types++, i++) {
+        switch (*types) {
+        case 's':
+            sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            break;
+        case 'i':
+            sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            sqlite3_bind_double(st, i, va_arg(ap, double));
+            break;
+        case 'b':
+            sqlite3_bind_blob(st, i, va_arg(ap, const void *), 32, SQLITE_TRANSIENT);
+            break;
+        default:
+            sqlite3_bind_null(st, i);
+        }
+    }
+    if (sqlite3_step(st) == SQLITE_DONE)
+        rc = 0;
+out:
+    va_end(ap);
+    if (rc)
+        snprintf(err, errlen, "keys.db: %s", sqlite3_errmsg(a->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s, char *err,
+                         size_t errlen)
+{
+    struct sl_team *t;
+    int rc;
+
+    if (!valid_name(s->name)) {
+        snprintf(err, errlen, "name: 1 to 63 characters of A-Z a-z 0-9 . _ -");
+        return SL_EINVAL;
+    }
+    pthread_mutex_lock(&a->mu);
+    rc = exec(a, "INSERT OR REPLACE INTO teams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", "siiidsdii",
+              err, errlen, s->name, (int64_t)s->limits.rpm, (int64_t)s->limits.tpm,
+              (int64_t)s->limits.concurrency, s->budget_usd, period_names[s->period], s->warn_at,
+              (int64_t)s->log_payloads, (int64_t)(sl_clock_wall_ms() / 1000));
+    if (rc == 0) {
+        t = find_team(a, s->name);
+        if (!t) {
+            t = xcalloc(1, sizeof(*t));
+            snprintf(t->name, sizeof(t->name), "%s", s->name);
+            a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+            a->teams[a->n_teams++] = t;
+        }
+        if (t->period != s->period)
+            t->period_end = 0; /* a new period kind: recount from its start on the next call */
+        t->limits = s->limits;
+        t->budget_usd = s->budget_usd;
+        t->period = s->period;
+        t->warn_at = s->warn_at;
+        t->log_payloads = s->log_payloads;
+        t->warned = false;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static void random_chars(char *out, size_t n, const char *alphabet, size_t k)
+{
+    unsigned char r[64];
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t m = getrandom(r, sizeof(r), 0);
+        if (m <= 0)
+            abort(); /* no entropy means no safe key: refuse to go on */
+        for (ssize_t i = 0; i < m && got < n; i++)
+            if (r[i] < 256 - 256 % k) /* reject to keep the choice uniform */
+                out[got++] = alphabet[r[i] % k];
+    }
+    out[n] = '\0';
+}
+
+int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *name,
+                           const struct sl_limits *limits, char secret[64], cJSON **out, char *err,
+                           size_t errlen)
+{
+    static const char b62[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char hex[] = "0123456789abcdef";
+    struct sl_team *t;
+    struct sl_key *k = xcalloc(1, sizeof(*k));
+    int rc;
+
+    /* 40 base-62 characters: 238 bits, beyond guessing, so a plain SHA-256 suffices. */
+    memcpy(secret, "sk-sluice-", 10);
+    random_chars(secret + 10, 40, b62, 62);
+    memcpy(k->id, "key_", 4);
+    random_chars(k->id + 4, 16, hex, 16);
+    sl_sha256(secret, strlen(secret), k->digest);
+    snprintf(k->hint, sizeof(k->hint), "...%s", secret + 46);
+    snprintf(k->name, sizeof(k->name), "%s", name ? name : "");
+    k->created = sl_clock_wall_ms() / 1000;
+    k->limits = *limits;
+
+    pthread_mutex_lock(&a->mu);
+    t = find_team(a, team);
+    if (!t) {
+        snprintf(err, errlen, "team: no team called '%s'", team);
+        rc = SL_ENOTFOUND;
+    } else {
+        rc = exec(a, "INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)", "sssbsiiii", err,
+                  errlen, k->id, team, k->name, k->digest, k->hint, k->created,
+                  (int64_t)limits->rpm, (int64_t)limits->tpm, (int64_t)limits->concurrency);
+    }
+    if (rc == 0) {
+        k->team = t;
+        index_key(a, k);
+        *out = key_json(k);
+        k = NULL;
+    }
+    pthread_mutex_unlock(&a->mu);
+    free(k);
+    return rc;
+}
+
+int sl_accounts_revoke_key(struct sl_accounts *a, const char *id, cJSON **out, char *err,
+                           size_t errlen)
+{
+    struct sl_key *k = NULL;
+    int64_t now = sl_clock_wall_ms() / 1000;
+    int rc = SL_ENOTFOUND;
+
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_keys && !k; i++)
+        if (strcmp(a->keys[i]->id, id) == 0)
+            k = a->keys[i];
+    if (!k) {
+        snprintf(err, errlen, "no key with id '%s'", id);
+    } else if (k->revoked) {
+        rc = 0; /* revoking twice is harmless; the first time stands */
+    } else {
+        rc = exec(a, "UPDATE keys SET revoked = ? WHERE id = ?", "is", err, errlen, now, id);
+        if (rc == 0)
+            k->revoked = now;
+    }
+    if (rc == 0)
+        *out = key_json(k);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+/* --- loading --------------------------------------------------------------------------- */
+
+static enum sl_period period_of(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, period_names[i]) == 0)
+            return (enum sl_period)i;
+    return SL_PERIOD_MONTH;
+}
+
+static int load(struct sl_accounts *a, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SL_EIO;
+
+    if (sqlite3_prepare_v2(a->db,
+                           "SELECT name, rpm, tpm, concurrency, budget_usd, period, warn_at,"
+                           " log_payloads FROM teams ORDER BY name",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct sl_team *t = xcalloc(1, sizeof(*t));
+        snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, 0));
+        t->limits = (struct sl_limits){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                       sqlite3_column_int64(st, 3)};
+        t->budget_usd = sqlite3_column_double(st, 4);
+        t->period = period_of((const char *)sqlite3_column_text(st, 5));
+        t->warn_at = sqlite3_column_double(st, 6);
+        t->log_payloads = sqlite3_column_int(st, 7) != 0;
+        t->period_end = sl_period_end(t->period, sl_clock_wall_ms() / 1000);
+        a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+        a->teams[a->n_teams++] = t;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(a->db,
+                           "SELECT id, team, name, sha256, hint, created, revoked, rpm, tpm,"
+                           " concurrency FROM keys ORDER BY created, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct sl_key *k = xcalloc(1, sizeof(*k));
+        k->team = find_team(a, (const char *)sqlite3_column_text(st, 1));
+        if (!k->team || sqlite3_column_bytes(st, 3) != 32) {
+            snprintf(err, errlen, "keys.db: key %s: unknown team or bad digest",
+                     (const char *)sqlite3_column_text(st, 0));
+            free(k);
+            rc = SL_EPARSE;
+            goto out;
+        }
+        snprintf(k->id, sizeof(k->id), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(k->name, sizeof(k->name), "%s", (const char *)sqlite3_column_text(st, 2));
+        memcpy(k->digest, sqlite3_column_blob(st, 3), 32);
+        snprintf(k->hint, sizeof(k->hint), "%s", (const char *)sqlite3_column_text(st, 4));
+        k->created = sqlite3_column_int64(st, 5);
+        k->revoked = sqlite3_column_int64(st, 6);
+        k->limits = (struct sl_limits){sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
+                                       sqlite3_column_int64(st, 9)};
+        index_key(a, k);
+    }
+    rc = 0;
+out:
+    if (rc == SL_EIO)
+        snprintf(err, errlen, "keys.db: %s", sqlite3_errmsg(a->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct spend_ctx {
+    struct sl_accounts *a;
+    enum sl_period period;
+};
+
+static void add_spend(const char *team, double usd, void *arg)
+{
+    struct spend_ctx *ctx = arg;
+    struct sl_team *t = find_team(ctx->a, team);
+
+    if (t && t->period == ctx->period)
+        t->spent_usd = usd;
+}
+
+/* Each team's spending so far in its period, from the audit log: the log is the record. */
+static int load_spend(struct sl_accounts *a, const char *audit_path, char *err, size_t errlen)
+{
+    struct sl_auditdb adb = {0};
+    struct stat st;
+    int64_t now = sl_clock_wall_ms() / 1000;
+    int rc;
+
+    if (!audit_path || stat(audit_path, &st) != 0)
+        return 0;
+    rc = sl_auditdb_open(&adb, audit_path, true, err, errlen);
+    for (int p = 0; p < 3 && rc == 0; p++) {
+        struct spend_ctx ctx = {a, (enum sl_period)p};
+        rc = sl_auditdb_team_spend(&adb, sl_period_start((enum sl_period)p, now) * 1000, add_spend,
+                                   &ctx);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", audit_path, sqlite3_errmsg(adb.db));
+    }
+    sl_auditdb_close(&adb);
+    return rc;
+}
+
+struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_path, char *err,
+                                       size_t errlen)
+{
+    struct sl_accounts *a = xcalloc(1, sizeof(*a));
+
+    pthread_mutex_init(&a->mu, NULL);
+    a->db = sl_db_open(keys_path, false, migrations, sizeof(migrations) / sizeof(*migrations), err,
+                       errlen);
+    if (!a->db || load(a, err, errlen) || load_spend(a, audit_path, err, errlen)) {
+        sl_accounts_destroy(a);
+        return NULL;
+    }
+    return a;
+}
+
+void sl_accounts_destroy(struct sl_accounts *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n_keys; i++)
+        free(a->keys[i]);
+    for (size_t i = 0; i < a->n_teams; i++)
+        free(a->teams[i]);
+    free(a->keys);
+    free(a->slots);
+    free(a->teams);
+    sqlite3_close(a->db);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}

@@ -1,0 +1,102 @@
+/* Teams, virtual keys, rate limits and budgets.
+ * A team has limits, an optional budget and a payload-logging choice; a key belongs to one
+ * team and may have limits of its own. Keys are kept only as SHA-256 digests (in memory and
+ * in keys.db); the secret is returned once, by sl_accounts_create_key. sl_accounts owns every
+ * team and key; they live until sl_accounts_destroy, so pointers and names handed out (in an
+ * sl_admission) stay valid for the process's life. Every function is thread-safe: one mutex
+ * guards the tables and the counters, so limits hold exactly across worker threads. */
+#ifndef SL_ACCOUNTS_H
+#define SL_ACCOUNTS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "errors.h"
+
+/* Per minute, tokens estimated before a call and corrected after it; 0 means no limit. */
+struct sl_limits {
+    long rpm, tpm, concurrency;
+};
+
+enum sl_period { SL_PERIOD_DAY, SL_PERIOD_WEEK, SL_PERIOD_MONTH };
+
+struct sl_team_settings {
+    const char *name; /* 1..63 characters of [A-Za-z0-9._-] */
+    struct sl_limits limits;
+    double budget_usd; /* per period; 0: no budget */
+    enum sl_period period;
+    double warn_at; /* warn once this share of the budget is spent (0..1] */
+    bool log_payloads;
+};
+
+struct sl_key;
+struct sl_team;
+
+/* What admission decided for a call; the call keeps it until sl_accounts_settle. */
+struct sl_admission {
+    struct sl_key *key; /* NULL when the call was not admitted with a key */
+    const char *team, *key_id;
+    bool log_payloads;
+    long tokens; /* tokens reserved against tokens-per-minute limits */
+    /* The tightest limits, for the x-ratelimit-* headers (limit 0: none). */
+    long limit_req, remaining_req, reset_req_ms;
+    long limit_tok, remaining_tok, reset_tok_ms;
+    double budget_left_usd; /* < 0: the team has no budget */
+    /* Why admission failed, when it did: an OpenAI-shaped error. */
+    int status; /* 401 or 429 */
+    const char *type, *code;
+    char message[200];
+    long retry_after_s;
+};
+
+struct sl_accounts;
+
+/* Opens (creating) keys.db at keys_path and loads every team and key. Each team's spending
+ * in its current period is summed from the audit log at audit_path when that file exists.
+ * NULL with "path: what is wrong" in err on failure. */
+struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_path, char *err,
+                                       size_t errlen);
+void sl_accounts_destroy(struct sl_accounts *a);
+
+/* Checks the secret and the key's and team's limits and budget at time now_us (monotonic)
+ * for a call estimated at tokens tokens. Returns true and reserves a request, the tokens and
+ * a concurrency slot; or false with the refusal in ad (401 unknown or revoked key, 429 over a
+ * limit or the budget). */
+bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, long tokens,
+                       uint64_t now_us, struct sl_admission *ad);
+/* Ends an admitted call: frees its concurrency slot, corrects the token reservation with the
+ * tokens actually used (< 0: unknown, the estimate stands) and adds cost_usd (< 0: none) to
+ * the team's spending. Does nothing for an admission without a key. */
+void sl_accounts_settle(struct sl_accounts *a, struct sl_admission *ad, long tokens_used,
+                        double cost_usd);
+
+/* True when secret is a live key (of any team): the admin API answers such callers 403. */
+bool sl_accounts_is_key(struct sl_accounts *a, const char *secret, size_t len);
+
+/* Creates or replaces a team's settings (its counters and spending are kept). */
+int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *t, char *err,
+                         size_t errlen) SL_MUST_CHECK;
+/* Creates a key for team; writes its secret (NUL-terminated) into secret and returns its
+ * description (as in sl_accounts_keys_json) in *out. SL_ENOTFOUND for an unknown team. */
+int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *name,
+                           const struct sl_limits *limits, char secret[64], cJSON **out, char *err,
+                           size_t errlen) SL_MUST_CHECK;
+/* Revokes key id; returns its description in *out. SL_ENOTFOUND when there is no such key. */
+int sl_accounts_revoke_key(struct sl_accounts *a, const char *id, cJSON **out, char *err,
+                           size_t errlen) SL_MUST_CHECK;
+/* {"data":[...]} descriptions of every team (with its spending) or of the keys (of team, or
+ * all when team is NULL). The caller frees the result with cJSON_Delete. */
+cJSON *sl_accounts_teams_json(struct sl_accounts *a);
+cJSON *sl_accounts_keys_json(struct sl_accounts *a, const char *team);
+
+/* Appends Prometheus text: spending and budget per team, calls in flight, refusals. */
+int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out) SL_MUST_CHECK;
+
+/* The start of the period containing Unix time t (UTC), and the start of the next one. */
+int64_t sl_period_start(enum sl_period p, int64_t t);
+int64_t sl_period_end(enum sl_period p, int64_t t);
+
+#endif
