@@ -16,13 +16,14 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sluice-proxy [-c sluice.json] [--listen HOST:PORT] [--workers N]\n"
-               "                    [--port-file FILE] [--log-level LEVEL]\n"
-               "Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_WORKERS, SLUICE_LOG_LEVEL\n"
+               "                    [--port-file FILE] [--log-level LEVEL] [--data-dir DIR]\n"
+               "Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_WORKERS, SLUICE_LOG_LEVEL,\n"
+               "SLUICE_DATA_DIR; the admin API's key in SLUICE_ADMIN_KEY (see auth.admin_key_env)\n"
                "(the command line wins over the environment, which wins over the file).\n");
 }
 
 struct options {
-    const char *config, *listen, *workers, *port_file, *log_level;
+    const char *config, *listen, *workers, *port_file, *log_level, *data_dir;
 };
 
 /* Environment first, then the command line over it. Returns -1 on a usage error. */
@@ -33,6 +34,7 @@ static int parse_options(int argc, char **argv, struct options *o)
                                           {"workers", required_argument, NULL, 'w'},
                                           {"port-file", required_argument, NULL, 'p'},
                                           {"log-level", required_argument, NULL, 'L'},
+                                          {"data-dir", required_argument, NULL, 'd'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int ch;
@@ -41,6 +43,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->listen = getenv("SLUICE_LISTEN");
     o->workers = getenv("SLUICE_WORKERS");
     o->log_level = getenv("SLUICE_LOG_LEVEL");
+    o->data_dir = getenv("SLUICE_DATA_DIR");
     while ((ch = getopt_long(argc, argv, "c:l:w:h", longs, NULL)) != -1) {
         switch (ch) {
         case 'c':
@@ -57,6 +60,9 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'L':
             o->log_level = optarg;
+            break;
+        case 'd':
+            o->data_dir = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -90,6 +96,12 @@ static int apply_overrides(struct sl_config *cfg, const struct options *o)
             return -1;
         }
         cfg->workers = (int)n;
+    }
+    if (o->data_dir && *o->data_dir) {
+        free(cfg->data_dir);
+        cfg->data_dir = strdup(o->data_dir);
+        if (!cfg->data_dir)
+            return -1;
     }
     if (sl_log_set_level(o->log_level ? o->log_level : cfg->log_level)) {
         fprintf(stderr, "log-level: \"%s\" is not debug, info, warn or error\n", o->log_level);

@@ -429,6 +429,31 @@ Test(accounting, audit_rows_describe_each_call)
     proxy_restart(&proxy); /* for .fini */
 }
 
+Test(accounting, metrics_show_the_audit_queue_and_team_spending)
+{
+    char secret[64];
+    struct resp r;
+    double written = 0;
+
+    make_key("metered", "", "", secret, sizeof(secret), NULL, 0);
+    for (int i = 0; i < 3; i++) {
+        chat_with(&r, secret, CHAT(""));
+        cr_assert_eq(r.status, 200);
+        resp_free(&r);
+    }
+    chat_with(&r, "sk-sluice-wrong", CHAT(""));
+    resp_free(&r);
+    for (int i = 0; i < 100 && written < 4; i++) {
+        written = metric(proxy.port, "sluice_audit_rows_written_total");
+        sleep_ms(20);
+    }
+    cr_assert_eq(written, 4, "every call's row is committed within a moment");
+    cr_assert_eq(metric(proxy.port, "sluice_audit_queue_rows"), 0);
+    cr_assert_geq(metric(proxy.port, "sluice_audit_commit_seconds_count"), 1);
+    cr_assert_gt(metric(proxy.port, "sluice_team_spend_usd{team=\"metered\"}"), 0);
+    cr_assert_eq(metric(proxy.port, "sluice_refused_total{reason=\"invalid_key\"}"), 1);
+}
+
 Test(accounting, unpriced_model_is_recorded_as_unpriced_not_free)
 {
     char secret[64], v[32];

@@ -669,3 +669,48 @@ Test(config, stream_usage_defaults_to_true_and_can_be_turned_off)
         " \"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
         "test.json: providers.p.stream_usage: must be true or false");
 }
+
+Test(config, accounting_defaults_are_keys_required_and_audit_on_beside_the_file)
+{
+    struct sl_config *cfg;
+
+    unsetenv("SLUICE_ADMIN_KEY");
+    cfg = sl_config_parse("/etc/sluice/sluice.json", MINIMAL(""), strlen(MINIMAL("")), err,
+                          sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->auth_required);
+    cr_assert_str_eq(cfg->admin_key_env, "SLUICE_ADMIN_KEY");
+    cr_assert_null(cfg->admin_key);
+    cr_assert_str_eq(cfg->data_dir, "/etc/sluice/data");
+    cr_assert(cfg->audit.enabled);
+    cr_assert_eq(cfg->audit.max_queue, 65536);
+    sl_config_destroy(cfg);
+}
+
+Test(config, accounting_settings_are_read_and_the_admin_key_comes_from_the_environment)
+{
+    struct sl_config *cfg;
+
+    setenv("MY_ADMIN", "s3cret", 1);
+    cfg = parse(MINIMAL("\"data_dir\": \"/var/lib/sluice\", \"auth\": {\"required\": false,"
+                        " \"admin_key_env\": \"MY_ADMIN\"}, \"audit\": {\"enabled\": false,"
+                        " \"max_queue\": 10, \"batch_rows\": 5, \"flush_ms\": 3},"));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_not(cfg->auth_required);
+    cr_assert_str_eq(cfg->admin_key, "s3cret");
+    cr_assert_str_eq(cfg->data_dir, "/var/lib/sluice");
+    cr_assert_not(cfg->audit.enabled);
+    cr_assert_eq(cfg->audit.max_queue, 10);
+    cr_assert_eq(cfg->audit.batch_rows, 5);
+    cr_assert_eq(cfg->audit.flush_ms, 3);
+    sl_config_destroy(cfg);
+}
+
+Test(config, bad_accounting_settings_name_the_key)
+{
+    expect_error(MINIMAL("\"auth\": {\"required\": 1},"),
+                 "test.json: auth.required: must be true or false");
+    expect_error(MINIMAL("\"auth\": {\"requird\": true},"), "test.json: auth.requird: unknown key");
+    expect_error(MINIMAL("\"audit\": {\"max_queue\": 0},"),
+                 "test.json: audit.max_queue: must be between 1 and 100000000");
+}
