@@ -10,7 +10,8 @@ CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
 # -iquote, not -I: a project header may share a name with a system one (features.h).
-CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -iquote sluicectl -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -iquote sluicectl \
+            -iquote evaluator -MMD -MP
 LDLIBS_COMMON = -lsqlite3 -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
@@ -32,6 +33,8 @@ PROXY_SRC  := $(wildcard proxy/*.c)
 PROXY_OBJ  := $(PROXY_SRC:%.c=$(OUT)/%.o)
 TRAINER_SRC := $(wildcard trainer/*.c)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(OUT)/%.o)
+EVAL_SRC   := $(wildcard evaluator/*.c)
+EVAL_OBJ   := $(EVAL_SRC:%.c=$(OUT)/%.o)
 CTL_SRC    := $(wildcard sluicectl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(OUT)/%.o)
 MOCK_SRC   := $(wildcard tests/mockllm/*.c)
@@ -44,7 +47,8 @@ ITEST_BIN  := $(ITEST_SRC:tests/integration/test_%.c=$(BIN)/tests/itest_%)
 HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer) \
-            $(if $(CTL_SRC),$(BIN)/sluicectl) $(BIN)/bench-audit
+            $(if $(CTL_SRC),$(BIN)/sluicectl) $(if $(EVAL_SRC),$(BIN)/sluice-evaluator) \
+            $(BIN)/bench-audit
 # The default router model, trained by the build from the project's own prompt set, so that
 # `make run` routes "auto" out of the box (the plain build only: the sanitizer build's tests
 # make their own models).
@@ -53,7 +57,7 @@ PROGRAMS += $(if $(TRAINER_SRC),$(BIN)/router-default.json)
 endif
 
 .SECONDARY:
-.PHONY: all deps test test-plain test-san san run bench-proxy bench-router bench-accounting fuzz format format-check clean
+.PHONY: all deps test test-plain test-san san run bench-proxy bench-router bench-accounting bench-eval fuzz format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -78,7 +82,12 @@ $(LIBSLUICE): $(COMMON_OBJ)
 $(BIN)/sluice-proxy: $(PROXY_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lcurl -lzmq $(LDLIBS_COMMON)
+
+$(BIN)/sluice-evaluator: $(EVAL_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lzmq -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
 
 $(BIN)/sluice-trainer: $(TRAINER_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
@@ -116,15 +125,16 @@ $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
 TRAINER_LIB_OBJ := $(filter-out $(OUT)/trainer/main.o,$(TRAINER_OBJ))
 CTL_LIB_OBJ := $(filter-out $(OUT)/sluicectl/main.o,$(CTL_OBJ))
-$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(LIBSLUICE)
+EVAL_LIB_OBJ := $(filter-out $(OUT)/evaluator/main.o,$(EVAL_OBJ))
+$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(EVAL_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl -lzmq -lgsl -lgslcblas $(LDLIBS_COMMON)
 
 $(BIN)/tests/itest_%: $(OUT)/tests/integration/test_%.o $(HARNESS_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -lcurl -lzmq $(LDLIBS_COMMON)
 
 san:
 	@$(MAKE) --no-print-directory SAN=1 all
@@ -148,6 +158,9 @@ bench-router: all
 
 bench-accounting: all
 	@scripts/bench-accounting.sh
+
+bench-eval: all
+	@scripts/bench-eval.sh
 
 # Short libFuzzer runs (clang) of every parser that takes outside input: FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 20

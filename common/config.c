@@ -523,9 +523,45 @@ static void load_thresholds(struct loader *ld, const cJSON *arr, const char *pat
     }
 }
 
+/* "sampling": {"rate": R, "tiers": {"TIER": R}}: a rate for the route, overridden per tier. */
+static void load_sampling(struct loader *ld, const cJSON *route, const char *path,
+                          struct sl_route *r)
+{
+    static const char *const keys[] = {"rate", "tiers", NULL};
+    const cJSON *o, *tiers, *it;
+    char key[320];
+    double rate = 0;
+
+    r->sampling = xcalloc(r->n_tiers, sizeof(*r->sampling));
+    snprintf(key, sizeof(key), "%s.sampling", path);
+    if (!(o = get_object(ld, route, "sampling", path)))
+        return;
+    check_keys(ld, o, key, keys);
+    get_double(ld, o, "rate", key, 0, 1, &rate);
+    for (size_t i = 0; i < r->n_tiers; i++)
+        r->sampling[i] = rate;
+    if (!(tiers = get_object(ld, o, "tiers", key)))
+        return;
+    snprintf(key, sizeof(key), "%s.sampling.tiers", path);
+    cJSON_ArrayForEach(it, tiers)
+    {
+        size_t i = 0;
+        while (i < r->n_tiers && strcmp(r->tiers[i].name, it->string) != 0)
+            i++;
+        if (i == r->n_tiers) {
+            char k[400];
+            snprintf(k, sizeof(k), "%s.%s", key, it->string);
+            fail(ld, k, "no tier of this route has that name");
+            return;
+        }
+        get_double(ld, tiers, it->string, key, 0, 1, &r->sampling[i]);
+    }
+}
+
 static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *root)
 {
-    static const char *const keys[] = {"classifier", "messages", "tiers", "thresholds", NULL};
+    static const char *const keys[] = {"classifier", "messages", "tiers",
+                                       "thresholds", "sampling", NULL};
     const cJSON *obj = get_object(ld, root, "routes", "");
     const cJSON *it;
 
@@ -583,8 +619,37 @@ static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *r
         load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"), path, r);
         if (ld->failed)
             return;
+        load_sampling(ld, it, path, r);
+        if (ld->failed)
+            return;
         r->tier_base = cfg->n_route_tiers;
         cfg->n_route_tiers += r->n_tiers;
+    }
+}
+
+static void load_evaluators(struct loader *ld, struct sl_config *cfg, const cJSON *o,
+                            const char *const *keys)
+{
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(o, "endpoints"), *it;
+    size_t n = 0;
+
+    check_keys(ld, o, "evaluators", keys);
+    get_long(ld, o, "queue", "evaluators", 1, 10000000, &cfg->evaluators.queue);
+    if (!cJSON_IsArray(eps) || cJSON_GetArraySize(eps) == 0) {
+        fail(ld, "evaluators.endpoints", "must be a non-empty array of ZeroMQ endpoints");
+        return;
+    }
+    cJSON_ArrayForEach(it, eps)
+    {
+        if (!cJSON_IsString(it) || !strstr(it->valuestring, "://")) {
+            fail(ld, "evaluators.endpoints", "each must be an endpoint like tcp://host:port");
+            return;
+        }
+    }
+    cfg->evaluators.endpoints = xcalloc((size_t)cJSON_GetArraySize(eps) + 1, sizeof(char *));
+    cJSON_ArrayForEach(it, eps)
+    {
+        cfg->evaluators.endpoints[n++] = xstrdup(it->valuestring);
     }
 }
 
@@ -593,7 +658,9 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
     static const char *const keys[] = {
         "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
         "retry",  "timeouts_ms", "breaker",   "providers",      "models",
-        "routes", "data_dir",    "auth",      "audit",          NULL};
+        "routes", "data_dir",    "auth",      "audit",          "evaluators",
+        NULL};
+    static const char *const evaluators_keys[] = {"endpoints", "queue", NULL};
     static const char *const auth_keys[] = {"required", "admin_key_env", NULL};
     static const char *const audit_keys[] = {"enabled", "max_queue", "batch_rows", "flush_ms",
                                              NULL};
@@ -659,6 +726,8 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
             cfg->admin_key_env = xstrdup(s);
         }
     }
+    if ((o = get_object(ld, root, "evaluators", "")))
+        load_evaluators(ld, cfg, o, evaluators_keys);
     if ((o = get_object(ld, root, "audit", ""))) {
         check_keys(ld, o, "audit", audit_keys);
         get_bool(ld, o, "enabled", "audit", &cfg->audit.enabled);
@@ -685,6 +754,7 @@ static void set_defaults(struct sl_config *cfg)
     cfg->data_dir = NULL; /* set after loading: the file's directory + "/data" */
     cfg->auth_required = true;
     cfg->admin_key_env = xstrdup("SLUICE_ADMIN_KEY");
+    cfg->evaluators.queue = 1000;
     cfg->audit = (struct sl_audit_config){
         .enabled = true, .max_queue = 65536, .batch_rows = 4096, .flush_ms = 20};
     cfg->listen_host = xstrdup("127.0.0.1");
@@ -816,9 +886,13 @@ void sl_config_destroy(struct sl_config *cfg)
         }
         free(r->tiers);
         free(r->thresholds);
+        free(r->sampling);
         free(r->name);
         sl_classifier_destroy(r->classifier);
     }
+    for (char **e = cfg->evaluators.endpoints; e && *e; e++)
+        free(*e);
+    free(cfg->evaluators.endpoints);
     free(cfg->routes);
     free(cfg->providers);
     free(cfg->deployments);

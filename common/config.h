@@ -68,6 +68,7 @@ struct sl_route {
     size_t n_tiers;
     double *thresholds; /* n_tiers - 1, ascending */
     size_t tier_base;   /* position of tiers[0] among all routes' tiers, for metrics */
+    double *sampling;   /* [n_tiers]: share of the tier's calls sent to evaluators (0..1) */
 };
 
 struct sl_breaker_config {
@@ -86,8 +87,15 @@ struct sl_audit_config {
     long flush_ms;   /* longest a row waits before its transaction */
 };
 
+/* Where sampled calls go (ZeroMQ PUSH, round-robin over the endpoints). */
+struct sl_evaluators {
+    char **endpoints; /* NULL-terminated; NULL: sampling is off */
+    long queue;       /* samples waiting per worker before new ones are dropped (ZMQ_SNDHWM) */
+};
+
 struct sl_config {
     char *path;
+    struct sl_evaluators evaluators;
     char *data_dir;      /* keys.db and audit.db; a relative path is from the file's directory */
     bool auth_required;  /* calls need a virtual key (default true) */
     char *admin_key_env; /* the variable holding the admin API's key (default SLUICE_ADMIN_KEY) */

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <stdio.h>
 #include <string.h>
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
@@ -259,7 +260,8 @@ bool sl_json_valid(const char *text, size_t len)
     return i && skip_ws(text, i, len) == len;
 }
 
-int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out)
+int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out, char *finish,
+                      size_t finish_size)
 {
     cJSON *root = cJSON_ParseWithLength(text, len);
     const cJSON *choice;
@@ -268,7 +270,10 @@ int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out)
     cJSON_ArrayForEach(choice, cJSON_GetObjectItemCaseSensitive(root, "choices"))
     {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(choice, "message");
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
         const cJSON *content;
+        if (finish && cJSON_IsString(fr))
+            snprintf(finish, finish_size, "%s", fr->valuestring);
         if (!m)
             m = cJSON_GetObjectItemCaseSensitive(choice, "delta");
         content = cJSON_GetObjectItemCaseSensitive(m, "content");

@@ -19,9 +19,12 @@ bool sl_json_member_span(const char *text, size_t len, const char *key, size_t *
 bool sl_json_valid(const char *text, size_t len);
 
 /* Appends the text of an OpenAI chat completion or stream chunk text[0..len): each choice's
- * message.content or delta.content. Parses with cJSON (off the hot path: payload logging and
- * token counting only). SL_EPARSE when text is not JSON; SL_ETOOBIG past out's cap. */
-int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out) SL_MUST_CHECK;
+ * message.content or delta.content; a choice's finish_reason, when present and finish is not
+ * NULL, is copied into finish[finish_size]. Parses with cJSON (off the hot path: payload
+ * logging, sampling, token counting). SL_EPARSE when text is not JSON; SL_ETOOBIG past out's
+ * cap. */
+int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out, char *finish,
+                      size_t finish_size) SL_MUST_CHECK;
 
 /* Appends s as a JSON string literal (quotes included), escaping what JSON requires. */
 int sl_json_add_string(struct sl_buf *b, const char *s) SL_MUST_CHECK;

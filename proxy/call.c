@@ -78,9 +78,14 @@ struct sl_call {
     bool have_usage;
 
     /* accounting */
-    struct sl_audit_row row;   /* filled as the call goes, pushed to the audit log at its end */
-    struct sl_admission adm;   /* key, team and reserved limits; adm.key NULL when none */
-    bool client_usage;         /* the client asked for the stream's usage chunk itself */
+    struct sl_audit_row row; /* filled as the call goes, pushed to the audit log at its end */
+    struct sl_admission adm; /* key, team and reserved limits; adm.key NULL when none */
+    bool client_usage;       /* the client asked for the stream's usage chunk itself */
+    bool sampled;            /* this call goes to the evaluators */
+    bool json_mode;          /* the client asked for a JSON answer (response_format) */
+    char *sample_messages;   /* the request's messages, redacted, for the sample */
+    char *answer;            /* the answer's text, redacted, for the payload log or sample */
+    char finish_reason[24];
     int sent_status;           /* the status the client got (499: it left first) */
     const char *err_code;      /* the error code the client got, or NULL */
     double cost, premium_cost; /* USD; < 0: unknown or unpriced */
@@ -391,7 +396,8 @@ static bool forward_events(struct sl_call *c)
             break;
         } else {
             c->content_events++;
-            if (c->keep_text && sl_json_chat_text(ev.data, ev.data_len, &c->text)) {
+            if (c->keep_text && sl_json_chat_text(ev.data, ev.data_len, &c->text, c->finish_reason,
+                                                  sizeof(c->finish_reason))) {
                 c->keep_text = false; /* too long: the payload log gets what was kept */
                 c->text_cut = true;
             }
@@ -565,7 +571,7 @@ static void estimate_usage(struct sl_call *c)
         struct sl_buf text;
         sl_buf_init(&text, MAX_RESPONSE);
         if (sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
-                              evbuffer_get_length(c->resp), &text) == 0)
+                              evbuffer_get_length(c->resp), &text, NULL, 0) == 0)
             c->usage.completion = sl_tokens_estimate(text.data, text.len);
         sl_buf_free(&text);
     }
@@ -625,7 +631,8 @@ static char *stream_or_body_text(struct sl_call *c)
     sl_buf_init(&out, MAX_RESPONSE);
     if (!c->stream)
         rc = sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
-                               evbuffer_get_length(c->resp), &text);
+                               evbuffer_get_length(c->resp), &text, c->finish_reason,
+                               sizeof(c->finish_reason));
     if (rc == 0)
         rc = c->stream ? sl_redact(c->text.data ? c->text.data : "", c->text.len, &out)
                        : sl_redact(text.data ? text.data : "", text.len, &out);
@@ -676,8 +683,11 @@ static void finish_ok(struct sl_call *c)
     if (c->dep_model != c->model)
         sl_metrics_inc(&m->fallbacks[mi]);
     account(c);
-    if (c->adm.log_payloads && c->kind == SL_ENDPOINT_CHAT)
-        c->row.response = stream_or_body_text(c);
+    if ((c->adm.log_payloads || c->sampled) && c->kind == SL_ENDPOINT_CHAT) {
+        c->answer = stream_or_body_text(c);
+        if (c->adm.log_payloads && c->answer)
+            c->row.response = strdup(c->answer);
+    }
     detach_client(c);
     if (c->stream) {
         evhttp_send_reply_end(c->req);
@@ -832,7 +842,8 @@ static void attempt(struct sl_call *c)
      * the raw body: no re-encoding. */
     c->inject_usage = c->may_inject && c->dep->provider->stream_usage;
     /* The text is kept for the payload log, or to count tokens when no usage will come. */
-    c->keep_text = c->adm.log_payloads || (c->stream && !c->inject_usage && !c->client_usage);
+    c->keep_text =
+        c->adm.log_payloads || c->sampled || (c->stream && !c->inject_usage && !c->client_usage);
     if (c->inject_usage || strlen(c->dep->model) != c->mend - c->mstart - 2 ||
         memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
         int rc;
@@ -930,12 +941,19 @@ static void copy(char *dst, size_t size, const char *src)
         snprintf(dst, size, "%s", src);
 }
 
+static void send_sample(struct sl_call *c);
+
 /* Settles the call's key and team (limits, spending) and queues its audit row. */
 static void record(struct sl_call *c)
 {
     struct sl_server *srv = c->w->server;
     struct sl_audit_row *r = &c->row;
     bool priced = c->have_usage && c->cost >= 0;
+
+    if (c->sampled && c->sent_status)
+        send_sample(c);
+    free(c->sample_messages);
+    free(c->answer);
 
     if (srv->accounts)
         sl_accounts_settle(srv->accounts, &c->adm,
@@ -972,6 +990,38 @@ static void record(struct sl_call *c)
     r->upstream_us = (int64_t)c->upstream_us;
     r->overhead_us = (int64_t)overhead_us(c);
     sl_audit_push(srv->audit, r); /* takes the payloads */
+}
+
+/* Sends the call to the evaluators: the request, the answer and the routing decision. */
+static void send_sample(struct sl_call *c)
+{
+    const struct sl_route *rt = c->route;
+    struct sl_sample s = {.ts_ms = c->row.ts_ms,
+                          .tier_index = (int)c->tier,
+                          .score = c->score,
+                          .status = c->sent_status,
+                          .json_mode = c->json_mode,
+                          .messages = c->sample_messages,
+                          .answer = c->answer ? c->answer : "",
+                          .latency_ms = (int64_t)((sl_clock_mono_us() - c->t_start) / 1000),
+                          .tokens_in = c->have_usage ? c->usage.prompt : -1,
+                          .tokens_out = c->have_usage ? c->usage.completion : -1,
+                          .cost_usd = c->cost};
+
+    copy(s.request_id, sizeof(s.request_id), c->reqid);
+    copy(s.team, sizeof(s.team), c->adm.team);
+    copy(s.route, sizeof(s.route), rt->name);
+    copy(s.tier, sizeof(s.tier), rt->tiers[c->tier].name);
+    copy(s.premium_tier, sizeof(s.premium_tier), rt->tiers[rt->n_tiers - 1].name);
+    if (c->dep) {
+        copy(s.model, sizeof(s.model), c->dep_model->name);
+        copy(s.deployment, sizeof(s.deployment), c->dep->name);
+    }
+    for (size_t i = 0; i + 1 < rt->n_tiers && i < SL_SAMPLE_MAX_THRESHOLDS; i++)
+        s.thresholds[s.n_thresholds++] = rt->thresholds[i];
+    copy(s.error, sizeof(s.error), c->err_code);
+    copy(s.finish_reason, sizeof(s.finish_reason), c->finish_reason);
+    sl_sampler_send(&c->w->sampler, &s);
 }
 
 /* Returns a finished call to the worker's pool. The request is answered or gone. */
@@ -1064,6 +1114,8 @@ static bool route(struct sl_call *c, const cJSON *root)
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tier_base + c->tier]);
+    c->sampled = w->sampler.sock && r->sampling[c->tier] > 0 &&
+                 sl_rand_double(&w->rng) < r->sampling[c->tier];
     return true;
 }
 
@@ -1078,6 +1130,53 @@ static char *redacted(const char *text, size_t len)
         return NULL;
     }
     return sl_buf_take(&b, NULL);
+}
+
+/* Redacts every string in a JSON tree, in place. */
+static int redact_tree(cJSON *node)
+{
+    cJSON *it;
+
+    if (cJSON_IsString(node)) {
+        char *r = redacted(node->valuestring, strlen(node->valuestring));
+        if (!r || !cJSON_SetValuestring(node, r)) {
+            free(r);
+            return SL_ENOMEM;
+        }
+        free(r);
+    }
+    cJSON_ArrayForEach(it, node)
+    {
+        if (redact_tree(it))
+            return SL_ENOMEM;
+    }
+    return 0;
+}
+
+/* Keeps what the sample needs from the request: its messages (redacted; the raw text is
+ * redacted as it is when that keeps it valid JSON, else string by string) and whether it
+ * asked for JSON. */
+static void capture_for_sample(struct sl_call *c, cJSON *root)
+{
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "response_format"), "type");
+    size_t s, e;
+
+    c->json_mode = cJSON_IsString(fmt) && (strcmp(fmt->valuestring, "json_object") == 0 ||
+                                           strcmp(fmt->valuestring, "json_schema") == 0);
+    if (sl_json_member_span(c->body, c->body_len, "messages", &s, &e)) {
+        c->sample_messages = redacted(c->body + s, e - s);
+        if (c->sample_messages && sl_json_valid(c->sample_messages, strlen(c->sample_messages)))
+            return;
+        free(c->sample_messages);
+        c->sample_messages = NULL;
+    }
+    {
+        cJSON *m = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "messages"), 1);
+        if (m && redact_tree(m) == 0)
+            c->sample_messages = cJSON_PrintUnformatted(m);
+        cJSON_Delete(m);
+    }
 }
 
 /* A whole number member of the body found without parsing it, or 0. */
@@ -1234,6 +1333,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
     if (c->adm.log_payloads)
         c->row.prompt = redacted(c->body, c->body_len);
+    if (c->sampled)
+        capture_for_sample(c, root);
     /* Streams are costed from the usage chunk: ask for it when the client did not (and
      * keep it from the client, which does not expect it). */
     if (c->stream && kind == SL_ENDPOINT_CHAT &&

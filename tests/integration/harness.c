@@ -1,5 +1,7 @@
 /* Starting, talking to and stopping real processes on loopback for integration tests. */
 #include "harness.h"
+#include "classifier.h"
+#include "features.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -368,4 +370,23 @@ double metric(int port, const char *series)
     }
     resp_free(&r);
     return v;
+}
+
+void classifier_write(const char *path, const char *hard_prompt, double threshold)
+{
+    struct sl_features f;
+    float *w = calloc(SL_FEATURES_DIM, sizeof(float));
+    char err[512];
+
+    cr_assert_not_null(w);
+    sl_features_init(&f);
+    cr_assert_eq(sl_features_extract(&f, hard_prompt, strlen(hard_prompt), 1), 0);
+    for (size_t i = 0; i < f.n; i++)
+        if (f.idx[i] < SL_FEATURES_HASHED)
+            w[f.idx[i]] = 3.0f;
+    cr_assert_eq(sl_classifier_save(path, w, -2.0, SL_MESSAGES_LAST_USER, &threshold, 1, NULL, NULL,
+                                    err, sizeof(err)),
+                 0, "%s", err);
+    sl_features_free(&f);
+    free(w);
 }

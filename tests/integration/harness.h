@@ -59,6 +59,10 @@ double mock_stat(const struct proc *mock, const char *key);
 /* The value of one Prometheus series line (exact text before the value), or -1. */
 double metric(int port, const char *series);
 
+/* Writes a classifier artifact to path that scores prompts sharing hard_prompt's words high
+ * and others low (weight +3 on each of its hashed features, bias -2), with one threshold. */
+void classifier_write(const char *path, const char *hard_prompt, double threshold);
+
 /* Sleeps ms milliseconds. */
 void sleep_ms(long ms);
 

@@ -16,26 +16,6 @@ static char model_path[300];
 
 #define HARD_PROMPT "Prove that the spectral theorem holds for compact self-adjoint operators."
 
-/* A classifier that scores prompts sharing HARD_PROMPT's words high and others low:
- * weight +3 on each of its hashed (word and character) features, bias -2. */
-static void write_classifier(const char *path, double threshold)
-{
-    struct sl_features f;
-    float *w = calloc(SL_FEATURES_DIM, sizeof(float));
-    char err[512];
-
-    sl_features_init(&f);
-    cr_assert_eq(sl_features_extract(&f, HARD_PROMPT, strlen(HARD_PROMPT), 1), 0);
-    for (size_t i = 0; i < f.n; i++)
-        if (f.idx[i] < SL_FEATURES_HASHED)
-            w[f.idx[i]] = 3.0f;
-    cr_assert_eq(sl_classifier_save(path, w, -2.0, SL_MESSAGES_LAST_USER, &threshold, 1, NULL, NULL,
-                                    err, sizeof(err)),
-                 0, "%s", err);
-    sl_features_free(&f);
-    free(w);
-}
-
 static double expected_score(const char *prompt)
 {
     char err[512];
@@ -55,7 +35,7 @@ static double expected_score(const char *prompt)
 static void init(void)
 {
     snprintf(model_path, sizeof(model_path), "/tmp/sluice-route-model-%d.json", (int)getpid());
-    write_classifier(model_path, 0.5);
+    classifier_write(model_path, HARD_PROMPT, 0.5);
     mock_start(&mock, "{\"models\": {\"*\": {}, \"down\": {\"p_500\": 1}}}", 11);
     proxy_start(
         &proxy,

@@ -714,3 +714,21 @@ Test(config, bad_accounting_settings_name_the_key)
     expect_error(MINIMAL("\"audit\": {\"max_queue\": 0},"),
                  "test.json: audit.max_queue: must be between 1 and 100000000");
 }
+
+Test(config, evaluators_take_zeromq_endpoints)
+{
+    struct sl_config *cfg = parse(MINIMAL(
+        "\"evaluators\": {\"endpoints\": [\"tcp://127.0.0.1:5557\", \"ipc:///tmp/e\"],"
+        " \"queue\": 50},"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->evaluators.endpoints[0], "tcp://127.0.0.1:5557");
+    cr_assert_str_eq(cfg->evaluators.endpoints[1], "ipc:///tmp/e");
+    cr_assert_null(cfg->evaluators.endpoints[2]);
+    cr_assert_eq(cfg->evaluators.queue, 50);
+    sl_config_destroy(cfg);
+    expect_error(MINIMAL("\"evaluators\": {\"endpoints\": []},"),
+                 "test.json: evaluators.endpoints: must be a non-empty array");
+    expect_error(MINIMAL("\"evaluators\": {\"endpoints\": [\"localhost:5557\"]},"),
+                 "test.json: evaluators.endpoints: each must be an endpoint");
+}
