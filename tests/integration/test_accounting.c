@@ -454,6 +454,42 @@ Test(accounting, metrics_show_the_audit_queue_and_team_spending)
     cr_assert_eq(metric(proxy.port, "sluice_refused_total{reason=\"invalid_key\"}"), 1);
 }
 
+/* A provider that cannot send usage in streams: the proxy counts the tokens itself. */
+static void start_without_stream_usage(void)
+{
+    setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
+    mock_start(&mock, NULL, 11);
+    proxy_start(&proxy,
+                "{\"workers\": 1, \"log_level\": \"warn\", \"auth\": {\"required\": false},"
+                " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\","
+                "                            \"stream_usage\": false}},"
+                " \"models\": {\"gpt-4o-mini\": {"
+                "     \"price\": {\"input\": 0.15, \"output\": 0.60},"
+                "     \"deployments\": [{\"provider\": \"mock\", \"model\": \"mock-small\"}]}}}",
+                mock.port);
+}
+
+Test(accounting, tokens_are_counted_when_the_upstream_sends_no_usage,
+     .init = start_without_stream_usage)
+{
+    struct resp r;
+
+    mock_set(&mock, "mock-small", "{\"output_tokens\": 40}");
+    http(&r, proxy.port, NULL, "/v1/chat/completions",
+         "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+         "\"content\":\"Name three rivers of Europe and say where they rise.\"}]}",
+         NULL, 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(strstr(r.body, "\"usage\""), "the mock sent no usage");
+    resp_free(&r);
+    proc_stop_clean(&proxy);
+    /* the mock's 40 words come out near 40 tokens; the prompt near 11 + message overhead */
+    cr_assert_eq(audit_count("tokens_estimated = 1 AND tokens_out BETWEEN 30 AND 60 AND"
+                             " tokens_in BETWEEN 10 AND 30 AND cost_usd > 0"),
+                 1);
+    proxy_restart(&proxy);
+}
+
 Test(accounting, unpriced_model_is_recorded_as_unpriced_not_free)
 {
     char secret[64], v[32];
