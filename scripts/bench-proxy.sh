@@ -42,129 +42,19 @@ TMP=""
 MOCK_PID="" NGINX_PID="" SLUICE_PID="" WRK_PID=""
 declare -A URL       # target -> URL of the chat completions endpoint
 declare -A PID_OF    # target -> pid whose process tree's peak RSS is reported
-declare -A RPS P50 P99 # "target mode conc" -> space-separated values, one per round
-declare -A RSS_KB      # "target mode conc" -> the target's peak RSS after that cell's last run
-
-log() { printf 'bench-proxy: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-# ---- processes -------------------------------------------------------------------------
-
-# True while pid runs. A child that exited stays a zombie until waited for, and kill -0
-# still succeeds on a zombie, so look at its state.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != Z ]]
-}
-
-# Direct children of pid (nginx's workers; sluice's or the mock's if they fork). Scans
-# /proc in bash rather than reading /proc/PID/task/*/children, which not every kernel has.
-children_of() {
-    local f key val
-    for f in /proc/[0-9]*/status; do
-        # A process may exit between the glob and the read; skip it.
-        while read -r key val; do
-            if [[ $key == PPid: ]]; then
-                if [[ $val == "$1" ]]; then
-                    f=${f#/proc/}
-                    echo "${f%/status}"
-                fi
-                break
-            fi
-        done 2>/dev/null <"$f" || continue
-    done
-    return 0
-}
-
-# Stops a process we started, and its children should it die without reaping them: TERM,
-# up to 5 s to exit, then KILL.
-stop_process() {
-    local pid=$1 kids i
-    [[ -n $pid ]] || return 0
-    kids=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        alive "$pid" || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for pid in $kids; do
-        alive "$pid" && kill -KILL "$pid" 2>/dev/null
-    done
-    return 0
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    stop_process "$WRK_PID"
-    stop_process "$SLUICE_PID"
-    stop_process "$NGINX_PID"
-    stop_process "$MOCK_PID"
-    if [[ -n $TMP ]]; then
-        # Keep what explains a failure; an interrupted run (130, 143) has nothing to explain.
-        if [[ ${BENCH_KEEP_TMP:-0} == 1 || ! $rc =~ ^(0|130|143)$ ]]; then
-            log "kept $TMP (logs, configs, wrk outputs)"
-        else
-            rm -rf "$TMP"
-        fi
-    fi
-    exit "$rc"
-}
-
-# Peak resident set (VmHWM, kB) of pid plus its direct children: for nginx the master and
-# its workers; for a single-process program just itself.
-tree_hwm_kb() {
-    local pid total=0 kb
-    for pid in "$1" $(children_of "$1"); do
-        kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || kb=0
-        total=$((total + ${kb:-0}))
-    done
-    echo "$total"
-}
-
-# Waits (up to 10 s) for a program started with --port-file to write its port there.
-wait_port_file() {
-    local file=$1 pid=$2 name=$3 logf=$4 port i
-    for ((i = 0; i < 100; i++)); do
-        if [[ -s $file ]]; then
-            port=$(tr -dc 0-9 <"$file")
-            if [[ -n $port && $port -gt 0 ]]; then
-                echo "$port"
-                return 0
-            fi
-        fi
-        alive "$pid" || break
-        sleep 0.1
-    done
-    log "$name did not report a port; its log ($logf):"
-    tail -n 30 "$logf" >&2 || true
-    die "$name failed to start"
-}
+declare -A RSS_KB    # "target mode conc" -> the target's peak RSS after that cell's last run
+CLEANUP_PIDS=(WRK_PID SLUICE_PID NGINX_PID MOCK_PID)
+LOG_PREFIX=bench-proxy
+# shellcheck source=scripts/bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ---- the three targets -----------------------------------------------------------------
 
-start_mock() {
-    # One thread: the mock is not what is measured, and on a 2-core machine every core it
-    # takes is one the proxies under test don't get.
-    # Without MOCKLLM_API_KEY the mock takes requests bearing no key, as the proxy sends them.
-    env -u MOCKLLM_API_KEY "$BIN/mockllm" --listen 127.0.0.1:0 --port-file "$TMP/mock.port" \
-        --threads 1 --log-level warn >"$TMP/mock.log" 2>&1 &
-    MOCK_PID=$!
-    MOCK_PORT=$(wait_port_file "$TMP/mock.port" "$MOCK_PID" mockllm "$TMP/mock.log")
+start_direct() {
+    start_mock
     URL[direct]=http://127.0.0.1:$MOCK_PORT$API_PATH
     PID_OF[direct]=$MOCK_PID
-    log "mockllm pid $MOCK_PID on port $MOCK_PORT"
 }
-
-# True when something accepts connections on the loopback port.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # nginx cannot be told to pick its own port and write it down, and bash cannot bind a
 # socket to ask the kernel for one. So take a random high port nothing listens on, start
@@ -210,6 +100,7 @@ start_nginx() {
 start_sluice() {
     cat >"$TMP/sluice.json" <<EOF
 {"listen": "127.0.0.1:0", "workers": $WORKERS, "log_level": "warn",
+ "auth": {"required": false}, "audit": {"enabled": false},
  "providers": {"mock": {"base_url": "http://127.0.0.1:$MOCK_PORT/v1"}},
  "models": {"bench-model": {"deployments": [{"provider": "mock", "model": "bench-model"}]}}}
 EOF
@@ -225,98 +116,16 @@ EOF
 
 body_for() { if [[ $1 == stream ]]; then echo "$BODY_STREAM"; else echo "$BODY_NONSTREAM"; fi; }
 
-# One request through target before measuring it: a benchmark of error responses would
-# measure nothing. A stream must end with the OpenAI terminator.
-check_target() {
-    local target=$1 mode=$2 out=$TMP/check-$1-$2.out code last
-    code=$(curl -sS --max-time 10 -o "$out" -w '%{http_code}' -H 'Content-Type: application/json' \
-        --data-binary "$(body_for "$mode")" "${URL[$target]}" 2>"$out.err") || code="curl failed: $(cat "$out.err")"
-    if [[ $code != 200 ]]; then
-        log "$target ($mode) answered: $code"
-        head -c 2000 "$out" >&2 2>/dev/null || true
-        echo >&2
-        die "$target does not answer a $mode chat completion with HTTP 200"
-    fi
-    if [[ $mode == stream ]]; then
-        last=$(tr -d '\r' <"$out" | awk 'NF { last = $0 } END { print last }')
-        if [[ $last != 'data: [DONE]' ]]; then
-            log "$target stream ends with: $last"
-            die "$target's stream does not end with 'data: [DONE]'"
-        fi
-    fi
-}
+# One request through target before measuring it (a stream must end with [DONE]).
+check() { check_target "$1" "$2" "${URL[$1]}" "$(body_for "$2")"; }
 
 # ---- wrk -------------------------------------------------------------------------------
 
-# wrk prints latencies as e.g. 85.12us, 1.23ms, 2.00s or 1.50m; parse_wrk turns them into
-# microseconds and prints: req/s p50_us p99_us socket_errors non2xx_responses requests.
-parse_wrk() {
-    awk '
-        function us(v) {
-            if (v ~ /us$/) return v + 0
-            if (v ~ /ms$/) return v * 1000
-            if (v ~ /m$/)  return v * 60000000
-            if (v ~ /h$/)  return v * 3600000000
-            if (v ~ /s$/)  return v * 1000000
-            return v + 0
-        }
-        /^ *50% /                      { p50 = us($2) }
-        /^ *99% /                      { p99 = us($2) }
-        /^Requests\/sec:/              { rps = $2 }
-        / requests in /                { requests = $1 }
-        /Non-2xx or 3xx responses:/    { non2xx = $NF }
-        /Socket errors:/ {
-            # "Socket errors: connect 0, read 2, write 0, timeout 0"
-            line = $0; sub(/.*Socket errors:/, "", line); gsub(/[^0-9]+/, " ", line)
-            n = split(line, f, " "); for (i = 1; i <= n; i++) sockerr += f[i]
-        }
-        END {
-            if (rps == "" || p50 == "" || p99 == "") exit 1
-            printf "%s %.1f %.1f %d %d %d\n", rps, p50, p99, sockerr, non2xx, requests
-        }' "$1"
-}
-
-# Runs wrk in the background and waits, so a signal reaches our trap at once rather than
-# after wrk's run.
-run_wrk() {
-    local target=$1 mode=$2 conc=$3 secs=$4 out=$5 threads=1
-    ((conc > 1)) && threads=2
-    BENCH_BODY=$(body_for "$mode") wrk -t"$threads" -c"$conc" -d"${secs}s" --timeout 10s \
-        --latency -s "$BENCH_DIR/post.lua" "${URL[$target]}" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || {
-        WRK_PID=""
-        cat "$out" >&2
-        die "wrk failed against $target ($mode, c=$conc)"
-    }
-    WRK_PID=""
-}
-
-# One measured run: records req/s, p50, p99 and the target's peak RSS so far.
-measure() {
-    local target=$1 mode=$2 conc=$3 round=$4 key="$1 $2 $3" out stats
-    local rps p50 p99 sockerr non2xx requests
-    out=$TMP/wrk-$target-$mode-c$conc-r$round.txt
-    run_wrk "$target" "$mode" "$conc" "$DURATION" "$out"
-    stats=$(parse_wrk "$out") || {
-        cat "$out" >&2
-        die "could not read wrk's output for $target ($mode, c=$conc)"
-    }
-    read -r rps p50 p99 sockerr non2xx requests <<<"$stats"
-    if ((sockerr + non2xx > 0)); then
-        log "$target $mode c=$conc round $round: $sockerr socket errors, $non2xx non-2xx responses of $requests"
-        grep -E 'Socket errors|Non-2xx' "$out" >&2 || true
-    fi
-    if ((sockerr + non2xx > MAX_ERRORS || requests == 0)); then
-        cat "$out" >&2
-        die "$target ($mode, c=$conc) had errors; its numbers would be meaningless"
-    fi
-    RPS[$key]+="$rps "
-    P50[$key]+="$p50 "
-    P99[$key]+="$p99 "
-    RSS_KB[$key]=$(tree_hwm_kb "${PID_OF[$target]}")
-    log "$(printf 'round %d/%d %-9s c=%-2d %-6s %9.0f req/s  p50 %7.0f us  p99 %7.0f us' \
-        "$round" "$ROUNDS" "$mode" "$conc" "$target" "$rps" "$p50" "$p99")"
+# One measured run: req/s, p50, p99 (see measure) and the target's peak RSS so far.
+measure_target() {
+    local target=$1 mode=$2 conc=$3
+    measure "$target" "$mode" "$conc" "$4" "${URL[$target]}" "$(body_for "$mode")"
+    RSS_KB[$target $mode $conc]=$(tree_hwm_kb "${PID_OF[$target]}")
 }
 
 # Every round runs every (mode, concurrency) against all three targets back to back, so
@@ -331,9 +140,10 @@ run_rounds() {
                     target=${TARGETS[(i + round - 1) % ${#TARGETS[@]}]}
                     if ((round == 1)); then
                         # Fills connection pools and faults in memory before anything counts.
-                        run_wrk "$target" "$mode" "$conc" "$WARMUP" "$TMP/warmup.txt"
+                        run_wrk "${URL[$target]}" "$(body_for "$mode")" "$conc" "$WARMUP" \
+                            "$TMP/warmup.txt" "$target ($mode, c=$conc)"
                     fi
-                    measure "$target" "$mode" "$conc" "$round"
+                    measure_target "$target" "$mode" "$conc" "$round"
                 done
             done
         done
@@ -341,18 +151,6 @@ run_rounds() {
 }
 
 # ---- report ----------------------------------------------------------------------------
-
-median() {
-    tr -s ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 }
-        END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# Median p50/p99/req/s of a (target, mode, conc).
-m_rps() { median "${RPS[$1 $2 $3]}"; }
-m_p50() { median "${P50[$1 $2 $3]}"; }
-m_p99() { median "${P99[$1 $2 $3]}"; }
-
-calc() { awk "BEGIN { print $* }"; }
 
 print_table() {
     local mode conc target added50 added99 d50 d99 rss
@@ -380,10 +178,6 @@ print_table() {
     echo "(medians of $ROUNDS rounds of ${DURATION}s; +p50/+p99: target minus direct;" \
         "rss_mb: peak RSS (VmHWM) so far, nginx master + workers)"
 }
-
-# ok/MISS for "value op limit", e.g. verdict 0.82 '>=' 0.7
-verdict() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-    ok = (op == ">=") ? v >= l : v <= l; print ok ? "ok" : "MISS" }'; }
 
 print_summary() {
     local s50 n50 added_p50 nginx_added_p50 ratio_p50 rps_ratio stream_ratio rss_kb rss_mb
@@ -423,29 +217,18 @@ print_summary() {
 # ---- main ------------------------------------------------------------------------------
 
 main() {
-    local prog target mode
-    for prog in "$BIN/mockllm" "$BIN/sluice-proxy"; do
-        [[ -x $prog ]] || die "$prog is missing; run 'make bench-proxy' (or 'make all') first"
-    done
-    for prog in nginx wrk curl awk; do
-        command -v "$prog" >/dev/null || die "$prog is not installed (scripts/install-deps.sh)"
-    done
-    [[ $DURATION =~ ^[0-9]+$ && $DURATION -gt 0 ]] || die "BENCH_DURATION must be whole seconds"
-    [[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -gt 0 ]] || die "BENCH_ROUNDS must be a positive number"
-    [[ $WORKERS =~ ^[0-9]+$ && $WORKERS -gt 0 ]] || die "BENCH_WORKERS must be a positive number"
-
-    TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    local target mode
+    require_programs "$BIN/mockllm" "$BIN/sluice-proxy" nginx wrk curl awk
+    check_settings
+    make_tmp sluice-bench
 
     log "$(nproc) cpus, $ROUNDS rounds of ${DURATION}s, $WORKERS workers, work dir $TMP"
-    start_mock
+    start_direct
     start_nginx
     start_sluice
     for target in "${TARGETS[@]}"; do
         for mode in "${MODES[@]}"; do
-            check_target "$target" "$mode"
+            check "$target" "$mode"
         done
     done
     run_rounds
