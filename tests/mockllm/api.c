@@ -20,6 +20,7 @@
 /* What a chat request asks for; strings point into the parsed body. */
 struct chat_request {
     const char *model;
+    const cJSON *messages;
     uint64_t prompt_hash; /* of the messages' text */
     size_t prompt_chars;
     int max_tokens; /* 0: no limit */
@@ -103,6 +104,7 @@ static int parse_messages(struct chat_request *c, const cJSON *messages, char *e
         c->prompt_hash = mock_hash(c->prompt_hash, "", 1);
         i++;
     }
+    c->messages = messages;
     return 0;
 }
 
@@ -303,9 +305,43 @@ static int answer_init(struct mock_answer *a, uint64_t seed, struct sl_rand *rng
     a->text_seed = sl_rand_mix(seed ^ c->prompt_hash);
     a->prompt_tokens = mock_prompt_tokens(c->prompt_chars);
     a->length = c->max_tokens > 0 && c->max_tokens < s->output_tokens;
-    a->tokens = a->length ? c->max_tokens : s->output_tokens;
+    a->words = a->tokens = a->length ? c->max_tokens : s->output_tokens;
     a->include_usage = c->include_usage;
     return (a->model_json = json_string(c->model)) ? 0 : SL_ENOMEM;
+}
+
+/* Turns a into the judge's verdict, or into a bad answer, as s says; u is the request's draw
+ * for a bad answer. counted: the answer will be sent (not replaced by a malformed body). */
+static int answer_quality(struct mock_server *srv, struct mock_answer *a,
+                          const struct chat_request *c, const struct mock_settings *s, double u,
+                          bool counted)
+{
+    char *text = NULL;
+    int rc = 0;
+
+    /* Only the judge and p_bad_hard read the prompt. */
+    if ((s->judge || s->p_bad_hard > 0) && !(text = mock_last_user_text(c->messages)))
+        return SL_ENOMEM;
+    if (s->judge) {
+        if (!(a->text = mock_judge_verdict(text))) {
+            rc = SL_ENOMEM;
+            goto out;
+        }
+        /* The verdict is whole whatever max_tokens says: a cut verdict tests nothing. */
+        a->words = 0;
+        a->length = false;
+        a->tokens = mock_prompt_tokens(strlen(a->text));
+        if (counted)
+            mock_stats_judged(srv->stats);
+    } else if (mock_answer_is_bad(s, text && mock_prompt_is_hard(text), u)) {
+        a->lead = MOCK_BAD_LEAD;
+        a->tokens += MOCK_BAD_LEAD_TOKENS;
+        if (counted)
+            mock_stats_bad_answer(srv->stats);
+    }
+out:
+    free(text);
+    return rc;
 }
 
 static enum mock_handled chat_plain(struct mock_server *srv, struct evhttp_request *req,
@@ -355,7 +391,10 @@ enum mock_handled mock_api_chat(struct mock_server *srv, struct evhttp_request *
         done = mock_reply_hang(srv, req);
         goto out;
     }
-    if (answer_init(&a, srv->cfg->seed, &rng, &c, &s)) {
+    /* The bad-answer draw comes last, so that the fault and id draws are what they would be
+     * without it. */
+    if (answer_init(&a, srv->cfg->seed, &rng, &c, &s) ||
+        answer_quality(srv, &a, &c, &s, sl_rand_double(&rng), fault != MOCK_FAULT_MALFORMED)) {
         mock_send_error(srv, req, 500, "server_error", NULL, "mockllm: out of memory");
         goto out;
     }

@@ -26,7 +26,9 @@ static const char *const vocab[] = {
 void mock_answer_free(struct mock_answer *a)
 {
     free(a->model_json);
+    free(a->text);
     a->model_json = NULL;
+    a->text = NULL;
 }
 
 uint64_t mock_hash(uint64_t h, const void *p, size_t n)
@@ -47,10 +49,10 @@ int mock_prompt_tokens(size_t chars)
     return t < 1 ? 1 : t > INT_MAX ? INT_MAX : (int)t;
 }
 
-int mock_body_string(struct sl_buf *b, const char *s)
+int mock_body_escaped(struct sl_buf *b, const char *s)
 {
     const char *run = s;
-    int rc = sl_buf_add(b, "\"", 1);
+    int rc = 0;
 
     /* Copy runs of plain bytes in one go; UTF-8 passes through. */
     for (; !rc && *s; s++) {
@@ -63,8 +65,15 @@ int mock_body_string(struct sl_buf *b, const char *s)
             rc = c == '"' || c == '\\' ? sl_buf_addf(b, "\\%c", c) : sl_buf_addf(b, "\\u%04x", c);
         run = s + 1;
     }
+    return rc ? rc : sl_buf_add(b, run, (size_t)(s - run));
+}
+
+int mock_body_string(struct sl_buf *b, const char *s)
+{
+    int rc = sl_buf_add(b, "\"", 1);
+
     if (!rc)
-        rc = sl_buf_add(b, run, (size_t)(s - run));
+        rc = mock_body_escaped(b, s);
     return rc ? rc : sl_buf_add(b, "\"", 1);
 }
 
@@ -81,12 +90,25 @@ int mock_body_error(struct sl_buf *b, const char *message, const char *type, con
     return rc;
 }
 
-/* Token i: a word, with a space after all but the last, so the tokens add up to the text. */
-static int add_token(struct sl_buf *b, const struct mock_answer *a, int i)
+/* Word i, with a space after all but the last, so that the chunks add up to the text. */
+static int add_word(struct sl_buf *b, const struct mock_answer *a, int i)
 {
     const char *w = vocab[sl_rand_mix(a->text_seed + (uint64_t)i) % NVOCAB];
 
-    return sl_buf_addf(b, i + 1 < a->tokens ? "%s " : "%s", w);
+    return sl_buf_addf(b, i + 1 < a->words ? "%s " : "%s", w);
+}
+
+/* The content of chunk i (see mock_answer_chunks), escaped for a JSON string. */
+static int add_chunk(struct sl_buf *b, const struct mock_answer *a, int i)
+{
+    if (a->text)
+        return i == 0 ? mock_body_escaped(b, a->text) : 0;
+    if (a->lead) {
+        if (i == 0)
+            return sl_buf_addf(b, a->words > 0 ? "%s " : "%s", a->lead);
+        i--;
+    }
+    return i < a->words ? add_word(b, a, i) : 0;
 }
 
 static const char *finish_reason(const struct mock_answer *a)
@@ -110,8 +132,8 @@ int mock_body_chat(struct sl_buf *b, const struct mock_answer *a)
                          "\"assistant\",\"content\":\"",
                          a->id, a->created, a->model_json);
 
-    for (int i = 0; !rc && i < a->tokens; i++)
-        rc = add_token(b, a, i);
+    for (int i = 0, n = mock_answer_chunks(a); !rc && i < n; i++)
+        rc = add_chunk(b, a, i);
     if (!rc)
         rc = sl_buf_addf(b, "\"},\"finish_reason\":\"%s\"}],", finish_reason(a));
     if (!rc)
@@ -121,7 +143,9 @@ int mock_body_chat(struct sl_buf *b, const struct mock_answer *a)
 
 int mock_answer_chunks(const struct mock_answer *a)
 {
-    return a->tokens > 0 ? a->tokens : 1;
+    int n = a->text ? 1 : (a->lead ? 1 : 0) + a->words;
+
+    return n > 0 ? n : 1;
 }
 
 /* The start of every chunk event, up to and including "model":...,  */
@@ -142,8 +166,8 @@ int mock_body_chunks(struct sl_buf *b, const struct mock_answer *a, int from, in
         if (!rc)
             rc = sl_buf_addf(b, "\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"",
                              i == 0 ? "\"role\":\"assistant\"," : "");
-        if (!rc && i < a->tokens)
-            rc = add_token(b, a, i);
+        if (!rc)
+            rc = add_chunk(b, a, i);
         if (!rc)
             rc = sl_buf_adds(b, "\"},\"finish_reason\":null}]}\n\n");
     }

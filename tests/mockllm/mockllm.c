@@ -21,15 +21,42 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mockllm [--listen HOST:PORT] [--port-file FILE] [--config FILE]\n"
-               "               [--seed N] [--threads N] [--log-level LEVEL]\n"
-               "  --listen     numeric address and port (default 127.0.0.1:9090; port 0: any)\n"
-               "  --port-file  write the bound port there once listening\n"
-               "  --config     models file: {\"models\": {\"NAME\": {settings}}}\n"
-               "  --seed       seed of every random draw (default 1)\n"
-               "  --threads    event-loop threads sharing the port (default 1)\n"
-               "  --log-level  debug, info, warn, error or off (default info)\n"
-               "MOCKLLM_API_KEY, when set, is the key /v1 requests must bear.\n");
+    fprintf(f,
+            "usage: mockllm [--listen HOST:PORT] [--port-file FILE] [--config FILE]\n"
+            "               [--seed N] [--threads N] [--log-level LEVEL]\n"
+            "  --listen     numeric address and port (default 127.0.0.1:9090; port 0: any)\n"
+            "  --port-file  write the bound port there once listening\n"
+            "  --config     models file: {\"models\": {\"NAME\": {settings}}}\n"
+            "  --seed       seed of every random draw (default 1)\n"
+            "  --threads    event-loop threads sharing the port (default 1)\n"
+            "  --log-level  debug, info, warn, error or off (default info)\n"
+            "MOCKLLM_API_KEY, when set, is the key /v1 requests must bear.\n"
+            "\n"
+            "Model settings, in the file or live with POST /mock/models/NAME {settings}\n"
+            "(\"*\" is every model not listed; GET /mock/stats counts, POST /mock/reset\n"
+            "zeroes the counts and restarts every model's draws):\n"
+            "  ttft_ms, itl_ms        time to the first token, between tokens (default 0)\n"
+            "  output_tokens          answer length in words (default 16)\n"
+            "  embedding_dims         embedding length (default 8)\n"
+            "  p_429, p_500, p_503    probability of that error status\n"
+            "  retry_after_s          Retry-After on those errors when above 0 (default 0)\n"
+            "  p_hang, p_malformed    never answer; answer broken JSON\n"
+            "  p_close_mid_stream     close after about half the answer\n"
+            "  p_bad                  probability of a bad answer: its content is\n"
+            "                         \"" MOCK_BAD_LEAD "\" and the usual words\n"
+            "  p_bad_hard             the same, for hard prompts only (a chance independent\n"
+            "                         of p_bad's): the last user message has 40 words or more,\n"
+            "                         or one of prove, derive, explain why, step by step,\n"
+            "                         analyze, analyse, implement, optimize, optimise at\n"
+            "                         the start of a word, in any case\n"
+            "  judge                  true: answer as the judge (default for \"" MOCK_JUDGE_MODEL
+            "\"),\n"
+            "                         reading the last user message: <answer>X</answer>\n"
+            "                         -> {\"score\": 1 when X is bad, else 5, \"reason\"};\n"
+            "                         <answer_a>A</answer_a><answer_b>B</answer_b> ->\n"
+            "                         {\"winner\": \"A\", \"B\" or \"tie\", \"reason\"}, a good\n"
+            "                         answer beating a bad one; neither -> plain text\n"
+            "Every draw is deterministic for a seed, a model and its request number.\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)

@@ -41,7 +41,14 @@ struct mock_settings {
     int embedding_dims; /* length of each embedding vector */
     int retry_after_s;  /* Retry-After on 429/5xx faults; 0 sends none */
     double p_429, p_500, p_503, p_hang, p_close_mid_stream, p_malformed;
+    /* Answer quality (quality.c), drawn apart from the faults: a chat answer is bad with
+     * probability p_bad, and a hard prompt's also with p_bad_hard, independently. */
+    double p_bad, p_bad_hard;
+    bool judge; /* answers as the deterministic judge instead (default for "mock-judge") */
 };
+
+/* The model name that is a judge unless its settings say "judge": false. */
+#define MOCK_JUDGE_MODEL "mock-judge"
 
 /* Faults in order of precedence: one uniform draw is compared with their cumulative sums. */
 enum mock_fault {
@@ -101,6 +108,9 @@ void mock_stats_begin(struct mock_stats *st, const char *authorization);
 /* Counts a started request as ended; call exactly once per mock_stats_begin. */
 void mock_stats_end(struct mock_stats *st, enum mock_outcome outcome);
 void mock_stats_fault(struct mock_stats *st, enum mock_fault fault);
+/* Counts a chat answer made bad (p_bad, p_bad_hard), and a judge's verdict. */
+void mock_stats_bad_answer(struct mock_stats *st);
+void mock_stats_judged(struct mock_stats *st);
 /* Zeroes every counter but in_flight, which counts requests still open. */
 void mock_stats_reset(struct mock_stats *st);
 /* The GET /mock/stats body, for the caller to free(); NULL if out of memory. */
@@ -110,14 +120,19 @@ char *mock_stats_json(struct mock_stats *st, struct mock_models *m);
 
 #define MOCK_HASH_INIT 0xcbf29ce484222325ull
 
-/* Everything a chat answer is made of, plain or streamed. */
+/* Everything a chat answer is made of, plain or streamed. Its content is one of: words drawn
+ * from text_seed; the same words after a lead (a bad answer's apology); or a fixed text (a
+ * judge's verdict). A stream sends the lead, and a fixed text, as one chunk each. */
 struct mock_answer {
     char id[40];        /* "chatcmpl-mock-<hex>" */
     char *model_json;   /* owned: the model name as a JSON string literal, quotes included */
     long long created;  /* Unix time */
     uint64_t text_seed; /* from the seed and the prompt: picks the words */
     int prompt_tokens;
-    int tokens;         /* completion tokens */
+    int words;          /* words drawn (none with text) */
+    const char *lead;   /* static text before the words, or NULL */
+    char *text;         /* owned: the whole content instead of words, or NULL */
+    int tokens;         /* completion tokens: the words, the lead's and the text's tokens */
     bool length;        /* max_tokens cut the answer: finish_reason "length" */
     bool include_usage; /* stream_options.include_usage */
 };
@@ -129,12 +144,15 @@ uint64_t mock_hash(uint64_t h, const void *p, size_t n);
 int mock_prompt_tokens(size_t chars);
 /* Appends s as a JSON string literal. */
 int mock_body_string(struct sl_buf *b, const char *s) SL_MUST_CHECK;
+/* Appends s escaped for the inside of a JSON string literal, without the quotes. */
+int mock_body_escaped(struct sl_buf *b, const char *s) SL_MUST_CHECK;
 /* Appends {"error":{"message","type","param":null,"code"}}; code may be NULL. */
 int mock_body_error(struct sl_buf *b, const char *message, const char *type,
                     const char *code) SL_MUST_CHECK;
 /* Appends a chat.completion object. */
 int mock_body_chat(struct sl_buf *b, const struct mock_answer *a) SL_MUST_CHECK;
-/* Content chunks a stream sends: one per token, or a single empty one for an empty answer. */
+/* Content chunks a stream sends: one for the lead or the text, one per word, or a single empty
+ * one for an empty answer. */
 int mock_answer_chunks(const struct mock_answer *a);
 /* Appends the SSE events of content chunks [from, to); the first carries the role. */
 int mock_body_chunks(struct sl_buf *b, const struct mock_answer *a, int from, int to) SL_MUST_CHECK;
@@ -160,6 +178,38 @@ int mock_body_embeddings(struct sl_buf *b, const struct mock_embedding_set *e) S
 #define MOCK_MALFORMED_EMBEDDINGS                                                                  \
     "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"embedding\":["
 #define MOCK_MALFORMED_STREAM "data: {\"choices\": [}\n\ndata: [DONE]\n\n"
+
+/* ---- answer quality and the judge (quality.c): pure functions of their arguments ----
+ *
+ * A prompt is hard when its last user message (its text, or the text of its parts joined by
+ * newlines) has at least MOCK_HARD_WORDS words (runs of non-blank characters), or contains,
+ * ignoring ASCII case and at the start of a word, one of: prove, derive, explain why, step by
+ * step, analyze, analyse, implement, optimize, optimise ("prove" matches "proves" but not
+ * "improve"). A bad answer's content starts with MOCK_BAD_LEAD, then the usual words.
+ *
+ * The judge reads the last user message (the last of each opening tag in it, so that
+ * instructions that name the tags may come first). With <answer_a>A</answer_a> and
+ * <answer_b>B</answer_b> it compares: {"winner": "A"|"B"|"tie", "reason": "..."}, where an
+ * answer is bad when, after leading blanks, it starts with MOCK_BAD_MARK; a good one beats a
+ * bad one, and two good or two bad ones tie. Otherwise, with <answer>X</answer>, it grades:
+ * {"score": 1, "reason": "..."} for a bad X, {"score": 5, ...} for a good one. Without either,
+ * it answers plain text that is not JSON, so that callers can test an unparseable verdict. */
+
+#define MOCK_BAD_LEAD        "Sorry, I cannot answer that precisely."
+#define MOCK_BAD_MARK        "Sorry, I cannot answer that precisely"
+#define MOCK_BAD_LEAD_TOKENS 6 /* its words */
+#define MOCK_HARD_WORDS      40
+
+/* The last user message's text, for the caller to free(): "" when there is none; NULL if out
+ * of memory. messages is an array already validated by the chat parser. */
+char *mock_last_user_text(const cJSON *messages);
+bool mock_prompt_is_hard(const char *text);
+/* Whether a chat answer is bad: the uniform draw u in [0, 1) against s's p_bad and, for a
+ * hard prompt, p_bad_hard. */
+bool mock_answer_is_bad(const struct mock_settings *s, bool hard, double u);
+/* The judge's verdict on the last user message text, for the caller to free(); NULL if out of
+ * memory. */
+char *mock_judge_verdict(const char *text);
 
 /* ---- HTTP server threads (server.c) ---- */
 
@@ -239,7 +289,7 @@ enum mock_handled mock_reply_drop(struct mock_server *srv, struct evhttp_request
 /* Never answers. */
 enum mock_handled mock_reply_hang(struct mock_server *srv, struct evhttp_request *req);
 /* Streams a as server-sent events: headers now, the first chunk after ttft_ms, then one every
- * itl_ms (all at once when itl_ms is 0). Takes a->model_json. */
+ * itl_ms (all at once when itl_ms is 0). Takes a->model_json and a->text. */
 enum mock_handled mock_reply_stream(struct mock_server *srv, struct evhttp_request *req,
                                     struct mock_answer *a, enum mock_stream_mode mode, int ttft_ms,
                                     int itl_ms);

@@ -33,7 +33,7 @@ struct mock_models {
 
 static const struct mock_settings builtin = {.output_tokens = 16, .embedding_dims = 8};
 
-enum field_kind { FIELD_INT, FIELD_PROB };
+enum field_kind { FIELD_INT, FIELD_PROB, FIELD_BOOL };
 
 /* One row per setting: the config file, live updates and validation all read this table. */
 static const struct field {
@@ -53,6 +53,9 @@ static const struct field {
     {"p_hang", offsetof(struct mock_settings, p_hang), FIELD_PROB, 0, 0},
     {"p_close_mid_stream", offsetof(struct mock_settings, p_close_mid_stream), FIELD_PROB, 0, 0},
     {"p_malformed", offsetof(struct mock_settings, p_malformed), FIELD_PROB, 0, 0},
+    {"p_bad", offsetof(struct mock_settings, p_bad), FIELD_PROB, 0, 0},
+    {"p_bad_hard", offsetof(struct mock_settings, p_bad_hard), FIELD_PROB, 0, 0},
+    {"judge", offsetof(struct mock_settings, judge), FIELD_BOOL, 0, 0},
 };
 
 enum mock_fault mock_settings_fault(const struct mock_settings *s, double u)
@@ -84,6 +87,14 @@ static int set_field(struct mock_settings *s, const struct field *f, const cJSON
 {
     double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
 
+    if (f->kind == FIELD_BOOL) {
+        if (!cJSON_IsBool(v)) {
+            snprintf(err, errlen, "must be true or false");
+            return SL_EINVAL;
+        }
+        *(bool *)(void *)((char *)s + f->off) = cJSON_IsTrue(v);
+        return 0;
+    }
     if (f->kind == FIELD_PROB) {
         if (!(d >= 0 && d <= 1)) {
             snprintf(err, errlen, "must be a number in [0, 1]");
@@ -181,12 +192,16 @@ static uint64_t name_hash(const char *name)
     return mock_hash(MOCK_HASH_INIT, name, strlen(name));
 }
 
-/* The settings for names that are not listed: "*" if configured, else the built-in ones. */
-static const struct mock_settings *default_settings(struct mock_models *m)
+/* The settings for names that are not listed: "*" if configured, else the built-in ones;
+ * MOCK_JUDGE_MODEL judges either way. */
+static struct mock_settings default_settings(struct mock_models *m, const char *name)
 {
     const struct mock_model *star = find(m, "*", name_hash("*"));
+    struct mock_settings s = star && star->listed ? star->s : builtin;
 
-    return star && star->listed ? &star->s : &builtin;
+    if (strcmp(name, MOCK_JUDGE_MODEL) == 0)
+        s.judge = true;
+    return s;
 }
 
 struct mock_models *mock_models_create(void)
@@ -254,6 +269,10 @@ static int load_model(struct mock_models *m, const char *path, const cJSON *it, 
     struct mock_settings s = builtin;
     struct mock_model *e;
     char where[160], why[256];
+
+    /* A file's entry starts from the built-in settings, not from "*": the order of entries in
+     * the file must not matter. */
+    s.judge = strcmp(it->string, MOCK_JUDGE_MODEL) == 0;
 
     if (!*it->string) {
         snprintf(err, errlen, "%s: models: empty model name", path);
@@ -344,7 +363,7 @@ int mock_models_update(struct mock_models *m, const char *name, const cJSON *fie
 
     pthread_mutex_lock(&m->mu);
     e = find(m, name, hash);
-    s = e && e->listed ? e->s : *default_settings(m);
+    s = e && e->listed ? e->s : default_settings(m, name);
     if ((rc = settings_merge(&s, fields_obj, NULL, err, errlen)))
         goto out;
     if (!e && !(e = add(m, name, hash))) {
@@ -376,7 +395,7 @@ int mock_models_use(struct mock_models *m, const char *name, struct mock_setting
             rc = SL_ENOTFOUND;
             goto out;
         }
-        *s = *default_settings(m);
+        *s = default_settings(m, name);
         if (!e)
             e = add(m, name, hash);
     }

@@ -323,6 +323,7 @@ enum mock_handled mock_reply_stream(struct mock_server *srv, struct evhttp_reque
     r = reply_new(srv, req, REPLY_STREAM);
     r->answer = *a;
     a->model_json = NULL;
+    a->text = NULL;
     r->mode = mode;
     r->itl_ms = itl_ms;
     /* Rounded up, so that a one-token answer still sends something before the drop. */

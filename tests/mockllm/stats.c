@@ -12,6 +12,8 @@ struct mock_stats {
     atomic_ullong cancelled;
     atomic_llong in_flight;
     atomic_ullong faults[MOCK_FAULT_COUNT];
+    atomic_ullong bad_answers;
+    atomic_ullong judged;
     pthread_mutex_t mu;
     char *last_authorization; /* guarded by mu */
 };
@@ -83,6 +85,16 @@ void mock_stats_fault(struct mock_stats *st, enum mock_fault fault)
         add(&st->faults[fault]);
 }
 
+void mock_stats_bad_answer(struct mock_stats *st)
+{
+    add(&st->bad_answers);
+}
+
+void mock_stats_judged(struct mock_stats *st)
+{
+    add(&st->judged);
+}
+
 void mock_stats_reset(struct mock_stats *st)
 {
     atomic_store_explicit(&st->requests, 0, memory_order_relaxed);
@@ -90,6 +102,8 @@ void mock_stats_reset(struct mock_stats *st)
     atomic_store_explicit(&st->cancelled, 0, memory_order_relaxed);
     for (int i = 0; i < MOCK_FAULT_COUNT; i++)
         atomic_store_explicit(&st->faults[i], 0, memory_order_relaxed);
+    atomic_store_explicit(&st->bad_answers, 0, memory_order_relaxed);
+    atomic_store_explicit(&st->judged, 0, memory_order_relaxed);
     pthread_mutex_lock(&st->mu);
     free(st->last_authorization);
     st->last_authorization = NULL;
@@ -135,6 +149,8 @@ char *mock_stats_json(struct mock_stats *st, struct mock_models *m)
     ok = ok && faults;
     for (size_t i = 0; ok && i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
         ok = add_count(faults, fault_names[i].name, &st->faults[fault_names[i].fault]);
+    ok = ok && add_count(root, "bad_answers", &st->bad_answers);
+    ok = ok && add_count(root, "judged", &st->judged);
     ok = ok && add_last_authorization(st, root);
     if (ok)
         out = cJSON_PrintUnformatted(root);
