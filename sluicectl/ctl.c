@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
+#include "clock.h"
 #include "errors.h"
 
 static const struct option options[] = {
@@ -28,6 +31,8 @@ static const struct option options[] = {
     {"period", required_argument, NULL, SL_CTL_OPT_PERIOD},
     {"warn-at", required_argument, NULL, SL_CTL_OPT_WARN_AT},
     {"log-payloads", required_argument, NULL, SL_CTL_OPT_LOG_PAYLOADS},
+    {"all", no_argument, NULL, SL_CTL_OPT_ALL},
+    {"bucket", required_argument, NULL, SL_CTL_OPT_BUCKET},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -124,14 +129,63 @@ int sl_ctl_parse_time(const char *s, int64_t now_ms, int64_t *ms)
     return SL_EINVAL;
 }
 
-void sl_ctl_default_db(char *out, size_t outlen)
+static void data_file(const char *name, char *out, size_t outlen)
 {
     const char *dir = getenv("SLUICE_DATA_DIR");
 
     if (dir && *dir)
-        snprintf(out, outlen, "%s/audit.db", dir);
+        snprintf(out, outlen, "%s/%s", dir, name);
     else
-        snprintf(out, outlen, "data/audit.db");
+        snprintf(out, outlen, "data/%s", name);
+}
+
+void sl_ctl_default_db(char *out, size_t outlen)
+{
+    data_file("audit.db", out, outlen);
+}
+
+void sl_ctl_default_evaldb(char *out, size_t outlen)
+{
+    data_file("eval.db", out, outlen);
+}
+
+int sl_ctl_parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    long long v;
+
+    if (*s < '0' || *s > '9')
+        return SL_EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < 1)
+        return SL_EINVAL;
+    *id = v;
+    return 0;
+}
+
+int sl_ctl_print_json(cJSON *doc, FILE *out)
+{
+    char *s = doc ? cJSON_Print(doc) : NULL;
+    int rc = s ? 0 : SL_ENOMEM;
+
+    if (s && (fputs(s, out) == EOF || fputc('\n', out) == EOF))
+        rc = SL_EIO;
+    free(s);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+void sl_ctl_json_time(cJSON *o, const char *name, int64_t ms)
+{
+    char iso[32];
+
+    if (ms == INT64_MIN || ms == INT64_MAX || ms < 0) {
+        cJSON_AddNullToObject(o, name);
+        return;
+    }
+    sl_clock_iso8601(ms, iso, sizeof(iso));
+    cJSON_AddStringToObject(o, name, iso);
 }
 
 void sl_ctl_format_time(int64_t unix_s, char *out, size_t outlen)
@@ -193,6 +247,14 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
             break;
         case SL_CTL_OPT_JSON:
             a->json = true;
+            break;
+        case SL_CTL_OPT_ALL:
+            a->all = true;
+            break;
+        case SL_CTL_OPT_BUCKET:
+            a->bucket = v;
+            bad = strcmp(v, "hour") != 0 && strcmp(v, "day") != 0;
+            want = " (want hour or day)";
             break;
         case SL_CTL_OPT_BY:
             a->by = v;

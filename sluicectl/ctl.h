@@ -1,14 +1,18 @@
 /* What every sluicectl command shares: its option parser (one table of options, each command
- * accepting its own subset), times on the command line, the default audit database, and how
- * errors reach the operator. Exit statuses: 0 success, 1 failure, 2 bad usage.
- * Strings in struct sl_ctl_args point into argv or the environment; nothing here allocates. */
+ * accepting its own subset), times on the command line, the default databases, JSON output,
+ * and how errors reach the operator. Exit statuses: 0 success, 1 failure, 2 bad usage.
+ * Strings in struct sl_ctl_args point into argv or the environment; the parser allocates
+ * nothing. */
 #ifndef SL_CTL_H
 #define SL_CTL_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "errors.h"
 
 #define SL_CTL_EXIT_FAILURE 1
 #define SL_CTL_EXIT_USAGE   2
@@ -33,6 +37,8 @@ enum sl_ctl_opt {
     SL_CTL_OPT_PERIOD,
     SL_CTL_OPT_WARN_AT,
     SL_CTL_OPT_LOG_PAYLOADS,
+    SL_CTL_OPT_ALL,
+    SL_CTL_OPT_BUCKET,
 };
 
 /* One command's description for the parser and for its --help. */
@@ -48,9 +54,9 @@ struct sl_ctl_spec {
 
 /* Options as parsed. Unset values: NULL, false, -1, NAN; since/until INT64_MIN/INT64_MAX. */
 struct sl_ctl_args {
-    const char *db, *by, *team, *url, *name, *period;
+    const char *db, *by, *team, *url, *name, *period, *bucket;
     int64_t since_ms, until_ms; /* [since, until), Unix milliseconds */
-    bool json;
+    bool json, all;
     long top;
     long rpm, tpm, concurrency;
     double budget_usd, warn_at;
@@ -82,8 +88,19 @@ int sl_ctl_parse_time(const char *s, int64_t now_ms, int64_t *ms);
 /* Writes the default audit database's path: $SLUICE_DATA_DIR/audit.db when the variable is
  * set and not empty, else data/audit.db. */
 void sl_ctl_default_db(char *out, size_t outlen);
+/* The same for the evaluator's database: $SLUICE_DATA_DIR/eval.db or data/eval.db. */
+void sl_ctl_default_evaldb(char *out, size_t outlen);
 
 /* Writes Unix seconds as "YYYY-MM-DD HH:MM" (UTC). */
 void sl_ctl_format_time(int64_t unix_s, char *out, size_t outlen);
+
+/* Parses a positive decimal integer (an alert's id). SL_EINVAL otherwise. */
+int sl_ctl_parse_id(const char *s, int64_t *id);
+
+/* Prints doc (NULL: out of memory) indented, with a newline, and deletes it. SL_ENOMEM,
+ * SL_EIO. */
+int sl_ctl_print_json(cJSON *doc, FILE *out) SL_MUST_CHECK;
+/* Adds name: ms as ISO 8601 UTC, or null when ms is INT64_MIN, INT64_MAX or negative. */
+void sl_ctl_json_time(cJSON *o, const char *name, int64_t ms);
 
 #endif

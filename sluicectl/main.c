@@ -1,5 +1,6 @@
-/* sluicectl: the operators' command line. Reports over the audit log and calls to the
- * proxy's admin API; each command lives in its module, this file only dispatches. */
+/* sluicectl: the operators' command line. Reports over the audit log, quality and alerts
+ * over the evaluator's database, and calls to the proxy's admin API; each command lives in
+ * its module, this file only dispatches. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -7,7 +8,9 @@
 #include <string.h>
 
 #include "ctl_admin.h"
+#include "ctl_alerts.h"
 #include "ctl.h"
+#include "ctl_quality.h"
 #include "report.h"
 
 static const struct {
@@ -16,7 +19,8 @@ static const struct {
 } commands[] = {
     {"spend", sl_report_spend_cmd},   {"savings", sl_report_savings_cmd},
     {"routes", sl_report_routes_cmd}, {"keys", sl_ctl_admin_cmd},
-    {"teams", sl_ctl_admin_cmd},
+    {"teams", sl_ctl_admin_cmd},      {"alerts", sl_ctl_alerts_cmd},
+    {"quality", sl_ctl_quality_cmd},
 };
 
 static const char usage_text[] =
@@ -26,6 +30,14 @@ static const char usage_text[] =
     "  spend [--by team|key|model|day]     requests, errors, tokens and cost per group\n"
     "  savings [--by route|team]           routed cost against the premium tier's\n"
     "  routes [--top N]                    the busiest routes: tiers, overhead, errors, cost\n"
+    "\n"
+    "Quality over the evaluator's database (--db PATH, default $SLUICE_DATA_DIR/eval.db or\n"
+    "data/eval.db; --json):\n"
+    "  alerts [list] [--all]               open quality alerts (--all: resolved ones too)\n"
+    "  alerts show ID                      one alert and its evidence\n"
+    "  alerts ack ID [--by NAME]           acknowledge an alert\n"
+    "  quality [--by tier|model|route|arm] [--bucket hour|day] [--since WHEN] [--until WHEN]\n"
+    "                                      samples, pass rate, judge grade, shadow verdicts\n"
     "\n"
     "The proxy's admin API (--url URL, default $SLUICE_URL or http://127.0.0.1:8080; --json):\n"
     "  keys create --team T [--name N] [--rpm N] [--tpm N] [--concurrency N]\n"

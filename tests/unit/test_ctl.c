@@ -65,6 +65,29 @@ Test(ctl, default_db_follows_the_data_dir)
     cr_assert_str_eq(path, "/var/lib/sluice/audit.db");
 }
 
+Test(ctl, default_evaldb_follows_the_data_dir)
+{
+    char path[256];
+
+    unsetenv("SLUICE_DATA_DIR");
+    sl_ctl_default_evaldb(path, sizeof(path));
+    cr_assert_str_eq(path, "data/eval.db");
+    setenv("SLUICE_DATA_DIR", "/var/lib/sluice", 1);
+    sl_ctl_default_evaldb(path, sizeof(path));
+    cr_assert_str_eq(path, "/var/lib/sluice/eval.db");
+}
+
+Test(ctl, ids_are_positive_integers)
+{
+    const char *bad[] = {"", "0", "-1", "+1", " 1", "1x", "x", "99999999999999999999"};
+    int64_t id;
+
+    cr_assert_eq(sl_ctl_parse_id("42", &id), 0);
+    cr_assert_eq(id, 42);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(sl_ctl_parse_id(bad[i], &id), SL_EINVAL, "%s", bad[i]);
+}
+
 Test(ctl, format_time_is_utc)
 {
     char s[32];
@@ -75,9 +98,11 @@ Test(ctl, format_time_is_utc)
 
 /* ---- the parser ---- */
 
-static const int options[] = {
-    SL_CTL_OPT_SINCE,   SL_CTL_OPT_UNTIL,        SL_CTL_OPT_JSON,   SL_CTL_OPT_RPM,
-    SL_CTL_OPT_WARN_AT, SL_CTL_OPT_LOG_PAYLOADS, SL_CTL_OPT_PERIOD, 0};
+static const int options[] = {SL_CTL_OPT_SINCE,   SL_CTL_OPT_UNTIL,
+                              SL_CTL_OPT_JSON,    SL_CTL_OPT_RPM,
+                              SL_CTL_OPT_WARN_AT, SL_CTL_OPT_LOG_PAYLOADS,
+                              SL_CTL_OPT_PERIOD,  SL_CTL_OPT_ALL,
+                              SL_CTL_OPT_BUCKET,  0};
 static const struct sl_ctl_spec spec = {
     "teams set", "teams set NAME [--rpm N]", "Sets a team.\n", options, 1, 1,
 };
@@ -145,6 +170,12 @@ Test(ctl_parse, values_are_checked)
     cr_assert_str_eq(err_text, "sluicectl teams set: --log-payloads: bad value \"true\" (want yes "
                                "or no)\nusage: sluicectl teams set NAME [--rpm N]\n");
     cr_assert_eq(parse("t", "--period", "year", NULL), SL_CTL_EXIT_USAGE);
+    cr_assert_eq(parse("t", "--all", "--bucket", "hour", NULL), SL_CTL_RUN, "%s", err_text);
+    cr_assert(args.all);
+    cr_assert_str_eq(args.bucket, "hour");
+    cr_assert_eq(parse("t", "--bucket", "week", NULL), SL_CTL_EXIT_USAGE);
+    cr_assert_not_null(strstr(err_text, "--bucket: bad value \"week\" (want hour or day)"), "%s",
+                       err_text);
 }
 
 Test(ctl_parse, options_of_other_commands_are_refused)
