@@ -11,6 +11,7 @@
 
 #include "evaluate.h"
 #include "export.h"
+#include "labels.h"
 #include "thresholds.h"
 #include "timing.h"
 #include "train.h"
@@ -22,24 +23,33 @@
 static const char usage_text[] =
     "usage: sluice-trainer COMMAND [OPTIONS]\n"
     "\n"
-    "  fit --data FILE [--data FILE...] --out MODEL.json\n"
+    "Labelled rows come from JSONL files (--data FILE) or from the evaluator's eval.db\n"
+    "(--eval-db PATH: its shadow verdicts, split 80/10/10 into train/dev/test by request id).\n"
+    "\n"
+    "  fit (--data FILE | --eval-db PATH)... --out MODEL.json\n"
     "      [--messages last_user|system_last|all] [--lambda X | --lambdas \"a,b,c\"] [--cv K]\n"
     "      [--class-weight none|balanced] [--source NAME] [--max-iter N] [--tol X]\n"
     "      [--select auc|logloss] [--threads N] [--quiet]\n"
     "      Fits the router on the training rows (split \"train\", or every row of a file without\n"
     "      splits), chooses lambda on the dev rows or by K-fold cross-validation (default 5),\n"
-    "      refits at the chosen lambda and writes the model artifact.\n"
-    "  eval --model MODEL.json --data FILE [--split train|dev|test|all] [--source NAME]\n"
-    "      [--price-weak P --price-strong P] [--json]\n"
+    "      refits at the chosen lambda and writes the model artifact. --data and --eval-db\n"
+    "      may be mixed: the rows of every file and database are used.\n"
+    "  eval --model MODEL.json (--data FILE | --eval-db PATH) [--split train|dev|test|all]\n"
+    "      [--source NAME] [--price-weak P --price-strong P] [--json]\n"
     "      AUC, log-loss, calibration and, for rows with both models' scores, APGR, CPT(50%),\n"
     "      CPT(80%) and the saving at 95% quality per source, beside random and category-prior\n"
     "      routers. Default split: test.\n"
-    "  thresholds --model MODEL.json --data FILE [--split dev|test|...] [--source NAME]\n"
-    "      (--min-quality Q | --max-premium-share S) [--csv FILE] [--svg FILE] [--write]\n"
+    "  thresholds --model MODEL.json (--data FILE | --eval-db PATH) [--split dev|test|...]\n"
+    "      [--source NAME] (--min-quality Q | --max-premium-share S) [--csv FILE]\n"
+    "      [--svg FILE] [--write]\n"
     "      Chooses the threshold meeting the target; --write stores it in the artifact.\n"
     "      Default split: dev.\n"
-    "  export --data FILE --split S --out FILE.svm [--messages ...] [--source NAME]\n"
+    "  export (--data FILE | --eval-db PATH) --split S --out FILE.svm [--messages ...]\n"
+    "      [--source NAME]\n"
     "      The features in svmlight format, 1-based indices.\n"
+    "  labels --eval-db PATH --out FILE.jsonl\n"
+    "      The eval.db labels as a JSONL dataset (id, messages, label, category = route,\n"
+    "      split) that --data reads back as the same rows.\n"
     "  time-score --model MODEL.json [--n N]\n"
     "      p50 and p99 of feature extraction + scoring for 200 B, 2 KB and 20 KB prompts.\n";
 
@@ -140,6 +150,7 @@ enum {
     OPT_SVG,
     OPT_WRITE,
     OPT_N,
+    OPT_EVAL_DB,
 };
 
 /* Every option of every command; each command accepts its own subset. */
@@ -168,6 +179,7 @@ static const struct option options[] = {
     {"svg", required_argument, NULL, OPT_SVG},
     {"write", no_argument, NULL, OPT_WRITE},
     {"n", required_argument, NULL, OPT_N},
+    {"eval-db", required_argument, NULL, OPT_EVAL_DB},
     {NULL, 0, NULL, 0},
 };
 
@@ -183,6 +195,8 @@ static const char *option_name(int id)
 struct args {
     const char *data[MAX_DATA];
     size_t n_data;
+    const char *eval_db[MAX_DATA];
+    size_t n_eval_db;
     const char *out, *model, *source, *csv, *svg, *split;
     const char *messages, *class_weight, *select;
     double grid[MAX_GRID];
@@ -232,6 +246,11 @@ static int parse(int argc, char **argv, const char *cmd, const int *allowed, str
             if (a->n_data == MAX_DATA)
                 return usage_error(err, cmd, "too many %s", flag);
             a->data[a->n_data++] = v;
+            break;
+        case OPT_EVAL_DB:
+            if (a->n_eval_db == MAX_DATA)
+                return usage_error(err, cmd, "too many %s", flag);
+            a->eval_db[a->n_eval_db++] = v;
             break;
         case OPT_OUT:
             a->out = v;
@@ -324,24 +343,40 @@ static int need(FILE *err, const char *cmd, const void *value, const char *flag)
     return value ? 0 : usage_error(err, cmd, "%s is required", flag);
 }
 
+/* For the commands that read one dataset: exactly one --data FILE or --eval-db PATH. */
+static int one_dataset(FILE *err, const char *cmd, const struct args *a, const char **path,
+                       bool *eval_db)
+{
+    if (a->n_data + a->n_eval_db == 0)
+        return usage_error(err, cmd, "%s", "--data or --eval-db is required");
+    if (a->n_data + a->n_eval_db > 1)
+        return usage_error(err, cmd, "%s", "give one --data file or one --eval-db");
+    *eval_db = a->n_eval_db == 1;
+    *path = *eval_db ? a->eval_db[0] : a->data[0];
+    return 0;
+}
+
 static int cmd_fit(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const int allowed[] = {OPT_DATA,     OPT_OUT, OPT_MESSAGES,     OPT_LAMBDA,
-                                  OPT_LAMBDAS,  OPT_CV,  OPT_CLASS_WEIGHT, OPT_SOURCE,
-                                  OPT_MAX_ITER, OPT_TOL, OPT_SELECT,       OPT_THREADS,
-                                  OPT_QUIET,    0};
+    static const int allowed[] = {OPT_DATA,    OPT_EVAL_DB,  OPT_OUT, OPT_MESSAGES,
+                                  OPT_LAMBDA,  OPT_LAMBDAS,  OPT_CV,  OPT_CLASS_WEIGHT,
+                                  OPT_SOURCE,  OPT_MAX_ITER, OPT_TOL, OPT_SELECT,
+                                  OPT_THREADS, OPT_QUIET,    0};
     struct sl_train_config cfg;
     struct args a;
     int rc;
 
     if ((rc = parse(argc, argv, "fit", allowed, &a, err)) != 0)
         return rc;
-    if ((rc = need(err, "fit", a.n_data ? a.data[0] : NULL, "--data")) != 0 ||
-        (rc = need(err, "fit", a.out, "--out")) != 0)
+    if (a.n_data + a.n_eval_db == 0)
+        return usage_error(err, "fit", "%s", "--data or --eval-db is required");
+    if ((rc = need(err, "fit", a.out, "--out")) != 0)
         return rc;
     sl_train_config_default(&cfg);
     cfg.data = a.data;
     cfg.n_data = a.n_data;
+    cfg.eval_dbs = a.eval_db;
+    cfg.n_eval_dbs = a.n_eval_db;
     cfg.out = a.out;
     cfg.source = a.source;
     if (a.messages && sl_features_messages_parse(a.messages, &cfg.messages) != 0)
@@ -367,24 +402,22 @@ static int cmd_fit(int argc, char **argv, FILE *out, FILE *err)
 
 static int cmd_eval(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const int allowed[] = {OPT_MODEL,      OPT_DATA,         OPT_SPLIT, OPT_SOURCE,
-                                  OPT_PRICE_WEAK, OPT_PRICE_STRONG, OPT_JSON,  0};
+    static const int allowed[] = {OPT_MODEL,        OPT_DATA,   OPT_EVAL_DB,
+                                  OPT_SPLIT,        OPT_SOURCE, OPT_PRICE_WEAK,
+                                  OPT_PRICE_STRONG, OPT_JSON,   0};
     struct sl_evaluate_config cfg;
     struct args a;
     int rc;
 
     if ((rc = parse(argc, argv, "eval", allowed, &a, err)) != 0)
         return rc;
+    sl_evaluate_config_default(&cfg);
     if ((rc = need(err, "eval", a.model, "--model")) != 0 ||
-        (rc = need(err, "eval", a.n_data ? a.data[0] : NULL, "--data")) != 0)
+        (rc = one_dataset(err, "eval", &a, &cfg.data, &cfg.eval_db)) != 0)
         return rc;
-    if (a.n_data > 1)
-        return usage_error(err, "eval", "%s", "give one --data file");
     if (isnan(a.price_weak) != isnan(a.price_strong))
         return usage_error(err, "eval", "%s", "give both --price-weak and --price-strong");
-    sl_evaluate_config_default(&cfg);
     cfg.model = a.model;
-    cfg.data = a.data[0];
     cfg.source = a.source;
     cfg.price_weak = a.price_weak;
     cfg.price_strong = a.price_strong;
@@ -396,8 +429,9 @@ static int cmd_eval(int argc, char **argv, FILE *out, FILE *err)
 
 static int cmd_thresholds(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const int allowed[] = {OPT_MODEL,     OPT_DATA, OPT_SPLIT, OPT_SOURCE, OPT_MIN_QUALITY,
-                                  OPT_MAX_SHARE, OPT_CSV,  OPT_SVG,   OPT_WRITE,  0};
+    static const int allowed[] = {
+        OPT_MODEL,     OPT_DATA, OPT_EVAL_DB, OPT_SPLIT, OPT_SOURCE, OPT_MIN_QUALITY,
+        OPT_MAX_SHARE, OPT_CSV,  OPT_SVG,     OPT_WRITE, 0};
     struct sl_thresholds_config cfg = {0};
     struct args a;
     int rc;
@@ -405,15 +439,12 @@ static int cmd_thresholds(int argc, char **argv, FILE *out, FILE *err)
     if ((rc = parse(argc, argv, "thresholds", allowed, &a, err)) != 0)
         return rc;
     if ((rc = need(err, "thresholds", a.model, "--model")) != 0 ||
-        (rc = need(err, "thresholds", a.n_data ? a.data[0] : NULL, "--data")) != 0)
+        (rc = one_dataset(err, "thresholds", &a, &cfg.data, &cfg.eval_db)) != 0)
         return rc;
-    if (a.n_data > 1)
-        return usage_error(err, "thresholds", "%s", "give one --data file");
     if (isnan(a.min_quality) == isnan(a.max_share))
         return usage_error(err, "thresholds", "%s",
                            "give exactly one of --min-quality and --max-premium-share");
     cfg.model = a.model;
-    cfg.data = a.data[0];
     cfg.source = a.source;
     cfg.split = SL_SPLIT_DEV;
     if (a.split && parse_split(a.split, &cfg.split, &cfg.all_rows) != 0)
@@ -429,20 +460,18 @@ static int cmd_thresholds(int argc, char **argv, FILE *out, FILE *err)
 
 static int cmd_export(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const int allowed[] = {OPT_DATA, OPT_SPLIT, OPT_OUT, OPT_MESSAGES, OPT_SOURCE, 0};
+    static const int allowed[] = {OPT_DATA,     OPT_EVAL_DB, OPT_SPLIT, OPT_OUT,
+                                  OPT_MESSAGES, OPT_SOURCE,  0};
     struct sl_export_config cfg = {0};
     struct args a;
     int rc;
 
     if ((rc = parse(argc, argv, "export", allowed, &a, err)) != 0)
         return rc;
-    if ((rc = need(err, "export", a.n_data ? a.data[0] : NULL, "--data")) != 0 ||
+    if ((rc = one_dataset(err, "export", &a, &cfg.data, &cfg.eval_db)) != 0 ||
         (rc = need(err, "export", a.split, "--split")) != 0 ||
         (rc = need(err, "export", a.out, "--out")) != 0)
         return rc;
-    if (a.n_data > 1)
-        return usage_error(err, "export", "%s", "give one --data file");
-    cfg.data = a.data[0];
     cfg.out = a.out;
     cfg.source = a.source;
     cfg.messages = SL_MESSAGES_LAST_USER;
@@ -452,6 +481,25 @@ static int cmd_export(int argc, char **argv, FILE *out, FILE *err)
         return usage_error(err, "export", "--messages: %s is not last_user, system_last or all",
                            a.messages);
     return status_of(sl_export_run(&cfg, out, err));
+}
+
+static int cmd_labels(int argc, char **argv, FILE *out, FILE *err)
+{
+    static const int allowed[] = {OPT_EVAL_DB, OPT_OUT, 0};
+    struct sl_labels_config cfg = {0};
+    struct args a;
+    int rc;
+
+    if ((rc = parse(argc, argv, "labels", allowed, &a, err)) != 0)
+        return rc;
+    if ((rc = need(err, "labels", a.n_eval_db ? a.eval_db[0] : NULL, "--eval-db")) != 0 ||
+        (rc = need(err, "labels", a.out, "--out")) != 0)
+        return rc;
+    if (a.n_eval_db > 1)
+        return usage_error(err, "labels", "%s", "give one --eval-db");
+    cfg.eval_db = a.eval_db[0];
+    cfg.out = a.out;
+    return status_of(sl_labels_run(&cfg, out, err));
 }
 
 static int cmd_time_score(int argc, char **argv, FILE *out, FILE *err)
@@ -473,11 +521,8 @@ int sl_cli_main(int argc, char **argv, FILE *out, FILE *err)
         const char *name;
         int (*run)(int, char **, FILE *, FILE *);
     } commands[] = {
-        {"fit", cmd_fit},
-        {"eval", cmd_eval},
-        {"thresholds", cmd_thresholds},
-        {"export", cmd_export},
-        {"time-score", cmd_time_score},
+        {"fit", cmd_fit},       {"eval", cmd_eval},     {"thresholds", cmd_thresholds},
+        {"export", cmd_export}, {"labels", cmd_labels}, {"time-score", cmd_time_score},
     };
 
     if (argc < 2) {

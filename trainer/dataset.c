@@ -1,4 +1,5 @@
-/* Labelled JSONL datasets: parsing, validation with file:line errors, feature extraction. */
+/* Labelled datasets: JSONL parsing and validation with file:line errors, the labels of
+ * eval.db, writing JSONL back, feature extraction. */
 #include "dataset.h"
 
 #include <errno.h>
@@ -7,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
+#include "evaldb.h"
+#include "rand.h"
+
 void sl_dataset_init(struct sl_dataset *d)
 {
     memset(d, 0, sizeof(*d));
@@ -14,6 +20,7 @@ void sl_dataset_init(struct sl_dataset *d)
 
 static void example_free(struct sl_example *e)
 {
+    free(e->id);
     free(e->prompt);
     cJSON_Delete(e->messages);
 }
@@ -176,7 +183,7 @@ int sl_dataset_parse_line(struct sl_dataset *d, const char *text, size_t len, co
                           size_t errlen)
 {
     cJSON *o = NULL;
-    const cJSON *v, *prompt, *messages;
+    const cJSON *v, *prompt, *messages, *id;
     const char *end = NULL, *src = NULL, *cat = NULL, *split = NULL;
     int rc = 0;
 
@@ -251,6 +258,12 @@ int sl_dataset_parse_line(struct sl_dataset *d, const char *text, size_t len, co
         rc = SL_ENOMEM;
         goto out;
     }
+    /* Ids are only carried along (routellm's are strings too): another type is no error. */
+    id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    if (cJSON_IsString(id) && !(row->id = strdup(id->valuestring))) {
+        rc = SL_ENOMEM;
+        goto out;
+    }
     if (prompt) {
         row->prompt = strdup(prompt->valuestring);
         if (!row->prompt) {
@@ -263,6 +276,10 @@ int sl_dataset_parse_line(struct sl_dataset *d, const char *text, size_t len, co
 out:
     if (rc == SL_ENOMEM)
         fail(err, errlen, "out of memory");
+    if (rc != 0) {
+        example_free(row);
+        memset(row, 0, sizeof(*row));
+    }
     cJSON_Delete(o);
     return rc;
 }
@@ -289,22 +306,31 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source, FILE *errors)
+/* Remembers path as the next file; its rows refer to it by index. */
+static int add_file(struct sl_dataset *d, const char *path)
 {
-    FILE *fp = NULL;
-    char *line = NULL, **files;
-    size_t cap = 0, lineno = 0, bad = 0;
-    ssize_t len;
-    char err[256];
-    int rc = 0;
+    char **files = realloc(d->files, (d->n_files + 1) * sizeof(*files));
 
-    files = realloc(d->files, (d->n_files + 1) * sizeof(*files));
     if (!files)
         return SL_ENOMEM;
     d->files = files;
     if (!(d->files[d->n_files] = strdup(path)))
         return SL_ENOMEM;
     d->n_files++;
+    return 0;
+}
+
+int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source, FILE *errors)
+{
+    FILE *fp = NULL;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, bad = 0;
+    ssize_t len;
+    char err[256];
+    int rc;
+
+    if ((rc = add_file(d, path)) != 0)
+        return rc;
 
     fp = fopen(path, "r");
     if (!fp) {
@@ -352,6 +378,159 @@ out:
     return rc;
 }
 
+enum sl_split sl_dataset_evaldb_split(const char *request_id)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    unsigned bucket;
+
+    for (const unsigned char *p = (const unsigned char *)request_id; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    /* FNV's low bits vary little between ids that differ in their last characters. */
+    bucket = (unsigned)(sl_rand_mix(h) % 100);
+    return bucket < 80 ? SL_SPLIT_TRAIN : bucket < 90 ? SL_SPLIT_DEV : SL_SPLIT_TEST;
+}
+
+/* One row per sample: a sample that several shadow runs judged is one prompt, and it needed
+ * the premium tier if any run found the cheap answer lost. */
+#define LABELS_SQL                                                                                 \
+    "SELECT l.sample_id, s.request_id, l.route, l.prompt, MAX(l.premium_needed)"                   \
+    " FROM labels l JOIN samples s ON s.id = l.sample_id"                                          \
+    " GROUP BY l.sample_id ORDER BY l.sample_id"
+
+/* Makes row (which the caller frees, whatever happens) from the current labels row of st;
+ * *keep is false for a sample without a prompt. SL_EPARSE, reported to errors, for a prompt
+ * that is not an array of messages; SL_ENOMEM. */
+static int evaldb_row(struct sl_dataset *d, sqlite3_stmt *st, const char *path, FILE *errors,
+                      struct sl_example *row, bool *keep)
+{
+    const char *reqid = (const char *)sqlite3_column_text(st, 1);
+    const char *route = (const char *)sqlite3_column_text(st, 2);
+    const char *prompt = (const char *)sqlite3_column_text(st, 3);
+
+    memset(row, 0, sizeof(*row));
+    *keep = prompt && *prompt;
+    if (!*keep) {
+        d->n_no_prompt++;
+        return 0;
+    }
+    row->messages = cJSON_ParseWithOpts(prompt, NULL, true);
+    if (!cJSON_IsArray(row->messages)) {
+        fprintf(errors, "%s: sample %lld: the prompt is not a JSON array of messages\n", path,
+                (long long)sqlite3_column_int64(st, 0));
+        return SL_EPARSE;
+    }
+    row->label = sqlite3_column_int(st, 4) != 0;
+    row->split = sl_dataset_evaldb_split(reqid ? reqid : "");
+    row->source = intern(d, "");
+    row->category = intern(d, route ? route : "");
+    row->id = reqid ? strdup(reqid) : NULL;
+    row->file = (unsigned)(d->n_files - 1);
+    row->line = (size_t)sqlite3_column_int64(st, 0);
+    return !row->source || !row->category || (reqid && !row->id) ? SL_ENOMEM : 0;
+}
+
+int sl_dataset_load_evaldb(struct sl_dataset *d, const char *path, const char *source, FILE *errors)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char msg[512];
+    size_t bad = 0;
+    int rc, step;
+
+    if ((rc = add_file(d, path)) != 0)
+        return rc;
+    if (!(db = sl_evaldb_open(path, true, msg, sizeof(msg)))) {
+        fprintf(errors, "%s\n", msg);
+        return SL_EIO;
+    }
+    if (sqlite3_prepare_v2(db, LABELS_SQL, -1, &st, NULL) != SQLITE_OK) {
+        rc = SL_EIO;
+        goto out;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sl_example row;
+        bool keep;
+
+        /* Every row's source is "": another one keeps none. */
+        if (source && *source) {
+            d->n_other_source++;
+            continue;
+        }
+        rc = evaldb_row(d, st, path, errors, &row, &keep);
+        if (rc == 0 && keep && (rc = add_row(d, &row)) == 0)
+            continue; /* d owns the row now */
+        example_free(&row);
+        bad += rc == SL_EPARSE;
+        if (rc != 0 && rc != SL_EPARSE)
+            goto out;
+    }
+    rc = step != SQLITE_DONE ? SL_EIO : bad ? SL_EPARSE : 0;
+out:
+    if (rc == SL_EIO)
+        fprintf(errors, "%s: %s\n", path, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+int sl_dataset_load_from(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
+                         FILE *errors)
+{
+    return eval_db ? sl_dataset_load_evaldb(d, path, source, errors)
+                   : sl_dataset_load(d, path, source, errors);
+}
+
+/* One row as a JSON object in the plain format; NULL when out of memory. The messages are
+ * referenced, not copied: the object must be deleted before the row. */
+static cJSON *row_json(const struct sl_example *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o != NULL;
+
+    if (ok && e->id)
+        ok = cJSON_AddStringToObject(o, "id", e->id) != NULL;
+    if (ok && e->prompt)
+        ok = cJSON_AddStringToObject(o, "prompt", e->prompt) != NULL;
+    else if (ok)
+        ok = cJSON_AddItemReferenceToObject(o, "messages", e->messages);
+    ok = ok && cJSON_AddNumberToObject(o, "label", e->label);
+    if (ok && *e->category)
+        ok = cJSON_AddStringToObject(o, "category", e->category) != NULL;
+    if (ok && *e->source)
+        ok = cJSON_AddStringToObject(o, "source", e->source) != NULL;
+    ok = ok && cJSON_AddStringToObject(o, "split", sl_dataset_split_name(e->split));
+    if (ok && e->has_scores)
+        ok = cJSON_AddNumberToObject(o, "score_weak", e->score_weak) &&
+             cJSON_AddNumberToObject(o, "score_strong", e->score_strong);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
+int sl_dataset_write_jsonl(FILE *fp, const struct sl_dataset *d, const size_t *rows, size_t n)
+{
+    int rc = 0;
+
+    if (!rows)
+        n = d->n;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        cJSON *o = row_json(&d->rows[rows ? rows[k] : k]);
+        char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+
+        if (!text)
+            rc = SL_ENOMEM;
+        else if (fputs(text, fp) == EOF || fputc('\n', fp) == EOF)
+            rc = SL_EIO;
+        free(text);
+        cJSON_Delete(o);
+    }
+    return rc;
+}
+
 int sl_dataset_features(const struct sl_example *row, enum sl_features_messages which,
                         struct sl_features *f, char **buf, size_t *bufcap)
 {
@@ -386,10 +565,10 @@ void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_
     }
 }
 
-int sl_dataset_load_rows(struct sl_dataset *d, const char *path, const char *source,
+int sl_dataset_load_rows(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
                          const enum sl_split *split, size_t **rows, size_t *n, FILE *err)
 {
-    int rc = sl_dataset_load(d, path, source, err);
+    int rc = sl_dataset_load_from(d, path, eval_db, source, err);
 
     if (rc == 0)
         rc = sl_dataset_select(d, split, rows, n);

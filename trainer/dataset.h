@@ -1,9 +1,11 @@
 /* Labelled prompts for the trainer, read from JSONL files in one of two formats:
  *   routellm: {"prompt", "label_strong_needed", "source", "category", "split", "contaminated",
  *              "score_weak", "score_strong", "score_scale": "binary" | "judge_1_10", ...}
- *   plain:    {"prompt": "..." | "messages": [...], "label": 0 | 1, optional "category",
+ *   plain:    {"prompt": "..." | "messages": [...], "label": 0 | 1, optional "id", "category",
  *              "split", "source", "score_weak", "score_strong", "score_scale"}
- * A struct sl_dataset (init/free) owns every row, string and messages array in it. */
+ * or from the evaluator's eval.db (common/evaldb.h), whose labels view holds the shadow
+ * verdicts: see sl_dataset_load_evaldb. sl_dataset_write_jsonl writes rows back in the plain
+ * format. A struct sl_dataset (init/free) owns every row, string and messages array in it. */
 #ifndef SL_DATASET_H
 #define SL_DATASET_H
 
@@ -19,6 +21,7 @@
 enum sl_split { SL_SPLIT_TRAIN, SL_SPLIT_DEV, SL_SPLIT_TEST };
 
 struct sl_example {
+    char *id;             /* the row's "id" (a sample's request id), or NULL */
     char *prompt;         /* the prompt text, or NULL when the row gave messages */
     cJSON *messages;      /* the row's "messages" array, or NULL */
     int label;            /* 1: the premium tier is needed */
@@ -29,7 +32,7 @@ struct sl_example {
     double score_weak;    /* the cheap tier's quality on this prompt, in [0, 1] */
     double score_strong;  /* the premium tier's, in [0, 1] (judge grades are divided by 10) */
     unsigned file;        /* index into sl_dataset.files */
-    size_t line;          /* 1-based line in that file */
+    size_t line;          /* 1-based line in that file; for eval.db, the sample's id */
 };
 
 struct sl_dataset {
@@ -39,6 +42,7 @@ struct sl_dataset {
     size_t n_files;          /* read-only */
     size_t n_contaminated;   /* read-only: rows dropped for "contaminated": true */
     size_t n_other_source;   /* read-only: rows dropped by the source filter */
+    size_t n_no_prompt;      /* read-only: eval.db samples dropped for having no prompt */
     size_t cap;              /* private */
     char **names;            /* private: interned sources and categories */
     size_t n_names, cap_names, last_name;
@@ -58,6 +62,34 @@ void sl_dataset_free(struct sl_dataset *d);
 int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source,
                     FILE *errors) SL_MUST_CHECK;
 
+/* Appends the labelled samples of the eval.db at path, opened read-only: one row per sample
+ * in the labels view (several shadow verdicts on one sample make one row, labelled 1 when any
+ * of them was a loss). A row's messages are the sample's prompt (the request's messages, so
+ * that features are extracted as the proxy extracts them), its id the request id, its
+ * category the route, its source "" (so a source filter other than "" keeps none), its line
+ * the sample's id. Its split is drawn from its request id: sl_dataset_evaldb_split. Samples
+ * without a prompt (NULL or "") are dropped and counted in n_no_prompt. A prompt that is not
+ * a JSON array is reported to errors as "path: sample N: what is wrong"; then the function
+ * returns SL_EPARSE and d keeps the good rows. SL_EIO ("path: ...") when the file cannot be
+ * read, SL_ENOMEM. */
+int sl_dataset_load_evaldb(struct sl_dataset *d, const char *path, const char *source,
+                           FILE *errors) SL_MUST_CHECK;
+
+/* The split of an eval.db sample: a hash of its request id, so that a sample keeps its split
+ * from one run, and one database, to the next: 80% train, 10% dev, 10% test. */
+enum sl_split sl_dataset_evaldb_split(const char *request_id);
+
+/* Appends path as sl_dataset_load_evaldb when eval_db, else as sl_dataset_load. */
+int sl_dataset_load_from(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
+                         FILE *errors) SL_MUST_CHECK;
+
+/* Writes rows rows[0..n) of d (all rows when rows is NULL) to fp as JSONL in the plain format:
+ * {"id", "prompt" or "messages", "label", "category", "source", "split", "score_weak",
+ * "score_strong"}, leaving out an id, category and source that are absent or "" and scores
+ * that are absent, so that sl_dataset_load reads back the same rows. SL_EIO, SL_ENOMEM. */
+int sl_dataset_write_jsonl(FILE *fp, const struct sl_dataset *d, const size_t *rows,
+                           size_t n) SL_MUST_CHECK;
+
 /* Parses one line of JSON into row (which then owns its prompt or messages) and says in
  * *fate whether to keep it. On failure writes what is wrong (without a file:line prefix) into
  * err and returns SL_EPARSE. Strings are interned in d, but row is not added to d. */
@@ -75,10 +107,11 @@ int sl_dataset_features(const struct sl_example *row, enum sl_features_messages 
 int sl_dataset_select(const struct sl_dataset *d, const enum sl_split *split, size_t **rows,
                       size_t *n) SL_MUST_CHECK;
 
-/* Loads path (one source when source != NULL) and selects the rows of split (all when split
- * is NULL), as sl_dataset_load then sl_dataset_select; an empty selection is an error,
- * reported on err as "path: no rows in split S". */
-int sl_dataset_load_rows(struct sl_dataset *d, const char *path, const char *source,
+/* Loads path (an eval.db when eval_db, else JSONL; one source when source != NULL) and
+ * selects the rows of split (all when split is NULL), as sl_dataset_load_from then
+ * sl_dataset_select; an empty selection is an error, reported on err as "path: no rows in
+ * split S". */
+int sl_dataset_load_rows(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
                          const enum sl_split *split, size_t **rows, size_t *n,
                          FILE *err) SL_MUST_CHECK;
 

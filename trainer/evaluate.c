@@ -213,8 +213,8 @@ int sl_evaluate_run(const struct sl_evaluate_config *cfg, FILE *out, FILE *err)
         rc = SL_EINVAL;
         goto out;
     }
-    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->source, cfg->all_rows ? NULL : &cfg->split,
-                                   &rows, &n, err)) != 0)
+    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->eval_db, cfg->source,
+                                   cfg->all_rows ? NULL : &cfg->split, &rows, &n, err)) != 0)
         goto out;
     s.n = n;
     s.rows = rows;

@@ -14,6 +14,7 @@
 struct sl_evaluate_config {
     const char *model;
     const char *data;
+    bool eval_db;        /* data is an eval.db, whose labels are read, not a JSONL file */
     enum sl_split split; /* test by default */
     bool all_rows;       /* every row of data, whatever its split */
     const char *source;  /* only rows of this source, or NULL */

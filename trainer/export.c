@@ -43,8 +43,8 @@ int sl_export_run(const struct sl_export_config *cfg, FILE *out, FILE *err)
     int rc;
 
     sl_dataset_init(&d);
-    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->source, cfg->all_rows ? NULL : &cfg->split,
-                                   &rows, &n, err)) != 0)
+    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->eval_db, cfg->source,
+                                   cfg->all_rows ? NULL : &cfg->split, &rows, &n, err)) != 0)
         goto out;
     if (asprintf(&tmp, "%s.tmp.%ld", cfg->out, (long)getpid()) < 0) {
         tmp = NULL;

@@ -17,6 +17,7 @@ int sl_export_svmlight(FILE *fp, const struct sl_dataset *d, const size_t *rows,
 
 struct sl_export_config {
     const char *data;
+    bool eval_db; /* data is an eval.db, whose labels are read, not a JSONL file */
     enum sl_split split;
     bool all_rows; /* every row, whatever its split */
     const char *source;

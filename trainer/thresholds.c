@@ -161,8 +161,8 @@ int sl_thresholds_run(const struct sl_thresholds_config *cfg, FILE *out, FILE *e
         rc = SL_EINVAL;
         goto out;
     }
-    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->source, cfg->all_rows ? NULL : &cfg->split,
-                                   &rows, &n, err)) != 0)
+    if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->eval_db, cfg->source,
+                                   cfg->all_rows ? NULL : &cfg->split, &rows, &n, err)) != 0)
         goto out;
     score = malloc(n * sizeof(*score));
     qw = malloc(n * sizeof(*qw));

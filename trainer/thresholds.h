@@ -37,6 +37,7 @@ int sl_thresholds_write_csv(FILE *fp, const struct sl_curve *c) SL_MUST_CHECK;
 struct sl_thresholds_config {
     const char *model;
     const char *data;
+    bool eval_db;        /* data is an eval.db, whose labels are read, not a JSONL file */
     enum sl_split split; /* rows to choose on (dev by default) */
     bool all_rows;       /* every row of data, whatever its split */
     const char *source;  /* only rows of this source, or NULL */

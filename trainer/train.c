@@ -205,8 +205,11 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
     memset(&res, 0, sizeof(res));
     res.val_auc = res.val_logloss = NAN;
 
-    for (size_t i = 0; i < cfg->n_data; i++) {
-        rc = sl_dataset_load(&d, cfg->data[i], cfg->source, err);
+    for (size_t i = 0; i < cfg->n_data + cfg->n_eval_dbs; i++) {
+        bool eval_db = i >= cfg->n_data;
+
+        rc = sl_dataset_load_from(&d, eval_db ? cfg->eval_dbs[i - cfg->n_data] : cfg->data[i],
+                                  eval_db, cfg->source, err);
         if (rc == SL_EPARSE)
             bad = 1; /* read the other files too, to report all their bad lines at once */
         else if (rc != 0)
@@ -230,6 +233,8 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
     fprintf(out, "data: %zu training rows (%zu positive), %zu dev rows", tr.n, tr.positives, dev.n);
     if (d.n_contaminated)
         fprintf(out, "; %zu contaminated rows dropped", d.n_contaminated);
+    if (d.n_no_prompt)
+        fprintf(out, "; %zu samples without a prompt dropped", d.n_no_prompt);
     if (cfg->source)
         fprintf(out, "; source %s only (%zu other rows skipped)", cfg->source, d.n_other_source);
     fprintf(out, "\nfeatures: %zu non-zeros (%.1f per training row), extracted in %.1f s\n",

@@ -17,6 +17,8 @@
 struct sl_train_config {
     const char *const *data; /* JSONL files */
     size_t n_data;
+    const char *const *eval_dbs; /* eval.db files, whose labels are read after the JSONL */
+    size_t n_eval_dbs;
     const char *out; /* the artifact to write */
     enum sl_features_messages messages;
     const double *lambdas; /* the grid; one lambda means no search */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "evaldb.h"
 
 static char *out_text, *err_text;
 
@@ -46,7 +47,8 @@ TestSuite(cli, .fini = cleanup);
 Test(cli, help_lists_every_command)
 {
     cr_assert_eq(run("--help", NULL), 0);
-    for (const char *c = "fit\0eval\0thresholds\0export\0time-score\0"; *c; c += strlen(c) + 1)
+    for (const char *c = "fit\0eval\0thresholds\0export\0labels\0time-score\0--eval-db\0"; *c;
+         c += strlen(c) + 1)
         cr_assert_not_null(strstr(out_text, c), "%s", c);
 }
 
@@ -66,7 +68,11 @@ Test(cli, unknown_command_is_a_usage_error)
 Test(cli, required_options_are_named)
 {
     cr_assert_eq(run("fit", "--out", "m.json", NULL), 2);
-    cr_assert_not_null(strstr(err_text, "fit: --data is required"), "%s", err_text);
+    cr_assert_not_null(strstr(err_text, "fit: --data or --eval-db is required"), "%s", err_text);
+    cr_assert_eq(run("labels", "--out", "l.jsonl", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "labels: --eval-db is required"), "%s", err_text);
+    cr_assert_eq(run("labels", "--eval-db", "e.db", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "labels: --out is required"), "%s", err_text);
     cr_assert_eq(run("eval", "--data", "d.jsonl", NULL), 2);
     cr_assert_not_null(strstr(err_text, "eval: --model is required"), "%s", err_text);
     cr_assert_eq(run("export", "--data", "d.jsonl", "--out", "x.svm", NULL), 2);
@@ -92,6 +98,19 @@ Test(cli, bad_values_are_refused)
     cr_assert_eq(run("eval", "--model", "m", "--data", "d", "--split", "valid", NULL), 2);
     cr_assert_eq(run("eval", "--model", "m", "--data", "d", "--price-weak", "1", NULL), 2);
     cr_assert_not_null(strstr(err_text, "both --price-weak and --price-strong"), "%s", err_text);
+}
+
+Test(cli, commands_of_one_dataset_take_one_file_or_one_database)
+{
+    cr_assert_eq(run("eval", "--model", "m", "--data", "d", "--eval-db", "e", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "give one --data file or one --eval-db"), "%s", err_text);
+    cr_assert_eq(
+        run("export", "--eval-db", "e", "--eval-db", "f", "--split", "test", "--out", "x", NULL),
+        2);
+    cr_assert_eq(run("thresholds", "--model", "m", "--max-premium-share", "0.3", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "--data or --eval-db is required"), "%s", err_text);
+    cr_assert_eq(run("labels", "--eval-db", "e", "--data", "d", "--out", "x", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "--data is not an option of this command"), "%s", err_text);
 }
 
 Test(cli, lambda_and_lambdas_exclude_each_other)
@@ -175,5 +194,116 @@ Test(cli, fit_then_eval_then_thresholds)
     unlink(data);
     unlink(model);
     unlink(svm);
+    rmdir(dir);
+}
+
+/* An eval.db of 200 shadow-judged samples: "hard proof" prompts lost against the premium tier
+ * (label 1), "easy question" ones did not. */
+static void make_evaldb(const char *path)
+{
+    char err[256] = "", sql[512];
+    sqlite3 *db = sl_evaldb_open(path, false, err, sizeof(err));
+
+    cr_assert_not_null(db, "%s", err);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 1; i <= 200; i++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO samples(id, request_id, received_ms, ts_ms, route, prompt)"
+                 " VALUES (%d, 'req-%d', 0, %d, 'auto',"
+                 " '[{\"role\":\"user\",\"content\":\"%s number %d\"}]');"
+                 "INSERT INTO results(sample_id, scorer, ts_ms, verdict) VALUES (%d, 'shadow', 0,"
+                 " '%s');",
+                 i, i, i, i % 3 ? "easy question" : "hard proof", i, i, i % 3 ? "win" : "loss");
+        cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    }
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Removes a database file and its WAL companions. */
+static void remove_db(const char *path)
+{
+    const char *suffix[] = {"", "-wal", "-shm"};
+    char p[128];
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(*suffix); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+/* The line of text that starts with prefix, copied into out. */
+static void line_of(const char *text, const char *prefix, char *out, size_t outlen)
+{
+    const char *p = strstr(text, prefix);
+    size_t n;
+
+    cr_assert_not_null(p, "no \"%s\" in %s", prefix, text);
+    n = strcspn(p, "\n");
+    cr_assert_lt(n, outlen);
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+Test(cli, fit_reads_eval_db_and_labels_writes_what_fit_reads_back)
+{
+    char dir[] = "/tmp/sl_test_cli_XXXXXX", db[64], labels[64], m1[64], m2[64], svm[64];
+    char data1[256], data2[256], fit1[256], fit2[256];
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/eval.db", dir);
+    snprintf(labels, sizeof(labels), "%s/labels.jsonl", dir);
+    snprintf(m1, sizeof(m1), "%s/m1.json", dir);
+    snprintf(m2, sizeof(m2), "%s/m2.json", dir);
+    snprintf(svm, sizeof(svm), "%s/t.svm", dir);
+    make_evaldb(db);
+
+    cr_assert_eq(run("fit", "--eval-db", db, "--out", m1, "--lambda", "1e-3", "--quiet", NULL), 0,
+                 "%s", err_text);
+    line_of(out_text, "data: ", data1, sizeof(data1));
+    line_of(out_text, "fit: lambda=", fit1, sizeof(fit1));
+    cr_assert_eq(run("labels", "--eval-db", db, "--out", labels, NULL), 0, "%s", err_text);
+    cr_assert_not_null(strstr(out_text, "labels: 200 samples of "), "%s", out_text);
+    cr_assert_not_null(strstr(out_text, " (66 premium needed; train "), "%s", out_text);
+    cr_assert_eq(run("fit", "--data", labels, "--out", m2, "--lambda", "1e-3", "--quiet", NULL), 0,
+                 "%s", err_text);
+    line_of(out_text, "data: ", data2, sizeof(data2));
+    line_of(out_text, "fit: lambda=", fit2, sizeof(fit2));
+    /* The same rows, split alike: the same fit (but for its time). */
+    cr_assert_str_eq(data2, data1);
+    cr_assert_str_eq(strstr(fit2, "iterations="), strstr(fit1, "iterations="));
+
+    cr_assert_eq(run("eval", "--model", m1, "--eval-db", db, "--split", "all", "--json", NULL), 0,
+                 "%s", err_text);
+    cr_assert_eq(
+        run("thresholds", "--model", m1, "--eval-db", db, "--max-premium-share", "0.5", NULL), 0,
+        "%s", err_text);
+    cr_assert_eq(run("export", "--eval-db", db, "--split", "train", "--out", svm, NULL), 0, "%s",
+                 err_text);
+    remove_db(db);
+    unlink(labels);
+    unlink(m1);
+    unlink(m2);
+    unlink(svm);
+    rmdir(dir);
+}
+
+Test(cli, labels_of_an_eval_db_without_verdicts_exit_2)
+{
+    char dir[] = "/tmp/sl_test_cli_XXXXXX", db[64], labels[64], err[256];
+    sqlite3 *h;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/eval.db", dir);
+    snprintf(labels, sizeof(labels), "%s/labels.jsonl", dir);
+    h = sl_evaldb_open(db, false, err, sizeof(err));
+    cr_assert_not_null(h, "%s", err);
+    sqlite3_close(h);
+    cr_assert_eq(run("labels", "--eval-db", db, "--out", labels, NULL), 2);
+    cr_assert_not_null(strstr(err_text, "no labelled samples"), "%s", err_text);
+    cr_assert_neq(access(labels, F_OK), 0);
+    cr_assert_eq(run("labels", "--eval-db", "/nonexistent/eval.db", "--out", labels, NULL), 1);
+    cr_assert_not_null(strstr(err_text, "/nonexistent/eval.db: cannot open"), "%s", err_text);
+    remove_db(db);
     rmdir(dir);
 }
