@@ -35,6 +35,7 @@ TRAINER_SRC := $(wildcard trainer/*.c)
 TRAINER_OBJ := $(TRAINER_SRC:%.c=$(OUT)/%.o)
 EVAL_SRC   := $(wildcard evaluator/*.c)
 EVAL_OBJ   := $(EVAL_SRC:%.c=$(OUT)/%.o)
+EVAL_LIB_OBJ := $(filter-out $(OUT)/evaluator/main.o,$(EVAL_OBJ))
 CTL_SRC    := $(wildcard sluicectl/*.c)
 CTL_OBJ    := $(CTL_SRC:%.c=$(OUT)/%.o)
 MOCK_SRC   := $(wildcard tests/mockllm/*.c)
@@ -48,7 +49,9 @@ HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer) \
             $(if $(CTL_SRC),$(BIN)/sluicectl) $(if $(EVAL_SRC),$(BIN)/sluice-evaluator) \
-            $(BIN)/bench-audit
+            $(BIN)/bench-audit \
+            $(if $(wildcard tests/bench/bench_drift.c),$(BIN)/bench-drift) \
+            $(if $(wildcard tests/bench/bench_eval_ingest.c),$(BIN)/bench-eval-ingest)
 # The default router model, trained by the build from the project's own prompt set, so that
 # `make run` routes "auto" out of the box (the plain build only: the sanitizer build's tests
 # make their own models).
@@ -115,6 +118,18 @@ $(BIN)/bench-audit: $(OUT)/tests/bench/bench_audit.o $(OUT)/proxy/audit.o $(LIBS
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_COMMON)
 
+# The drift detectors' delay and false alarms in simulation, and the evaluator's ingest rate,
+# for make bench-eval.
+$(BIN)/bench-drift: $(OUT)/tests/bench/bench_drift.o $(EVAL_LIB_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lzmq -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
+
+$(BIN)/bench-eval-ingest: $(OUT)/tests/bench/bench_eval_ingest.o $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lzmq $(LDLIBS_COMMON)
+
 $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -125,7 +140,6 @@ $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
 TRAINER_LIB_OBJ := $(filter-out $(OUT)/trainer/main.o,$(TRAINER_OBJ))
 CTL_LIB_OBJ := $(filter-out $(OUT)/sluicectl/main.o,$(CTL_OBJ))
-EVAL_LIB_OBJ := $(filter-out $(OUT)/evaluator/main.o,$(EVAL_OBJ))
 $(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(EVAL_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
