@@ -717,9 +717,9 @@ Test(config, bad_accounting_settings_name_the_key)
 
 Test(config, evaluators_take_zeromq_endpoints)
 {
-    struct sl_config *cfg = parse(MINIMAL(
-        "\"evaluators\": {\"endpoints\": [\"tcp://127.0.0.1:5557\", \"ipc:///tmp/e\"],"
-        " \"queue\": 50},"));
+    struct sl_config *cfg = parse(
+        MINIMAL("\"evaluators\": {\"endpoints\": [\"tcp://127.0.0.1:5557\", \"ipc:///tmp/e\"],"
+                " \"queue\": 50},"));
 
     cr_assert_not_null(cfg, "%s", err);
     cr_assert_str_eq(cfg->evaluators.endpoints[0], "tcp://127.0.0.1:5557");
