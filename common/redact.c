@@ -499,3 +499,15 @@ int sl_redact(const char *in, size_t len, struct sl_buf *out)
 out:
     return rc;
 }
+
+char *sl_redact_copy(const char *in, size_t len)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, len + len / 6 + 64); /* the longest output sl_redact can make */
+    if (sl_redact(in, len, &b)) {
+        sl_buf_free(&b);
+        return NULL;
+    }
+    return sl_buf_take(&b, NULL);
+}

@@ -80,5 +80,7 @@
  * len + len / 6 bytes long (only an e-mail address, of 6 bytes or more, can be shorter
  * than its label, by one byte). */
 int sl_redact(const char *in, size_t len, struct sl_buf *out) SL_MUST_CHECK;
+/* A redacted, NUL-terminated copy of in[0..len) that the caller frees; NULL when out of memory. */
+char *sl_redact_copy(const char *in, size_t len);
 
 #endif

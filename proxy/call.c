@@ -78,22 +78,20 @@ struct sl_call {
     bool have_usage;
 
     /* accounting */
-    struct sl_audit_row row; /* filled as the call goes, pushed to the audit log at its end */
-    struct sl_admission adm; /* key, team and reserved limits; adm.key NULL when none */
-    bool client_usage;       /* the client asked for the stream's usage chunk itself */
-    bool sampled;            /* this call goes to the evaluators */
-    bool json_mode;          /* the client asked for a JSON answer (response_format) */
-    char *sample_messages;   /* the request's messages, redacted, for the sample */
-    char *answer;            /* the answer's text, redacted, for the payload log or sample */
-    char finish_reason[24];
-    int sent_status;           /* the status the client got (499: it left first) */
-    const char *err_code;      /* the error code the client got, or NULL */
-    double cost, premium_cost; /* USD; < 0: unknown or unpriced */
-    bool tokens_estimated;     /* no usage from upstream: counted by us */
-    bool keep_text;            /* collect the answer's text (payload log, or no usage coming) */
-    bool text_cut;             /* the text outgrew MAX_ANSWER_TEXT and was not all kept */
-    long content_events;       /* a stream's events: a fallback token count when no text kept */
-    struct sl_buf text;        /* a stream's answer text, when kept */
+    struct sl_audit_row row;      /* filled as the call goes, pushed to the audit log at its end */
+    struct sl_admission adm;      /* key, team and reserved limits; adm.key NULL when none */
+    bool client_usage;            /* the client asked for the stream's usage chunk itself */
+    bool sampled;                 /* this call goes to the evaluators */
+    struct sl_sample_job *sample; /* its job, filled as the call goes */
+    char finish_reason[24];       /* a stream's, from its events */
+    int sent_status;              /* the status the client got (499: it left first) */
+    const char *err_code;         /* the error code the client got, or NULL */
+    double cost, premium_cost;    /* USD; < 0: unknown or unpriced */
+    bool tokens_estimated;        /* no usage from upstream: counted by us */
+    bool keep_text;               /* collect the answer's text (payload log, or no usage coming) */
+    bool text_cut;                /* the text outgrew MAX_ANSWER_TEXT and was not all kept */
+    long content_events;          /* a stream's events: a fallback token count when no text kept */
+    struct sl_buf text;           /* a stream's answer text, when kept */
 
     struct event timer; /* first-byte timeout, or the wait for a Retry-After */
     struct event watch; /* the client's socket, to notice that it left */
@@ -631,8 +629,7 @@ static char *stream_or_body_text(struct sl_call *c)
     sl_buf_init(&out, MAX_RESPONSE);
     if (!c->stream)
         rc = sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
-                               evbuffer_get_length(c->resp), &text, c->finish_reason,
-                               sizeof(c->finish_reason));
+                               evbuffer_get_length(c->resp), &text, NULL, 0);
     if (rc == 0)
         rc = c->stream ? sl_redact(c->text.data ? c->text.data : "", c->text.len, &out)
                        : sl_redact(text.data ? text.data : "", text.len, &out);
@@ -683,10 +680,14 @@ static void finish_ok(struct sl_call *c)
     if (c->dep_model != c->model)
         sl_metrics_inc(&m->fallbacks[mi]);
     account(c);
-    if ((c->adm.log_payloads || c->sampled) && c->kind == SL_ENDPOINT_CHAT) {
-        c->answer = stream_or_body_text(c);
-        if (c->adm.log_payloads && c->answer)
-            c->row.response = strdup(c->answer);
+    if (c->adm.log_payloads && c->kind == SL_ENDPOINT_CHAT)
+        c->row.response = stream_or_body_text(c);
+    if (c->sample && !c->stream) { /* sending the answer empties c->resp */
+        size_t n = evbuffer_get_length(c->resp);
+        if ((c->sample->answer = malloc(n + 1))) {
+            evbuffer_copyout(c->resp, c->sample->answer, n);
+            c->sample->answer_len = n;
+        }
     }
     detach_client(c);
     if (c->stream) {
@@ -941,7 +942,7 @@ static void copy(char *dst, size_t size, const char *src)
         snprintf(dst, size, "%s", src);
 }
 
-static void send_sample(struct sl_call *c);
+static void queue_sample(struct sl_call *c);
 
 /* Settles the call's key and team (limits, spending) and queues its audit row. */
 static void record(struct sl_call *c)
@@ -950,10 +951,8 @@ static void record(struct sl_call *c)
     struct sl_audit_row *r = &c->row;
     bool priced = c->have_usage && c->cost >= 0;
 
-    if (c->sampled && c->sent_status)
-        send_sample(c);
-    free(c->sample_messages);
-    free(c->answer);
+    if (c->sample)
+        queue_sample(c);
 
     if (srv->accounts)
         sl_accounts_settle(srv->accounts, &c->adm,
@@ -992,47 +991,64 @@ static void record(struct sl_call *c)
     sl_audit_push(srv->audit, r); /* takes the payloads */
 }
 
-/* Sends the call to the evaluators: the request, the answer and the routing decision. */
-static void send_sample(struct sl_call *c)
+/* Hands the call to the sampler: the routing decision and outcome now, the request and the
+ * answer as raw copies that the sampler redacts and sends after the response has gone. */
+static void queue_sample(struct sl_call *c)
 {
     const struct sl_route *rt = c->route;
-    struct sl_sample s = {.ts_ms = c->row.ts_ms,
-                          .tier_index = (int)c->tier,
-                          .score = c->score,
-                          .status = c->sent_status,
-                          .json_mode = c->json_mode,
-                          .messages = c->sample_messages,
-                          .answer = c->answer ? c->answer : "",
-                          .latency_ms = (int64_t)((sl_clock_mono_us() - c->t_start) / 1000),
-                          .tokens_in = c->have_usage ? c->usage.prompt : -1,
-                          .tokens_out = c->have_usage ? c->usage.completion : -1,
-                          .cost_usd = c->cost};
+    struct sl_sample_job *j = c->sample;
+    struct sl_sample *s = &j->s;
 
-    copy(s.request_id, sizeof(s.request_id), c->reqid);
-    copy(s.team, sizeof(s.team), c->adm.team);
-    copy(s.route, sizeof(s.route), rt->name);
-    copy(s.tier, sizeof(s.tier), rt->tiers[c->tier].name);
-    copy(s.premium_tier, sizeof(s.premium_tier), rt->tiers[rt->n_tiers - 1].name);
+    c->sample = NULL;
+    if (!c->sent_status) { /* nothing was answered: nothing to judge */
+        free(j->body);
+        free(j->answer);
+        free(j);
+        return;
+    }
+    s->ts_ms = c->row.ts_ms;
+    s->tier_index = (int)c->tier;
+    s->score = c->score;
+    s->status = c->sent_status;
+    s->latency_ms = (int64_t)((sl_clock_mono_us() - c->t_start) / 1000);
+    s->tokens_in = c->have_usage ? c->usage.prompt : -1;
+    s->tokens_out = c->have_usage ? c->usage.completion : -1;
+    s->cost_usd = c->cost;
+    copy(s->request_id, sizeof(s->request_id), c->reqid);
+    copy(s->team, sizeof(s->team), c->adm.team);
+    copy(s->route, sizeof(s->route), rt->name);
+    copy(s->tier, sizeof(s->tier), rt->tiers[c->tier].name);
+    copy(s->premium_tier, sizeof(s->premium_tier), rt->tiers[rt->n_tiers - 1].name);
     if (c->dep) {
-        copy(s.model, sizeof(s.model), c->dep_model->name);
-        copy(s.deployment, sizeof(s.deployment), c->dep->name);
+        copy(s->model, sizeof(s->model), c->dep_model->name);
+        copy(s->deployment, sizeof(s->deployment), c->dep->name);
     }
     for (size_t i = 0; i + 1 < rt->n_tiers && i < SL_SAMPLE_MAX_THRESHOLDS; i++)
-        s.thresholds[s.n_thresholds++] = rt->thresholds[i];
-    copy(s.error, sizeof(s.error), c->err_code);
-    copy(s.finish_reason, sizeof(s.finish_reason), c->finish_reason);
-    sl_sampler_send(&c->w->sampler, &s);
+        s->thresholds[s->n_thresholds++] = rt->thresholds[i];
+    copy(s->error, sizeof(s->error), c->err_code);
+    if (c->stream) {
+        copy(s->finish_reason, sizeof(s->finish_reason), c->finish_reason);
+        j->answer_is_text = true;
+        j->answer_len = c->text.len;
+        j->answer = sl_buf_take(&c->text, NULL); /* the call's buffer starts afresh */
+    }
+    sl_sampler_queue(&c->w->sampler, j);
 }
 
 /* Returns a finished call to the worker's pool. The request is answered or gone. */
 static void call_end(struct sl_call *c)
 {
     struct sl_worker *w = c->w;
-    struct evbuffer *resp = c->resp, *chunk = c->chunk;
-    struct sl_buf upbody = c->upbody, text = c->text;
-    struct sl_sse sse = c->sse;
+    struct evbuffer *resp, *chunk;
+    struct sl_buf upbody, text;
+    struct sl_sse sse;
 
-    record(c);
+    record(c); /* first: a sampled stream's text leaves with its sample */
+    resp = c->resp;
+    chunk = c->chunk;
+    upbody = c->upbody;
+    text = c->text;
+    sse = c->sse;
     if (event_initialized(&c->timer))
         event_del(&c->timer);
     if (event_initialized(&c->watch))
@@ -1117,66 +1133,6 @@ static bool route(struct sl_call *c, const cJSON *root)
     c->sampled = w->sampler.sock && r->sampling[c->tier] > 0 &&
                  sl_rand_double(&w->rng) < r->sampling[c->tier];
     return true;
-}
-
-/* A redacted copy of text for the payload log; NULL when out of memory. */
-static char *redacted(const char *text, size_t len)
-{
-    struct sl_buf b;
-
-    sl_buf_init(&b, 2 * len + 64);
-    if (sl_redact(text, len, &b)) {
-        sl_buf_free(&b);
-        return NULL;
-    }
-    return sl_buf_take(&b, NULL);
-}
-
-/* Redacts every string in a JSON tree, in place. */
-static int redact_tree(cJSON *node)
-{
-    cJSON *it;
-
-    if (cJSON_IsString(node)) {
-        char *r = redacted(node->valuestring, strlen(node->valuestring));
-        if (!r || !cJSON_SetValuestring(node, r)) {
-            free(r);
-            return SL_ENOMEM;
-        }
-        free(r);
-    }
-    cJSON_ArrayForEach(it, node)
-    {
-        if (redact_tree(it))
-            return SL_ENOMEM;
-    }
-    return 0;
-}
-
-/* Keeps what the sample needs from the request: its messages (redacted; the raw text is
- * redacted as it is when that keeps it valid JSON, else string by string) and whether it
- * asked for JSON. */
-static void capture_for_sample(struct sl_call *c, cJSON *root)
-{
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(root, "response_format"), "type");
-    size_t s, e;
-
-    c->json_mode = cJSON_IsString(fmt) && (strcmp(fmt->valuestring, "json_object") == 0 ||
-                                           strcmp(fmt->valuestring, "json_schema") == 0);
-    if (sl_json_member_span(c->body, c->body_len, "messages", &s, &e)) {
-        c->sample_messages = redacted(c->body + s, e - s);
-        if (c->sample_messages && sl_json_valid(c->sample_messages, strlen(c->sample_messages)))
-            return;
-        free(c->sample_messages);
-        c->sample_messages = NULL;
-    }
-    {
-        cJSON *m = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(root, "messages"), 1);
-        if (m && redact_tree(m) == 0)
-            c->sample_messages = cJSON_PrintUnformatted(m);
-        cJSON_Delete(m);
-    }
 }
 
 /* A whole number member of the body found without parsing it, or 0. */
@@ -1332,9 +1288,12 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     c->client_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
     if (c->adm.log_payloads)
-        c->row.prompt = redacted(c->body, c->body_len);
-    if (c->sampled)
-        capture_for_sample(c, root);
+        c->row.prompt = sl_redact_copy(c->body, c->body_len);
+    if (c->sampled && (c->sample = calloc(1, sizeof(*c->sample))) &&
+        (c->sample->body = malloc(c->body_len + 1))) {
+        memcpy(c->sample->body, c->body, c->body_len);
+        c->sample->body_len = c->body_len;
+    }
     /* Streams are costed from the usage chunk: ask for it when the client did not (and
      * keep it from the client, which does not expect it). */
     if (c->stream && kind == SL_ENDPOINT_CHAT &&

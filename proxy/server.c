@@ -353,7 +353,7 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
     evhttp_set_allowed_methods(w->http, ALL_METHODS);
     evhttp_set_timeout(w->http, 120);
     evhttp_set_gencb(w->http, on_request, w);
-    if (srv->zmq && sl_sampler_init(&w->sampler, srv->zmq, &srv->cfg->evaluators))
+    if (srv->zmq && sl_sampler_init(&w->sampler, srv->zmq, &srv->cfg->evaluators, w->base))
         return SL_ESYS;
     if (!evhttp_bind_listener(w->http, w->listener))
         return SL_ESYS;

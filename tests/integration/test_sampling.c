@@ -168,8 +168,13 @@ Test(sampling, with_no_evaluator_the_proxy_serves_and_counts_its_drops,
 
     for (int i = 0; i < 40; i++)
         chat("{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}", 200);
-    sent = metric(proxy.port, "sluice_samples_sent_total");
-    dropped = metric(proxy.port, "sluice_samples_dropped_total");
+    for (int i = 0; i < 200; i++) { /* samples leave in batches, a moment after the answers */
+        sent = metric(proxy.port, "sluice_samples_sent_total");
+        dropped = metric(proxy.port, "sluice_samples_dropped_total");
+        if (sent + dropped == 40)
+            break;
+        sleep_ms(10);
+    }
     cr_assert_eq(sent + dropped, 40);
     /* each worker's queue holds 5 (and ZeroMQ's pipe a few more); the rest are dropped */
     cr_assert_geq(dropped, 20, "sent %g, dropped %g", sent, dropped);
