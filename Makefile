@@ -179,11 +179,14 @@ bench-eval: all
 # Short libFuzzer runs (clang) of every parser that takes outside input: FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,bin/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# A target may need a program's modules too: FUZZ_WITH_<target>.
+FUZZ_WITH_fuzz_judge := evaluator/judge.c evaluator/rules.c
 bin/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang -g -O1 -std=c11 -D_GNU_SOURCE -iquote common -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(COMMON_SRC) -lsqlite3 -lcjson -lm -pthread
+	$(Q)clang -g -O1 -std=c11 -D_GNU_SOURCE -iquote common -iquote evaluator \
+		-fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_WITH_$*) $(COMMON_SRC) -lsqlite3 -lcjson -lm -pthread
 fuzz: deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 		name=$$(basename $$t); mkdir -p build/fuzz/$$name; \
