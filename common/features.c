@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* ---- hashing ----------------------------------------------------------------------------- */
 
 #define SEED       UINT64_C(0x736c756963653031) /* "sluice01" */
@@ -19,9 +23,14 @@
 #define KEY_MULT   UINT64_C(0xd6e8feb86659fd93)
 #define SLOT_MASK  (SL_FEATURES_HASHED - 1u)
 
-/* The n-gram groups. A hashed entry is kept as one 32-bit key while it is being sorted:
- * slot in bits 0-17, the sign (1 = negative) in bit 18, the group in bits 19-20. */
+/* The n-gram groups. A hashed entry is kept as one 32-bit key while it is being sorted: the
+ * group in bits 0-1, the sign (1 = negative) in bit 2 and the slot in bits 3-20 (bits 45 and
+ * 46-63 of H, so one shift places both). */
 enum { G_WORD, G_BIGRAM, G_CHAR, G_PUNCT, G_N };
+#define KEY_SLOT_BITS (SLOT_MASK << 3)
+#define KEY_SLOT(k)   ((k) >> 3)
+#define KEY_GS(k)     ((k)&7) /* sign * 4 + group */
+static_assert(G_N == 4, "the key holds the group in 2 bits");
 static const char *const group_name[G_N] = {"word unigram", "word bigram", "char affix",
                                             "separator"};
 static const float group_weight[G_N] = {1.0f, 0.5f, 0.5f, 0.5f};
@@ -51,8 +60,7 @@ static inline uint64_t bigram_of(uint64_t h1, uint64_t h2)
 static inline uint32_t key_of(uint64_t x, unsigned group)
 {
     uint64_t h = (x ^ SEED ^ GOLDEN * (group + 1)) * KEY_MULT;
-    return (uint32_t)(h >> (64 - SL_FEATURES_HASH_BITS)) |
-           (uint32_t)(h >> (63 - SL_FEATURES_HASH_BITS) & 1) << 18 | (uint32_t)group << 19;
+    return (uint32_t)(h >> (63 - SL_FEATURES_HASH_BITS)) << 2 | group;
 }
 
 /* The hash of a lowercased token: its bytes in 8-byte big-endian chunks, each mixed into an
@@ -235,46 +243,78 @@ static const struct {
      "array int bool"},
 };
 
-/* An open-addressing table from a word's (or a bigram's) pre-mix hash to its cue bits. */
+/* A two-choice (cuckoo) table from a word's (or a bigram's) pre-mix hash to its cue bits. A
+ * lookup reads the key's two slots and nothing else, without a branch: list words are common
+ * in prompts (what, each, then, write), and a probe loop is mispredicted on them. */
 #define CUE_SLOTS 1024
-static struct {
-    uint64_t key;
-    unsigned cues;
-} cue_table[CUE_SLOTS];
+static uint64_t cue_key[CUE_SLOTS];
+static uint16_t cue_bits[CUE_SLOTS]; /* 0: the slot is empty */
 
-/* A 4096-bit filter in front of the table: most tokens are in no list, and answering them
- * from 512 bytes without a dependent probe is what keeps the lookup cheap. */
-static uint64_t cue_filter[64];
+static_assert(CUE_CONSTRAINT2 <= 0x8000, "every cue bit must fit in cue_bits");
+
+/* A 16384-bit filter in front of the table: most tokens are in no list, and one bit answers
+ * them (about 1 in 60 wrongly, for the 270 list entries). */
+static uint64_t cue_filter[256];
+
+static inline bool cue_maybe(uint64_t key)
+{
+    return cue_filter[key >> 56] >> (key >> 50 & 63) & 1;
+}
+
+static inline size_t cue_slot(uint64_t key, unsigned which)
+{
+    return (size_t)(which ? key >> 32 : key) & (CUE_SLOTS - 1);
+}
 
 static void cue_add(uint64_t key, unsigned cue)
 {
-    size_t i = key & (CUE_SLOTS - 1);
+    size_t i = cue_slot(key, 0);
+    unsigned bits = cue;
 
-    cue_filter[key >> 58] |= UINT64_C(1) << (key >> 52 & 63);
-    while (cue_table[i].cues && cue_table[i].key != key)
-        i = (i + 1) & (CUE_SLOTS - 1);
-    cue_table[i].key = key;
-    cue_table[i].cues |= cue;
+    cue_filter[key >> 56] |= UINT64_C(1) << (key >> 50 & 63);
+    for (unsigned w = 0; w < 2; w++) {
+        size_t j = cue_slot(key, w);
+        if (cue_bits[j] && cue_key[j] == key) {
+            cue_bits[j] |= (uint16_t)cue;
+            return;
+        }
+    }
+    if (cue_bits[i])
+        i = cue_slot(key, 1);
+    /* Cuckoo insertion: a resident is moved to its other slot until one is free. The lists
+     * fill about a quarter of the table, so this ends within a few moves. */
+    for (int moves = 0; moves < CUE_SLOTS; moves++) {
+        uint64_t k = cue_key[i];
+        unsigned c = cue_bits[i];
+        cue_key[i] = key;
+        cue_bits[i] = (uint16_t)bits;
+        if (!c)
+            return;
+        key = k;
+        bits = c;
+        i = i == cue_slot(key, 0) ? cue_slot(key, 1) : cue_slot(key, 0);
+    }
+    assert(!"cue table too full");
+    abort();
 }
 
+/* The cue bits of key, 0 when it is in no list. */
 static inline unsigned cue_get(uint64_t key)
 {
-    size_t i = key & (CUE_SLOTS - 1);
+    size_t i = cue_slot(key, 0), j = cue_slot(key, 1);
 
-    if (!(cue_filter[key >> 58] >> (key >> 52 & 63) & 1))
-        return 0;
-    while (cue_table[i].cues) {
-        if (cue_table[i].key == key)
-            return cue_table[i].cues;
-        i = (i + 1) & (CUE_SLOTS - 1);
-    }
-    return 0;
+    /* Masks rather than "?:", which GCC compiles to branches here. */
+    return (cue_bits[i] & -(unsigned)(cue_key[i] == key)) |
+           (cue_bits[j] & -(unsigned)(cue_key[j] == key));
 }
 
 /* ---- one-time set-up: cue table, log table, the written specification and its hash -------- */
 
-#define LOG_TABLE 64
+#define LOG_TABLE 256
 static double log1p_table[LOG_TABLE];
+static float log1pf_table[LOG_TABLE]; /* (float)log1p_table[i]: the hashed values' counts */
+/* A hashed key's sign times its group's weight, by KEY_GS(key). */
+static float signed_weight[2 * G_N];
 static char spec_text[16384];
 static size_t spec_len;
 static char spec_hash_hex[17];
@@ -375,8 +415,12 @@ static void init(void)
     uint64_t h = FNV_OFFSET;
 
     build_cues();
-    for (unsigned i = 0; i < LOG_TABLE; i++)
+    for (unsigned i = 0; i < LOG_TABLE; i++) {
         log1p_table[i] = log1p((double)i);
+        log1pf_table[i] = (float)log1p_table[i];
+    }
+    for (unsigned gs = 0; gs < 2 * G_N; gs++)
+        signed_weight[gs] = (float)(gs & 4 ? -1 : 1) * group_weight[gs & 3];
     build_spec();
     for (size_t i = 0; i < spec_len; i++)
         h = (h ^ (unsigned char)spec_text[i]) * FNV_PRIME;
@@ -442,21 +486,27 @@ static int reserve(struct sl_features *f, size_t need)
     return 0;
 }
 
-/* Sorts keys[0..n) by their slot bits: a two-pass LSD radix sort on histograms that the scan
- * filled (hist[0..512) for bits 0-8, hist[512..1024) for bits 9-17); tmp holds n keys. */
-static void sort_keys(uint32_t *keys, uint32_t *tmp, size_t n, uint32_t *hist)
+/* Sorts keys[0..n) by their slot bits, keeping the order of equal slots (the merge only needs
+ * each slot's keys together): a two-pass LSD radix sort on 9 bits at a time, which for the few
+ * hundred to few thousand keys of a prompt costs far less than a comparison sort; tmp holds n
+ * keys. */
+static void sort_keys(uint32_t *keys, uint32_t *tmp, size_t n)
 {
-    uint32_t *lo = hist, *hi = hist + 512, sl = 0, sh = 0;
+    uint32_t hist[1024] = {0}, *lo = hist, *hi = hist + 512, sl = 0, sh = 0;
 
     if (n < 32) { /* insertion sort: cheaper than two passes for a few keys */
         for (size_t i = 1; i < n; i++) {
             uint32_t k = keys[i];
             size_t j = i;
-            for (; j && (keys[j - 1] & SLOT_MASK) > (k & SLOT_MASK); j--)
+            for (; j && KEY_SLOT(keys[j - 1]) > KEY_SLOT(k); j--)
                 keys[j] = keys[j - 1];
             keys[j] = k;
         }
         return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        lo[(keys[i] >> 3) & 511]++;
+        hi[keys[i] >> 12]++;
     }
     for (size_t b = 0; b < 512; b++) {
         uint32_t c = lo[b];
@@ -467,14 +517,20 @@ static void sort_keys(uint32_t *keys, uint32_t *tmp, size_t n, uint32_t *hist)
         sh += c;
     }
     for (size_t i = 0; i < n; i++)
-        tmp[lo[keys[i] & 511]++] = keys[i];
+        tmp[lo[(keys[i] >> 3) & 511]++] = keys[i];
     for (size_t i = 0; i < n; i++)
-        keys[hi[(tmp[i] >> 9) & 511]++] = tmp[i];
+        keys[hi[tmp[i] >> 12]++] = tmp[i];
 }
 
 static inline double lg(size_t n)
 {
     return n < LOG_TABLE ? log1p_table[n] : log1p((double)n);
+}
+
+/* (float)lg(n), the logarithm in a hashed value. */
+static inline float log1pf_of(size_t n)
+{
+    return n < LOG_TABLE ? log1pf_table[n] : (float)log1p((double)n);
 }
 
 /* What the scan counts for the fixed features. */
@@ -692,123 +748,275 @@ static size_t count_special(const unsigned char *s, size_t len, size_t i, struct
     return 1;
 }
 
-/* Appends a hashed key to keys[0..n) and counts it in the sort's histograms; jumps to oom
- * when the arrays cannot grow. A macro so that the scan's state stays in registers. */
-#define EMIT(v, g)                                                                                 \
-    do {                                                                                           \
-        uint32_t key_ = key_of((v), (g));                                                          \
-        if (n == cap) {                                                                            \
-            if (reserve(f, n + 1))                                                                 \
-                goto oom;                                                                          \
-            keys = f->idx;                                                                         \
-            cap = f->cap;                                                                          \
-        }                                                                                          \
-        keys[n++] = key_;                                                                          \
-        hist[key_ & 511]++;                                                                        \
-        hist[512 + ((key_ >> 9) & 511)]++;                                                         \
-    } while (0)
+/* ---- the scan ----------------------------------------------------------------------------
+ * The text is classified 64 bytes at a time into bit masks, and tokens are read off the word
+ * mask: a token's end is found with one bit operation instead of a data-dependent branch per
+ * byte, whose mispredictions (one or more per token) were most of the old byte loop's time.
+ * The same pass writes a lowercased copy of the text, from which a token is hashed 8 bytes at a
+ * time. Only the bytes between tokens (mostly one space) and the lead bytes of non-ASCII
+ * characters are still visited one by one. Keys are sorted afterwards (sort_keys) and merged
+ * into (slot, value) pairs without a branch per key (merge). */
 
-/* The lowercased byte string '<' t[0..5) of a token t at s, as a big-endian integer. */
-static inline uint64_t prefix_gram(const unsigned char *s)
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the chunk loads assume little-endian");
+
+/* Bit i of each mask describes byte i of a 64-byte block. */
+struct block {
+    uint64_t word;   /* ASCII letters and digits, bytes >= 0x80 */
+    uint64_t upper;  /* A-Z */
+    uint64_t letter; /* A-Z, a-z */
+    uint64_t digit;  /* 0-9 */
+    uint64_t high;   /* >= 0x80 */
+    uint64_t cont;   /* 0x80-0xBF, UTF-8 continuation bytes */
+};
+
+#if defined(__SSE2__)
+/* 0xFF in each byte of x that is in [lo, lo + n), else 0. SSE2 compares bytes as signed, so
+ * x - lo is moved by 0x80 to compare as unsigned. */
+static inline __m128i in_range(__m128i x, unsigned char lo, unsigned char n)
 {
-    uint64_t x = '<';
-    for (int j = 0; j < 5; j++)
-        x = x << 8 | (s[j] | (unsigned)(byte_class[s[j]] & B_UPPER) << 4);
-    return x;
+    __m128i t = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo)));
+    return _mm_cmplt_epi8(t, _mm_set1_epi8((char)(0x80 + n)));
 }
 
-/* One pass over the text: tokens and their hashed n-grams into f->idx (the count is
- * returned in *nkeys), and the counts for the fixed features. SL_ENOMEM only. */
-static int scan(struct sl_features *f, const unsigned char *s, size_t len, struct counts *k,
-                uint32_t *hist, size_t *nkeys)
+static inline uint64_t bits_of(__m128i m, unsigned at)
 {
-    uint32_t *keys = f->idx;
-    size_t n = 0, cap = f->cap, i = 0, last_end = SIZE_MAX, used;
-    uint64_t prev_h = 0;
-    bool has_prev = false, prev_number = false, last_initial = false;
-    long cp;
+    return (uint64_t)(unsigned)_mm_movemask_epi8(m) << at;
+}
 
-    while (i < len) {
-        unsigned char c = s[i];
-        unsigned cls = byte_class[c];
-        uint64_t h, acc = SEED, win = 0;
-        size_t start = i, nb, upper = 0, lower = 0, digits = 0;
-        unsigned cues;
-
-        if (!(cls & B_WORD)) {
-            k->punct[c]++;
-            i += (cls & B_SPECIAL) ? count_special(s, len, i, k, last_initial && last_end == i) : 1;
-            continue;
-        }
-        if (c >= 0xC0 && (cp = decode(s + i, len - i, &used)) >= 0 && is_separator(cp)) {
-            k->non_ascii += used;
-            k->continuation += used - 1;
-            EMIT((uint64_t)cp, G_PUNCT);
-            i += used;
-            continue;
-        }
-        do {
-            if (cls & B_HIGH) {
-                k->non_ascii++;
-                if (c < 0xC0) {
-                    k->continuation++;
-                } else if ((cp = decode(s + i, len - i, &used)) >= 0) {
-                    if (is_separator(cp))
-                        break;
-                    count_cp(k, cp);
-                }
-            }
-            c |= (unsigned char)((cls & B_UPPER) << 4);
-            upper += (cls >> 1) & 1;
-            lower += (cls >> 2) & 1;
-            digits += (cls >> 3) & 1;
-            win = win << 8 | c;
-            if (((++i - start) & 7) == 0) {
-                acc = mix64(acc ^ win);
-                win = 0;
-            }
-            if (i == len)
-                break;
-            c = s[i];
-            cls = byte_class[c];
-        } while (cls & B_WORD);
-        nb = i - start;
-        h = mix64(acc ^ win ^ (uint64_t)(nb & 0xFF) << 56);
-
-        EMIT(h, G_WORD);
-        cues = cue_get(h);
-        if (has_prev) {
-            uint64_t bi = bigram_of(prev_h, h);
-            EMIT(bi, G_BIGRAM);
-            cues |= cue_get(bi);
-        }
-        if (nb >= 6) {
-            uint64_t suffix = 0;
-            for (size_t j = i - 4; j < i; j++)
-                suffix = suffix << 8 | (s[j] | (unsigned)(byte_class[s[j]] & B_UPPER) << 4);
-            EMIT(prefix_gram(s + start) | (uint64_t)6 << 56, G_CHAR);
-            EMIT((suffix << 8 | '>') | (uint64_t)5 << 56, G_CHAR);
-        }
-        if (cues)
-            count_cues(k, cues, upper >= 2 && !lower, prev_number);
-        prev_h = h;
-        has_prev = true;
-        k->tokens++;
-        k->token_bytes += nb;
-        k->upper += upper;
-        k->letters += upper + lower;
-        k->digits += digits;
-        prev_number = is_digit(s[start]);
-        if (prev_number &&
-            !(start >= 2 && (s[start - 1] == '.' || s[start - 1] == ',') && is_digit(s[start - 2])))
-            k->numbers++;
-        last_initial = nb == 1 && upper == 1;
-        last_end = i;
+/* The masks of p[0..64), and the bytes with A-Z lowercased into lower[0..64). */
+static void classify(const unsigned char *p, struct block *b, unsigned char *lower)
+{
+    memset(b, 0, sizeof(*b));
+    for (unsigned j = 0; j < 64; j += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + j));
+        __m128i upper = in_range(x, 'A', 26);
+        _mm_storeu_si128((__m128i *)(void *)(lower + j),
+                         _mm_or_si128(x, _mm_and_si128(upper, _mm_set1_epi8(0x20))));
+        b->upper |= bits_of(upper, j);
+        b->letter |= bits_of(in_range(_mm_or_si128(x, _mm_set1_epi8(0x20)), 'a', 26), j);
+        b->digit |= bits_of(in_range(x, '0', 10), j);
+        b->high |= bits_of(x, j);
+        b->cont |= bits_of(in_range(x, 0x80, 0x40), j);
     }
-    *nkeys = n;
-    return 0;
-oom:
-    return SL_ENOMEM;
+    b->word = b->letter | b->digit | b->high;
+}
+#else
+static void classify(const unsigned char *p, struct block *b, unsigned char *lower)
+{
+    memset(b, 0, sizeof(*b));
+    for (unsigned j = 0; j < 64; j++) {
+        unsigned c = p[j], cls = byte_class[c];
+        lower[j] = (unsigned char)(c | (cls & B_UPPER) << 4);
+        b->word |= (uint64_t)(cls & B_WORD) << j;
+        b->upper |= (uint64_t)((cls & B_UPPER) != 0) << j;
+        b->letter |= (uint64_t)((cls & (B_UPPER | B_LOWER)) != 0) << j;
+        b->digit |= (uint64_t)((cls & B_DIGIT) != 0) << j;
+        b->high |= (uint64_t)(c >= 0x80) << j;
+        b->cont |= (uint64_t)(c >= 0x80 && c < 0xC0) << j;
+    }
+}
+#endif
+
+static inline unsigned popcount64(uint64_t x)
+{
+    /* The portable build has no POPCNT instruction, and the libgcc call is slower than this. */
+    x -= x >> 1 & UINT64_C(0x5555555555555555);
+    x = (x & UINT64_C(0x3333333333333333)) + (x >> 2 & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
+    return (unsigned)(x * UINT64_C(0x0101010101010101) >> 56);
+}
+
+/* Whether t[0..n) has two or more uppercase ASCII letters and no lowercase one (NOT, II). */
+static bool all_caps(const unsigned char *t, size_t n)
+{
+    size_t upper = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (byte_class[t[i]] & B_LOWER)
+            return false;
+        upper += (byte_class[t[i]] & B_UPPER) != 0;
+    }
+    return upper >= 2;
+}
+
+/* The scan's state: inlined into scan(), so that it lives in registers. Keys are appended to
+ * keys[0..n); the array has room for len + 2 (see sl_features_extract), as token() writes two
+ * keys past n before it knows whether to keep them. */
+struct scan {
+    const unsigned char *s;
+    const unsigned char *lw; /* s lowercased (A-Z), with 8 readable bytes before and after */
+    size_t len;
+    uint32_t *keys;
+    size_t n;
+    size_t tokens, numbers;
+    struct counts *k;
+    uint64_t prev_h;   /* the previous token's hash, for the bigram */
+    bool has_prev;     /* a token was seen */
+    bool prev_number;  /* the previous token starts with a digit */
+    bool prev_initial; /* the previous token is one uppercase letter (an initial) */
+};
+
+/* The token s[st..en): its n-gram keys, cue lists, the numbers count. Straight-line code for
+ * the usual token (under 8 bytes, in no word list): a branch on its length or its digits would
+ * be mispredicted for a good share of tokens. */
+static inline void token(struct scan *sc, size_t st, size_t en)
+{
+    const unsigned char *lw = sc->lw, *t = lw + st;
+    size_t nb = en - st, rest = nb, at = st;
+    uint64_t first, x, acc = SEED, h, bi;
+    uint32_t last4;
+    unsigned char c = t[0], p1 = t[-1], p2 = t[-2]; /* lw has 8 bytes before the text */
+    bool digit = is_digit(c);
+
+    memcpy(&first, t, 8);
+    x = first;
+    /* h(token) as the spec defines it: whole 8-byte chunks big-endian into acc, then the 0-7
+     * bytes left (shifted in two steps, so that none left gives 0) and the length. */
+    while (rest >= 8) {
+        acc = mix64(acc ^ __builtin_bswap64(x));
+        rest -= 8;
+        at += 8;
+        memcpy(&x, lw + at, 8);
+    }
+    h = mix64(acc ^ (__builtin_bswap64(x) >> (63 - 8 * rest) >> 1) ^ (uint64_t)(nb & 0xFF) << 56);
+    bi = bigram_of(sc->prev_h, h);
+    sc->keys[sc->n] = key_of(h, G_WORD);
+    sc->keys[sc->n + 1] = key_of(bi, G_BIGRAM);
+    sc->n += 1 + sc->has_prev;
+
+    /* The affixes '<' t[0..5) and t[L-4..L) '>', kept for tokens of 6 bytes or more. */
+    memcpy(&last4, lw + en - 4, 4); /* (lw + en) - 4: lw has 8 bytes before the text */
+    sc->keys[sc->n] =
+        key_of((uint64_t)6 << 56 | (uint64_t)'<' << 40 | __builtin_bswap64(first) >> 24, G_CHAR);
+    sc->keys[sc->n + 1] =
+        key_of((uint64_t)5 << 56 | (uint64_t)__builtin_bswap32(last4) << 8 | '>', G_CHAR);
+    sc->n += nb >= 6 ? 2 : 0;
+
+    if (cue_maybe(h) | (sc->has_prev & cue_maybe(bi))) { /* one branch for both, rarely taken */
+        unsigned cues = cue_get(h) | (cue_get(bi) & -(unsigned)sc->has_prev);
+        if (cues)
+            count_cues(sc->k, cues, all_caps(sc->s + st, nb), sc->prev_number);
+    }
+    /* A number unless it continues one: <digit>'.' or <digit>',' before it (1,000.5). */
+    sc->numbers += digit & (((p1 != '.') & (p1 != ',')) | !is_digit(p2));
+    sc->prev_number = digit;
+    sc->prev_initial = (nb == 1) & ((byte_class[sc->s[st]] & B_UPPER) != 0);
+    sc->prev_h = h;
+    sc->has_prev = true;
+    sc->tokens++;
+}
+
+/* The bytes s[i..end) between two tokens: ASCII punctuation and white space, and the bytes of
+ * separator code points, which utf8_block has counted already. after_initial: the previous
+ * token, which ends at i, is an initial. */
+static void gap(const unsigned char *s, size_t len, size_t i, size_t end, struct counts *k,
+                bool after_initial)
+{
+    size_t start = i;
+
+    while (i < end) {
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            i++;
+            continue;
+        }
+        k->punct[c]++;
+        /* count_special consumes only repeats of c, so it never runs into the next token */
+        i += byte_class[c] & B_SPECIAL ? count_special(s, len, i, k, after_initial && i == start)
+                                       : 1;
+    }
+}
+
+/* The non-ASCII bytes of the block at base: counts them, decodes each lead byte, counts scripts
+ * and symbols, and turns separator code points into keys (appended to keys; returns how many)
+ * and out of the word mask. carry: the previous block's last byte is in a token. *spill gets
+ * the bits of the next block that a separator here reaches into. */
+static size_t utf8_block(const unsigned char *s, size_t len, size_t base, struct block *b,
+                         uint64_t carry, uint32_t *keys, struct counts *k, uint64_t *spill)
+{
+    size_t n = 0;
+
+    *spill = 0;
+    k->non_ascii += popcount64(b->high);
+    k->continuation += popcount64(b->cont);
+    for (uint64_t leads = b->high & ~b->cont; leads; leads &= leads - 1) {
+        unsigned j = (unsigned)__builtin_ctzll(leads);
+        size_t used;
+        long cp = decode(s + base + j, len - base - j, &used);
+        uint64_t bytes;
+
+        if (cp < 0)
+            continue;
+        if (!is_separator(cp)) {
+            count_cp(k, cp);
+            continue;
+        }
+        /* The extractor that trained the first models counted the lead byte of a separator
+         * that ends a token twice in non_ascii (once in the token, once as the separator);
+         * kept, as every model's non_ascii weight was fitted on it. */
+        k->non_ascii += j ? b->word >> (j - 1) & 1 : carry;
+        bytes = (UINT64_C(1) << used) - 1;
+        b->word &= ~(bytes << j);
+        if (j + used > 64)
+            *spill = bytes >> (64 - j);
+        keys[n++] = key_of((uint64_t)cp, G_PUNCT);
+    }
+    return n;
+}
+
+/* One pass over the text: tokens and their keys into keys (returns how many), and the counts
+ * for the fixed features except the per-line ones. scratch: room for len + 80 bytes, for the
+ * lowercased text. */
+static size_t scan(uint32_t *keys, const unsigned char *s, size_t len, struct counts *k,
+                   unsigned char *scratch)
+{
+    struct scan sc = {.s = s, .lw = scratch + 8, .len = len, .keys = keys, .k = k};
+    size_t start = 0, gap_start = 0;
+    uint64_t carry = 0, spill = 0;
+    bool in_token = false;
+
+    /* Up to and including the block that holds byte len, so that the last token's end is an
+     * edge too (when len is a multiple of 64 that block is empty). */
+    for (size_t base = 0; base <= len; base += 64) {
+        struct block b;
+        uint64_t edges;
+
+        if (len - base >= 64) {
+            classify(s + base, &b, scratch + 8 + base);
+        } else {
+            unsigned char tail[64] = {0}; /* zero bytes are in no mask */
+            if (len > base)
+                memcpy(tail, s + base, len - base);
+            classify(tail, &b, scratch + 8 + base);
+        }
+        b.word &= ~spill;
+        spill = 0;
+        if (b.high)
+            sc.n += utf8_block(s, len, base, &b, carry, keys + sc.n, k, &spill);
+        k->upper += popcount64(b.upper);
+        k->letters += popcount64(b.letter);
+        k->digits += popcount64(b.digit);
+        k->token_bytes += popcount64(b.word);
+        /* A bit of edges at every byte where a token starts or ends; tokens may cross blocks,
+         * and starts and ends alternate. */
+        edges = b.word ^ (b.word << 1 | carry);
+        carry = b.word >> 63;
+        for (; edges; edges &= edges - 1) {
+            size_t at = base + (size_t)__builtin_ctzll(edges);
+            if (in_token) {
+                token(&sc, start, at);
+                gap_start = at;
+            } else {
+                gap(s, len, gap_start, at, k, sc.prev_initial);
+                start = at;
+            }
+            in_token = !in_token;
+        }
+    }
+    gap(s, len, gap_start, len, k, sc.prev_initial);
+    k->tokens = sc.tokens;
+    k->numbers = sc.numbers;
+    return sc.n;
 }
 
 static void fixed_values(const struct counts *k, size_t len, int turns, double *v)
@@ -860,60 +1068,98 @@ static void fixed_values(const struct counts *k, size_t len, int turns, double *
     v[F_OTHER_SCRIPT] = (double)k->other_script * per_cp;
 }
 
+/* The value of a slot that holds keys of several groups or signs (a hash collision): run keys
+ * equal to key, then the rest of the slot's keys, rest[0..n). Summed as the spec says. */
+static float mixed_value(uint32_t key, size_t run, const uint32_t *rest, size_t n)
+{
+    unsigned cnt[2 * G_N] = {0};
+    double sum = 0;
+
+    cnt[KEY_GS(key)] += (unsigned)run;
+    for (size_t i = 0; i < n; i++)
+        cnt[KEY_GS(rest[i])]++;
+    for (unsigned g = 0; g < G_N; g++)
+        sum +=
+            (double)group_weight[g] * ((double)log1pf_of(cnt[g]) - (double)log1pf_of(cnt[4 + g]));
+    return (float)sum;
+}
+
+/* Turns the m sorted keys in keys[0..m] (one spare entry) into slots in keys[0..out) and their
+ * values in val[0..out), and the sum of the squared values into *norm; returns out. A run of
+ * equal keys gives one slot, in the usual case where its slot holds nothing else, without a
+ * branch on the run's length: every key writes the value of the run so far, and only a run's
+ * last key moves out on. */
+static size_t merge(uint32_t *keys, float *val, size_t m, double *norm)
+{
+    static const double zero_one[2] = {0, 1};
+    size_t out = 0, run = 1;
+    double sum = 0;
+
+    if (m == 0)
+        return 0;
+    keys[m] = keys[m - 1] ^ 8; /* a sentinel in another slot ends the last run */
+    for (size_t i = 0; i < m; i++) {
+        uint32_t key = keys[i], next = keys[i + 1], d = key ^ next;
+        float v;
+
+        /* key != next in the same slot, tested as one rarely true condition: written as
+         * "key != next && ..." the compiler branches on key != next, which no predictor can
+         * guess (a third of the keys repeat). */
+        if (((d & KEY_SLOT_BITS) | (d == 0)) == 0) { /* see mixed_value */
+            size_t to = i + 1;
+            while (to < m && !((keys[to] ^ key) & KEY_SLOT_BITS))
+                to++;
+            /* This is the slot's first run end, so nothing of it was written yet; keys[i + 1..]
+             * are still unread (out <= i). */
+            v = mixed_value(key, run, keys + i + 1, to - i - 1);
+            keys[out] = KEY_SLOT(key);
+            val[out] = v;
+            out += v != 0;
+            sum += (double)v * v;
+            i = to - 1;
+            run = 1;
+            continue;
+        }
+        v = signed_weight[KEY_GS(key)] * log1pf_of(run);
+        keys[out] = KEY_SLOT(key); /* out <= i: never a key still to be read */
+        val[out] = v;
+        out += d != 0;
+        run = (run & -(size_t)(d == 0)) + 1; /* d ? 1 : run + 1, as a mask: no branch */
+        /* The spec's norm is a double sum in slot order. Adding +0 for the keys that do not
+         * end a run leaves it bit for bit the same, and the additions' latency then overlaps
+         * the loop's other work instead of making a pass of its own. (A multiplication by a
+         * table entry, as GCC turns "* (d != 0)" into a branch.) */
+        sum += (double)v * v * zero_one[d != 0];
+    }
+    *norm = sum;
+    return out;
+}
+
 int sl_features_extract(struct sl_features *f, const char *text, size_t len, int turns)
 {
     struct counts k;
-    uint32_t hist[1024];
     double fixed[SL_FEATURES_FIXED] = {0}, norm = 0;
-    float unit[2 * G_N];
-    size_t m = 0, out = 0;
-    uint32_t *keys;
+    size_t m, out;
 
     pthread_once(&init_once, init);
     f->n = 0;
-    memset(&k, 0, sizeof(k));
-    memset(hist, 0, sizeof(hist));
-    /* A first guess that fits ordinary prose (under 0.6 keys a byte) without growing. */
-    if (reserve(f, len / 4 * 3 + 64) || scan(f, (const unsigned char *)text, len, &k, hist, &m) ||
-        reserve(f, m + SL_FEATURES_FIXED))
+    /* Every key owns a byte of the text that no other key owns: a token's first byte (word),
+     * the byte before it (bigram: tokens never touch), its second and third bytes (affixes) and
+     * a separator's first byte (it has 2 or 3). So len keys, the scan's two provisional writes,
+     * the merge's sentinel and the fixed features always fit, and nothing grows mid-scan. */
+    if (len > SIZE_MAX / 2 / sizeof(*f->idx) - 64 || reserve(f, len + 4 + SL_FEATURES_FIXED))
         return SL_ENOMEM;
+    memset(&k, 0, sizeof(k));
+    /* f->val is free until the sort: the scan keeps the lowercased text there. Zeroed first, as
+     * a token's 8-byte loads read a few bytes past its end, which must be defined even though
+     * they do not count (and the 8 bytes before the text read as 0). */
+    memset(f->val, 0, len + 80);
+    m = scan(f->idx, (const unsigned char *)text, len, &k, (unsigned char *)(void *)f->val);
     scan_lines((const unsigned char *)text, len, &k);
-    keys = f->idx;
     /* f->val is free until the merge and has room for m keys: the sort's scratch space. (The
      * memory is malloc'ed, so storing uint32_t into it and later float is well defined.) */
-    sort_keys(keys, (uint32_t *)(void *)f->val, m, hist);
-
-    for (unsigned gs = 0; gs < 2 * G_N; gs++)
-        unit[gs] = (gs & 1 ? -1 : 1) * group_weight[gs >> 1] * (float)log1p_table[1];
-    for (size_t i = 0; i < m;) {
-        uint32_t key = keys[i], slot = key & SLOT_MASK;
-        size_t j = i + 1;
-        float v;
-
-        while (j < m && keys[j] == key)
-            j++;
-        if (j == m || (keys[j] & SLOT_MASK) != slot) { /* one group and sign: the usual case */
-            v = j - i == 1 ? unit[key >> 18]
-                           : (key >> 18 & 1 ? -1 : 1) * group_weight[key >> 19] * (float)lg(j - i);
-        } else {
-            unsigned cnt[2 * G_N] = {0};
-            double sum = 0;
-            cnt[key >> 18] += (unsigned)(j - i);
-            for (; j < m && (keys[j] & SLOT_MASK) == slot; j++)
-                cnt[keys[j] >> 18]++;
-            for (unsigned g = 0; g < G_N; g++)
-                sum += (double)group_weight[g] *
-                       ((double)(float)lg(cnt[2 * g]) - (double)(float)lg(cnt[2 * g + 1]));
-            v = (float)sum;
-        }
-        /* Reads of keys[i..j) are done; out <= i, so these writes never overtake them. */
-        if (v != 0) {
-            f->idx[out] = slot;
-            f->val[out++] = v;
-            norm += (double)v * v;
-        }
-        i = j;
-    }
+    sort_keys(f->idx, (uint32_t *)(void *)f->val, m);
+    out = merge(f->idx, f->val, m, &norm);
     if (norm > 0) {
         double scale = 1.0 / sqrt(norm);
         for (size_t i = 0; i < out; i++)

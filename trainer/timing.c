@@ -194,15 +194,21 @@ static void time_noise_floor(double target_us, size_t n, double *t, double *res)
 {
     volatile double sink = 0;
     long iters = 1000;
-    double t0;
+    double t0, took[21];
 
-    for (int k = 0; k < 20; k++) { /* calibrate: the loop's cost per iteration */
-        t0 = now_us();
-        for (long i = 0; i < iters; i++)
-            sink += (double)i * 1e-9;
-        double took = now_us() - t0;
-        if (took > 0)
-            iters = (long)((double)iters * target_us / took) + 1;
+    /* Calibrate: scale the loop to target_us from the median of 21 timings. Scaling from
+     * single timings, as this did, left the loop several times too short whenever the last one
+     * was preempted, and the noise floor then looked far lower than it is. */
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 21; k++) {
+            t0 = now_us();
+            for (long i = 0; i < iters; i++)
+                sink += (double)i * 1e-9;
+            took[k] = now_us() - t0;
+        }
+        double median = sl_timing_percentile(took, 21, 0.50);
+        if (median > 0)
+            iters = (long)((double)iters * target_us / median) + 1;
     }
     for (size_t k = 0; k < n; k++) {
         t0 = now_us();
@@ -212,6 +218,17 @@ static void time_noise_floor(double target_us, size_t n, double *t, double *res)
     }
     res[0] = sl_timing_percentile(t, n, 0.50);
     res[1] = sl_timing_percentile(t, n, 0.99);
+}
+
+/* What one timed call's two clock readings add to it: the median gap between back-to-back
+ * readings, in us. */
+static double timer_overhead(size_t n, double *t)
+{
+    for (size_t k = 0; k < n; k++) {
+        double t0 = now_us();
+        t[k] = now_us() - t0;
+    }
+    return sl_timing_percentile(t, n, 0.50);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -279,6 +296,10 @@ int sl_timing_run(const char *model, size_t n, FILE *out, FILE *err)
                 "machine noise: a fixed busy loop timed the same way has p50 %.2f us, p99 %.2f us "
                 "(a p99 near that is the machine's, not the extractor's)\n",
                 noise[0], noise[1]);
+        fprintf(out,
+                "timer: the two clock readings around a call cost %.3f us (median), included "
+                "above\n",
+                timer_overhead(per_round, t));
     }
     fprintf(out, "time-score: p99_us_200=%.2f p99_us_2k=%.2f p99_us_20k=%.2f\n", med[0][3],
             med[1][3], med[2][3]);

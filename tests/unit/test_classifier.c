@@ -126,6 +126,32 @@ Test(classifier, score_is_the_logistic_of_the_dot_product)
     sl_classifier_destroy(c);
 }
 
+/* The score is one chain of additions in index order, whatever the loop does around it (it
+ * prefetches weights ahead): scores, thresholds and evaluations then stay bit for bit the same.
+ * The terms below cancel so that any other order gives another sum. */
+Test(classifier, score_adds_the_terms_in_index_order)
+{
+    float *w = calloc(SL_FEATURES_DIM, sizeof(*w));
+    struct sl_classifier c = {.w = w, .bias = 0.25};
+    uint32_t idx[400];
+    float val[400];
+    struct sl_features f = {.idx = idx, .val = val, .n = 400};
+    double z = c.bias;
+
+    cr_assert_not_null(w);
+    for (size_t i = 0; i < 400; i++) {
+        static const float terms[] = {1e16f, 1.0f, -1e16f, 1.0f};
+        idx[i] = (uint32_t)(i * 650 + 3);
+        w[idx[i]] = i % 2 ? 0.5f : 2.0f;
+        val[i] = terms[i % 4] / w[idx[i]];
+        z += (double)w[idx[i]] * val[i];
+    }
+    /* in order: 1e16 swallows the bias and each 1, cancels, and the last 1 is left */
+    cr_assert_eq(z, 1.0);
+    cr_assert_eq(sl_classifier_score(&c, &f), 1 / (1 + exp(-1.0)));
+    free(w);
+}
+
 Test(classifier, save_then_load_gives_identical_scores)
 {
     const char *prompts[] = {"What is the capital of France?\nA. Paris\nB. Rome\nAnswer:",

@@ -343,3 +343,159 @@ Test(features, from_messages_refuses_a_non_array)
     free(buf);
     cJSON_Delete(obj);
 }
+
+/* ---- the vectors themselves: a regression guard for the extractor's speed-ups ----------------
+ * Every trained model depends on the same text giving the same (index, value) pairs, bit for bit.
+ * The digests below were computed with the byte-at-a-time extractor before it was rewritten
+ * (block masks, branch-free merge); any change to them changes the features of existing models.
+ * The texts cover what the extractor special-cases: case, numbers, every contextual punctuation
+ * rule, fences, separators and scripts, malformed UTF-8, tokens of every length around the 8-byte
+ * hash chunks and the 6-byte affix limit, tokens and separators across 64-byte blocks, repeated
+ * n-grams (counts past the log tables) and, in long generated texts, hash slots shared by several
+ * kinds of n-gram. */
+
+/* FNV-1a over n and each (index, value bits) pair. */
+static uint64_t digest(const struct sl_features *v)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    uint32_t words[2];
+
+    for (size_t k = 0; k <= v->n; k++) {
+        words[0] = k < v->n ? v->idx[k] : (uint32_t)v->n;
+        if (k < v->n)
+            memcpy(&words[1], &v->val[k], sizeof(words[1]));
+        else
+            words[1] = 0;
+        for (size_t b = 0; b < sizeof(words); b++)
+            h = (h ^ ((const unsigned char *)words)[b]) * UINT64_C(0x00000100000001b3);
+    }
+    return h;
+}
+
+static const char *const digest_texts[] = {
+    "",
+    "a",
+    "Hi",
+    "Which of the following is NOT a prime number?\nA. 2\nB. 3\nC. 9\nD. 7\nAnswer:",
+    "Write a Python function that returns the sum of a list.\n```python\ndef add(xs):\n"
+    "    return sum(xs) if xs != [] else 0;\n```\nThen explain it in at most 50 words, "
+    "without markdown. a->b, std::vector, x && y || z, a == b === c, ::: &&& ||| ````` {\n}",
+    "Solve \\frac{1}{2} + x^{2} = y_{i} for 3/4 of 50% of $1,000.50 (approx. 1,000.5 or 2.5.3); "
+    "1.5e3 km/h, 12 hours, 3 dollars. Mr. J. R. R. Tolkien wrote it. U.S.A. is big! Is it? "
+    "Yes.\tNo.\r\nOK.\x0b\x0c.",
+    "(a) first option\n b) second  \n(C) third\t\nd. fourth\n\n  E) \n(f)\nJ.x\nk. last one   ",
+    "\xe4\xb8\xad\xe6\x96\x87\xe6\xb5\x8b\xe8\xaf\x95 \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5"
+    "\xd1\x82 \xce\xb1\xce\xb2\xce\xb3 \xe0\xa4\xa8\xe0\xa4\xae \xe0\xb8\x81\xe0\xb8\x82 "
+    "\xea\xb0\x80\xeb\x82\x98 \xd7\xa9\xd7\x9c \xd8\xb9\xd8\xb1 \xe3\x81\x82\xe3\x82\xa2 "
+    "\xc2\xb1\xc3\x97\xc3\xb7\xe2\x88\x80x\xe2\x88\x91 \xc2\xa3"
+    "5 \xc2\xa5"
+    "6 \xe2\x82\xac"
+    "7",
+    "no\xc2\xa0"
+    "break em\xe2\x80\x83space ideo\xe3\x80\x80space full\xef\xbc\x8c"
+    "comma "
+    "q\xef\xbc\x9f"
+    "mark \xe2\x80\x9cquoted\xe2\x80\x9d well\xe2\x80\x94known \xef\xbc\x81 "
+    "\xe2\x80\x8b\xe2\x80\x8b zero\xe2\x80\x8bwidth",
+    "bad \x80 lone\xbf continuation \xc0\x80 overlong \xe0\x80\x80 \xed\xa0\x80 surrogate "
+    "\xf0\x9f\x98\x80 emoji \xff\xfe bytes \xc2 truncated \xe2\x80",
+    "\xe2\x80\x83",
+    "x\xe2\x80",
+    "a ab abc abcd abcde abcdef ABCDEFG abcdefgh abcdefghi abcdefghijklmno abcdefghijklmnop "
+    "abcdefghijklmnopq ABCDEFGHIJKLMNOPQRSTUVWX 0123456789 1234567890123456789 "
+    "Pneumonoultramicroscopicsilicovolcanoconiosis supercalifragilisticexpialidocious "
+    "\xc3\xa9t\xc3\xa9s caf\xc3\xa9 na\xc3\xafve r\xc3\xa9sum\xc3\xa9s",
+    "NOT EXCEPT LEAST Never NONE II III IV vi Vii don't can't isn't at least no more up to "
+    "do not must not 3 words 5 bullets twenty items json table csv yaml def elif printf regex "
+    "half thirds percent dollars km then each total what which why write explain must only",
+};
+
+/* Texts made at run time: lengths around the 64-byte blocks, and long generated texts. */
+static char *digest_generated(unsigned which, size_t *len)
+{
+    static const char *const syl[] = {"ka", "to", "Ri", "mu", "SE", "n", "qua", "x", "ph", "e"};
+    static const char *const seps[] = {" ",    " ",  " ",  ", ", ". ",       "\n",
+                                       "? ",   " (", ") ", "-",  "\xc2\xa0", "\xe3\x80\x80",
+                                       " 12 ", "==", "/"};
+    uint64_t r = UINT64_C(0x9e3779b97f4a7c15) * (which + 1);
+    size_t cap = which < 8 ? 256 : 40000, n = 0;
+    char *t = malloc(cap + 8);
+
+    cr_assert_not_null(t);
+    if (which < 8) {
+        /* tokens, and a 3-byte separator, across the first 64-byte block boundary */
+        size_t at = 58 + which;
+        memset(t, 'w', at);
+        for (size_t k = 5; k < at; k += 9)
+            t[k] = ' ';
+        memcpy(t + at, "\xe2\x80\x83Word tail", 13);
+        n = at + 13;
+    } else {
+        /* prose-like text from a large vocabulary: many slots hold two kinds of n-gram */
+        while (n < cap) {
+            int syllables;
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            syllables = 1 + (int)(r % 5);
+            for (int k = 0; k < syllables; k++) {
+                const char *s = syl[(r >> (8 + 4 * k)) % 10];
+                size_t l = strlen(s);
+                memcpy(t + n, s, l);
+                n += l;
+            }
+            {
+                const char *s = seps[(r >> 40) % (which == 8 ? 10 : 15)];
+                size_t l = strlen(s);
+                memcpy(t + n, s, l);
+                n += l;
+            }
+        }
+    }
+    *len = n;
+    return t;
+}
+
+#define N_DIGEST_TEXTS (sizeof(digest_texts) / sizeof(*digest_texts))
+#define N_GENERATED    10
+
+static const uint64_t digest_want[N_DIGEST_TEXTS + N_GENERATED + 1] = {
+    UINT64_C(0xa8c7f832281a39c5), UINT64_C(0xee36eca02b169fc7), UINT64_C(0x6ba4b945e9c6bc3d),
+    UINT64_C(0x8b2aa1d6a24a02f2), UINT64_C(0x241fe65e7ad2e348), UINT64_C(0x74535e562b6abcfc),
+    UINT64_C(0xe0603f80f9f38fb7), UINT64_C(0x13a1fb3d683e6874), UINT64_C(0x79c985070b524d23),
+    UINT64_C(0x73aaa3f35def2cfa), UINT64_C(0x8a78e34d139973e7), UINT64_C(0x90016437c2de1384),
+    UINT64_C(0x130e83dfbd16d555), UINT64_C(0x3c71ffd8ac89bac8), UINT64_C(0xd2e3d53ffc67ce76),
+    UINT64_C(0xf2971237219d41e8), UINT64_C(0xebe85b7e64e2eab2), UINT64_C(0x904efa528b1e5567),
+    UINT64_C(0xf50633c4af48387e), UINT64_C(0xc7d8141988e9696b), UINT64_C(0xde5e28ddd8ef4a7e),
+    UINT64_C(0x9355d6f9a97db6b0), UINT64_C(0xdeebf1069589308b), UINT64_C(0x89960bf3bfbe3320),
+    UINT64_C(0x054dce3558b3295c),
+};
+
+Test(features, vectors_are_bit_identical_to_the_reference_extractor)
+{
+    size_t i = 0;
+    uint64_t got[N_DIGEST_TEXTS + N_GENERATED + 1];
+
+    for (; i < N_DIGEST_TEXTS; i++) {
+        cr_assert_eq(sl_features_extract(&f, digest_texts[i], strlen(digest_texts[i]), 1), 0);
+        got[i] = digest(&f);
+    }
+    for (unsigned g = 0; g < N_GENERATED; g++, i++) {
+        size_t len;
+        char *t = digest_generated(g, &len);
+        cr_assert_eq(sl_features_extract(&f, t, len, g % 3 + 1), 0);
+        got[i] = digest(&f);
+        free(t);
+    }
+    /* a repeated word: counts past every table of logarithms */
+    {
+        char *t = malloc(4 * 1000 + 1);
+        cr_assert_not_null(t);
+        for (int k = 0; k < 1000; k++)
+            memcpy(t + 4 * k, k % 7 ? "the " : "The ", 4);
+        cr_assert_eq(sl_features_extract(&f, t, 4000, 1), 0);
+        got[i++] = digest(&f);
+        free(t);
+    }
+    for (size_t k = 0; k < i; k++)
+        cr_expect_eq(got[k], digest_want[k], "text %zu: digest 0x%016llx, want 0x%016llx", k,
+                     (unsigned long long)got[k], (unsigned long long)digest_want[k]);
+}
