@@ -4,6 +4,7 @@
 #include "accounts.h"
 #include "audit.h"
 #include "health.h"
+#include "sampler.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -1032,7 +1033,7 @@ static void queue_sample(struct sl_call *c)
         j->answer_len = c->text.len;
         j->answer = sl_buf_take(&c->text, NULL); /* the call's buffer starts afresh */
     }
-    sl_sampler_queue(&c->w->sampler, j);
+    sl_sampler_queue(c->w->server->sampler, j);
 }
 
 /* Returns a finished call to the worker's pool. The request is answered or gone. */
@@ -1130,7 +1131,7 @@ static bool route(struct sl_call *c, const cJSON *root)
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tier_base + c->tier]);
-    c->sampled = w->sampler.sock && r->sampling[c->tier] > 0 &&
+    c->sampled = w->server->sampler && r->sampling[c->tier] > 0 &&
                  sl_rand_double(&w->rng) < r->sampling[c->tier];
     return true;
 }

@@ -1,4 +1,4 @@
-/* Sampled calls: built from raw copies after the response has gone, redacted, encoded and
+/* Sampled calls: built from raw copies on the sampler's own thread, redacted, encoded and
  * PUSHed without ever waiting. */
 #include "sampler.h"
 
@@ -9,12 +9,27 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define MAX_ANSWER (64u << 20)
-#define FLUSH_MS   20 /* longest a sample waits for its batch */
+#define FLUSH_MS   20 /* longest a sample waits for the thread to take its batch */
+
+struct sl_sampler {
+    void *sock; /* ZeroMQ PUSH, the thread's alone */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;               /* destroy wakes the thread; workers never do */
+    struct sl_sample_job *head, *tail; /* under mu */
+    long queued, max_queued;           /* under mu */
+    bool stopping;                     /* under mu */
+    struct sl_buf msg;                 /* the thread's encoding, reused */
+    uint64_t sent, dropped;            /* atomics */
+};
 
 /* Redacts every string in a JSON tree, in place. */
 static int redact_tree(cJSON *node)
@@ -71,6 +86,15 @@ static bool json_mode_of(const char *body, size_t len)
            (te - ts == 13 && memcmp(body + s + ts, "\"json_schema\"", 13) == 0);
 }
 
+static void free_job(struct sl_sample_job *j)
+{
+    free(j->body);
+    free(j->answer);
+    free(j);
+}
+
+/* The thread: every FLUSH_MS (or at once when stopping) it takes the whole queue and sends it.
+ * Workers never signal: the timed wait batches the work without a system call per call. */
 /* Completes a job's sample and sends it. */
 static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
 {
@@ -91,80 +115,130 @@ static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
     sl_buf_reset(&sp->msg);
     if (s->answer && sl_sample_encode(s, &sp->msg) == 0 &&
         zmq_send(sp->sock, sp->msg.data, sp->msg.len, ZMQ_DONTWAIT) >= 0)
-        __atomic_store_n(&sp->sent, sp->sent + 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sp->sent, 1, __ATOMIC_RELAXED);
     else
-        __atomic_store_n(&sp->dropped, sp->dropped + 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sp->dropped, 1, __ATOMIC_RELAXED);
     free(s->messages);
     free(s->answer);
-    free(j->body);
-    free(j->answer);
-    free(j);
+    free_job(j);
 }
 
-static void send_queued(evutil_socket_t fd, short events, void *arg)
+static void *run(void *arg)
 {
     struct sl_sampler *s = arg;
+    struct sched_param idle = {0};
+    bool stopping = false;
 
-    while (s->head) {
-        struct sl_sample_job *j = s->head;
-        s->head = j->next;
-        send_job(s, j);
+    /* Building samples is background work: on a busy machine it must wait for idle CPU rather
+     * than take it from the workers (the job queue's bound then turns the wait into drops). */
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle))
+        sl_warn("the sampler thread runs at normal priority: SCHED_IDLE refused");
+
+    while (!stopping) {
+        struct sl_sample_job *batch;
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += FLUSH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (!s->stopping)
+            pthread_cond_timedwait(&s->wake, &s->mu, &until);
+        batch = s->head;
+        s->head = s->tail = NULL;
+        s->queued = 0;
+        stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        while (batch) {
+            struct sl_sample_job *j = batch;
+            batch = j->next;
+            send_job(s, j);
+        }
     }
-    s->tail = NULL;
+    return NULL;
 }
 
-int sl_sampler_init(struct sl_sampler *s, void *ctx, const struct sl_evaluators *cfg,
-                    struct event_base *base)
+struct sl_sampler *sl_sampler_create(void *ctx, const struct sl_evaluators *cfg)
 {
+    struct sl_sampler *s = calloc(1, sizeof(*s));
     int hwm = (int)cfg->queue, zero = 0;
 
-    memset(s, 0, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
     sl_buf_init(&s->msg, 64u << 20);
+    s->max_queued = cfg->queue;
     s->sock = zmq_socket(ctx, ZMQ_PUSH);
-    s->send = event_new(base, -1, 0, send_queued, s);
-    if (!s->sock || !s->send || zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+    if (!s->sock || zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
         zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof(zero))) {
         sl_error("cannot create the sample socket: %s", zmq_strerror(errno));
-        return SL_ESYS;
+        goto fail;
     }
     for (char **e = cfg->endpoints; *e; e++) {
         /* connect succeeds before the evaluator is up: ZeroMQ reconnects in the background */
         if (zmq_connect(s->sock, *e)) {
             sl_error("evaluators.endpoints: %s: %s", *e, zmq_strerror(errno));
-            return SL_EINVAL;
+            goto fail;
         }
     }
-    return 0;
+    if (pthread_create(&s->thread, NULL, run, s)) {
+        sl_error("cannot start the sampler thread: %s", strerror(errno));
+        goto fail;
+    }
+    return s;
+fail:
+    if (s->sock)
+        zmq_close(s->sock);
+    sl_buf_free(&s->msg);
+    free(s);
+    return NULL;
 }
 
 void sl_sampler_queue(struct sl_sampler *s, struct sl_sample_job *job)
 {
-    /* Jobs wait up to FLUSH_MS and go out together: a burst of sends wakes ZeroMQ's I/O thread
-     * and the evaluator once, not once per call, which on a busy machine is what sampling
-     * would otherwise cost the calls that follow. A timeout, not event_active: the client's
-     * response is written first whatever the delay. */
-    static const struct timeval later = {0, FLUSH_MS * 1000};
+    bool full;
 
     job->next = NULL;
-    if (s->tail)
-        s->tail->next = job;
-    else
-        s->head = job;
-    s->tail = job;
-    if (!event_pending(s->send, EV_TIMEOUT, NULL))
-        event_add(s->send, &later);
+    pthread_mutex_lock(&s->mu);
+    full = s->queued >= s->max_queued;
+    if (!full) {
+        if (s->tail)
+            s->tail->next = job;
+        else
+            s->head = job;
+        s->tail = job;
+        s->queued++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (full) { /* the thread is behind by a whole queue: drop rather than grow */
+        __atomic_add_fetch(&s->dropped, 1, __ATOMIC_RELAXED);
+        free_job(job);
+    }
 }
 
-void sl_sampler_free(struct sl_sampler *s, int linger_ms)
+void sl_sampler_counts(struct sl_sampler *s, uint64_t *sent, uint64_t *dropped)
 {
-    if (s->sock) {
-        send_queued(-1, 0, s);
-        zmq_setsockopt(s->sock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms));
-        zmq_close(s->sock);
-    }
-    if (s->send)
-        event_free(s->send);
+    *sent = __atomic_load_n(&s->sent, __ATOMIC_RELAXED);
+    *dropped = __atomic_load_n(&s->dropped, __ATOMIC_RELAXED);
+}
+
+void sl_sampler_destroy(struct sl_sampler *s, int linger_ms)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger_ms, sizeof(linger_ms));
+    zmq_close(s->sock);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->mu);
     sl_buf_free(&s->msg);
-    s->sock = NULL;
-    s->send = NULL;
+    free(s);
 }

@@ -1,18 +1,15 @@
-/* Sends sampled calls to evaluators: one ZeroMQ PUSH socket per worker, connected to every
- * evaluator endpoint (ZeroMQ spreads messages round-robin over them). A call hands over raw
- * copies (its body, its answer) as a job; the sample is built (redacted, encoded) and sent on
- * the next loop pass, after the client's response has been written, so sampling costs the
- * client no latency. Sending never blocks: when the socket's queue is full (the evaluators
- * are slow, down, or not there yet) the sample is dropped and counted. A sampler belongs to
- * one worker thread. */
+/* Sends sampled calls to evaluators. Workers hand over raw copies of a call (its body, its
+ * answer) as a job; one sampler thread builds each sample (redacts, encodes) and PUSHes it
+ * over ZeroMQ to every evaluator endpoint (round-robin over them). So sampling costs a worker
+ * a few copies and an uncontended lock, never a system call or a stall. Sending never blocks:
+ * when the socket's queue or the job queue is full (the evaluators are slow, down, or not
+ * there yet) the sample is dropped and counted. */
 #ifndef SL_SAMPLER_H
 #define SL_SAMPLER_H
 
-#include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "buf.h"
 #include "config.h"
 #include "sample.h"
 
@@ -27,21 +24,17 @@ struct sl_sample_job {
     struct sl_sample_job *next;
 };
 
-struct sl_sampler {
-    void *sock;         /* ZeroMQ PUSH; NULL when no evaluators are configured */
-    struct event *send; /* a zero timeout: runs after the loop pass's writes */
-    struct sl_sample_job *head, *tail;
-    struct sl_buf msg;      /* the encoding, reused */
-    uint64_t sent, dropped; /* read by /metrics with relaxed atomic loads */
-};
+struct sl_sampler;
 
-/* Creates the socket in ctx (a zmq context), connects it to cfg's endpoints and the send
- * event on base. */
-int sl_sampler_init(struct sl_sampler *s, void *ctx, const struct sl_evaluators *cfg,
-                    struct event_base *base) SL_MUST_CHECK;
-/* Takes a job (heap, with its body and answer) to send after this loop pass. */
+/* Creates the PUSH socket in ctx (a zmq context), connects it to cfg's endpoints and starts
+ * the sampler thread. NULL after logging why. */
+struct sl_sampler *sl_sampler_create(void *ctx, const struct sl_evaluators *cfg);
+/* Takes a job (heap, with its body and answer). Thread-safe; never blocks on the network. */
 void sl_sampler_queue(struct sl_sampler *s, struct sl_sample_job *job);
-/* Sends the queued jobs, then closes the socket giving them up to linger_ms to leave. */
-void sl_sampler_free(struct sl_sampler *s, int linger_ms);
+/* Samples sent to the socket and dropped so far (any thread). */
+void sl_sampler_counts(struct sl_sampler *s, uint64_t *sent, uint64_t *dropped);
+/* Sends what is queued, closes the socket giving samples up to linger_ms to leave, and stops
+ * the thread. NULL is a no-op. */
+void sl_sampler_destroy(struct sl_sampler *s, int linger_ms);
 
 #endif

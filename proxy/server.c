@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "audit.h"
 #include "call.h"
+#include "sampler.h"
 #include "health.h"
 #include "upstream.h"
 
@@ -142,12 +143,9 @@ static int render_audit(struct sl_audit *a, struct sl_buf *b)
 
 static int render_samples(struct sl_server *srv, struct sl_buf *b)
 {
-    uint64_t sent = 0, dropped = 0;
+    uint64_t sent, dropped;
 
-    for (size_t i = 0; i < srv->n_workers; i++) {
-        sent += __atomic_load_n(&srv->workers[i].sampler.sent, __ATOMIC_RELAXED);
-        dropped += __atomic_load_n(&srv->workers[i].sampler.dropped, __ATOMIC_RELAXED);
-    }
+    sl_sampler_counts(srv->sampler, &sent, &dropped);
     return sl_buf_addf(b,
                        "# TYPE sluice_samples_sent_total counter\nsluice_samples_sent_total %llu\n"
                        "# TYPE sluice_samples_dropped_total counter\n"
@@ -167,7 +165,7 @@ static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
     sl_buf_init(&b, 64u << 20);
     if (sl_metrics_render(&b, srv->cfg, all, n, srv->health) ||
         (srv->accounts && sl_accounts_render_metrics(srv->accounts, &b)) ||
-        (srv->audit && render_audit(srv->audit, &b)) || (srv->zmq && render_samples(srv, &b))) {
+        (srv->audit && render_audit(srv->audit, &b)) || (srv->sampler && render_samples(srv, &b))) {
         sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL,
                         "The metrics could not be rendered.");
     } else {
@@ -353,8 +351,6 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
     evhttp_set_allowed_methods(w->http, ALL_METHODS);
     evhttp_set_timeout(w->http, 120);
     evhttp_set_gencb(w->http, on_request, w);
-    if (srv->zmq && sl_sampler_init(&w->sampler, srv->zmq, &srv->cfg->evaluators, w->base))
-        return SL_ESYS;
     if (!evhttp_bind_listener(w->http, w->listener))
         return SL_ESYS;
     return 0;
@@ -478,9 +474,13 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
         goto fail;
     if ((cfg->auth_required || cfg->audit.enabled) && open_data(srv))
         goto fail;
-    if (cfg->evaluators.endpoints && !(srv->zmq = zmq_ctx_new())) {
-        sl_error("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
-        goto fail;
+    if (cfg->evaluators.endpoints) {
+        if (!(srv->zmq = zmq_ctx_new())) {
+            sl_error("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+            goto fail;
+        }
+        if (!(srv->sampler = sl_sampler_create(srv->zmq, &cfg->evaluators)))
+            goto fail;
     }
     for (size_t i = 0; i < cfg->n_deployments; i++) {
         srv->health[i] = sl_health_create(&cfg->breaker);
@@ -549,7 +549,6 @@ static void worker_free(struct sl_worker *w)
         event_base_free(w->base);
     sl_metrics_free(&w->metrics);
     sl_features_free(&w->features);
-    sl_sampler_free(&w->sampler, 1000); /* samples still queued get a second to leave */
     free(w->route_text);
 }
 
@@ -571,6 +570,7 @@ void sl_server_destroy(struct sl_server *srv)
     free(srv->workers);
     free(srv->models_json);
     sl_audit_destroy(srv->audit); /* after the workers: their last calls' rows are queued */
+    sl_sampler_destroy(srv->sampler, 1000); /* queued samples get a second to leave */
     if (srv->zmq)
         zmq_ctx_term(srv->zmq); /* after the samplers' sockets are closed */
     sl_accounts_destroy(srv->accounts);

@@ -16,9 +16,9 @@
 #include "features.h"
 #include "metrics.h"
 #include "rand.h"
-#include "sampler.h"
 
 struct sl_accounts;
+struct sl_sampler;
 struct sl_audit;
 struct sl_health;
 struct sl_upstream;
@@ -46,7 +46,6 @@ struct sl_worker {
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
     int drain_ticks, drain_idle;
     struct sl_call *free_calls;
-    struct sl_sampler sampler;   /* sampler.sock NULL: no evaluators configured */
     struct sl_features features; /* scratch for routing, reused by every request */
     char *route_text;
     size_t route_text_cap;
@@ -62,7 +61,8 @@ struct sl_server {
     bool env_proxy;               /* an http(s)_proxy/all_proxy variable is set: let curl use it */
     struct sl_accounts *accounts; /* teams and keys; NULL when auth is not required */
     struct sl_audit *audit;       /* the audit log writer; NULL when the log is off */
-    void *zmq;                    /* ZeroMQ context for the samplers; NULL without evaluators */
+    void *zmq;                    /* ZeroMQ context; NULL without evaluators */
+    struct sl_sampler *sampler;   /* sends samples to the evaluators; NULL without them */
     struct sl_worker *workers;
     size_t n_workers;
 };

@@ -83,6 +83,16 @@ static void chat(const char *body, long status)
     resp_free(&r);
 }
 
+/* Waits (up to 2 s) for a counter of /metrics to reach want; returns its last value. */
+static double wait_metric(const char *series, double want)
+{
+    double v = -1;
+
+    for (int i = 0; i < 200 && (v = metric(proxy.port, series)) != want; i++)
+        sleep_ms(10);
+    return v;
+}
+
 /* Receives one sample and decodes it; asserts that it is valid. */
 static void receive(struct sl_sample *s)
 {
@@ -132,7 +142,7 @@ Test(sampling, sampled_calls_carry_the_request_the_answer_and_the_decision,
     cr_assert_gt(strlen(s.answer), 0);
     cr_assert_str_eq(s.finish_reason, "stop");
     sl_sample_free(&s);
-    cr_assert_eq(metric(proxy.port, "sluice_samples_sent_total"), 2);
+    cr_assert_eq(wait_metric("sluice_samples_sent_total", 2), 2);
 }
 
 static void init_with_tier_override(void)
@@ -152,7 +162,7 @@ Test(sampling, tier_overrides_choose_what_is_sampled, .init = init_with_tier_ove
     receive(&s);
     cr_assert_str_eq(s.tier, "premium", "the cheap call (rate 0) was not sampled");
     sl_sample_free(&s);
-    cr_assert_eq(metric(proxy.port, "sluice_samples_sent_total"), 1);
+    cr_assert_eq(wait_metric("sluice_samples_sent_total", 1), 1);
 }
 
 static void init_without_evaluator(void)
