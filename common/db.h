@@ -15,4 +15,8 @@
 sqlite3 *sl_db_open(const char *path, bool readonly, const char *const *migrations, size_t n,
                     char *err, size_t errlen);
 
+/* Creates directory path and its missing parents (mode 0700), like mkdir -p. 0, or -1 with
+ * errno set. */
+int sl_db_mkdirs(const char *path);
+
 #endif

@@ -4,6 +4,7 @@
 #define SL_LOG_MODULE "store"
 #include "buf.h"
 #include "evaldb.h"
+#include "db.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,26 +33,6 @@ static const char insert_result_sql[] =
     "INSERT INTO results(sample_id, scorer, ts_ms, pass, grade, verdict, reason, error,"
     " premium_answer) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-
-    if (n >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
-}
-
 struct sl_store *sl_store_open(const char *data_dir, char *err, size_t errlen)
 {
     struct sl_store *st = calloc(1, sizeof(*st));
@@ -62,7 +43,7 @@ struct sl_store *sl_store_open(const char *data_dir, char *err, size_t errlen)
         return NULL;
     }
     sl_buf_init(&st->thresholds, 4096);
-    if (make_dirs(data_dir)) {
+    if (sl_db_mkdirs(data_dir)) {
         snprintf(err, errlen, "%s: cannot create: %s", data_dir, strerror(errno));
         goto fail;
     }

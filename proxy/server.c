@@ -11,6 +11,7 @@
 #define SL_LOG_MODULE "server"
 #include "buf.h"
 #include "json.h"
+#include "db.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -406,26 +407,6 @@ static char *models_json(const struct sl_config *cfg)
     return sl_buf_take(&b, NULL);
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-
-    if (n >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
-}
-
 /* Opens keys.db and starts the audit writer, both in the data directory. */
 static int open_data(struct sl_server *srv)
 {
@@ -435,7 +416,7 @@ static int open_data(struct sl_server *srv)
                                    .batch_rows = (size_t)cfg->audit.batch_rows,
                                    .flush_ms = cfg->audit.flush_ms};
 
-    if (make_dirs(cfg->data_dir)) {
+    if (sl_db_mkdirs(cfg->data_dir)) {
         sl_error("%s: cannot create the data directory: %s", cfg->data_dir, strerror(errno));
         return -1;
     }
