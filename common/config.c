@@ -1,40 +1,15 @@
 /* Loading and validating sluice.json. Every problem is reported as "file: key: what". */
 #include "config.h"
 
+#include "jsonconf.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Parsing state: the file name for messages and where the first error goes. */
-struct loader {
-    const char *file;
-    char *err;
-    size_t errlen;
-    int failed;
-};
-
-static void fail(struct loader *ld, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(struct loader *ld, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (ld->failed++)
-        return; /* the first problem is the one to fix */
-    n = snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key);
-    if (n < 0 || (size_t)n >= ld->errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-}
 
 static char *xstrdup(const char *s)
 {
@@ -52,140 +27,20 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-/* Reads an optional integer member in [min, max] into *out. */
-static void get_long(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                     long min, long max, long *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return;
-    snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-        fail(ld, key, "must be a whole number");
-        return;
-    }
-    /* compared as doubles: converting one beyond long's range to long is undefined */
-    if (v->valuedouble < (double)min || v->valuedouble > (double)max) {
-        fail(ld, key, "must be between %ld and %ld", min, max);
-        return;
-    }
-    *out = (long)v->valuedouble;
-}
-
-static void get_int(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                    long min, long max, int *out)
-{
-    long v = *out;
-    get_long(ld, obj, name, path, min, max, &v);
-    *out = (int)v;
-}
-
-static void get_double(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                       double min, double max, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return;
-    snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < min || v->valuedouble > max) {
-        fail(ld, key, "must be a number between %g and %g", min, max);
-        return;
-    }
-    *out = v->valuedouble;
-}
-
-/* The directory part of a path ("." when there is none), for relative classifier paths. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
-}
-
-/* Reads an optional boolean member into *out. */
-static void get_bool(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                     bool *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return;
-    if (!cJSON_IsBool(v)) {
-        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-        fail(ld, key, "must be true or false");
-        return;
-    }
-    *out = cJSON_IsTrue(v);
-}
-
-/* Returns an optional string member (NULL when absent), failing when it is not a string. */
-static const char *get_string(struct loader *ld, const cJSON *obj, const char *name,
-                              const char *path)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return NULL;
-    if (!cJSON_IsString(v) || !v->valuestring[0]) {
-        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-        fail(ld, key, "must be a non-empty string");
-        return NULL;
-    }
-    return v->valuestring;
-}
-
-static const cJSON *get_object(struct loader *ld, const cJSON *obj, const char *name,
-                               const char *path)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (v && !cJSON_IsObject(v)) {
-        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", name);
-        fail(ld, key, "must be an object");
-        return NULL;
-    }
-    return v;
-}
-
-/* Rejects members that no rule reads: a misspelt key must not be silently ignored. */
-static void check_keys(struct loader *ld, const cJSON *obj, const char *path,
-                       const char *const *known)
-{
-    const cJSON *it;
-    char key[256];
-
-    cJSON_ArrayForEach(it, obj)
-    {
-        int ok = 0;
-        for (const char *const *k = known; *k; k++)
-            ok |= strcmp(*k, it->string) == 0;
-        if (!ok) {
-            snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "", it->string);
-            fail(ld, key, "unknown key");
-        }
-    }
-}
-
-static void load_timeouts(struct loader *ld, const cJSON *obj, const char *path,
+static void load_timeouts(struct sl_jsonconf *ld, const cJSON *obj, const char *path,
                           struct sl_timeouts *t)
 {
     static const char *const keys[] = {"connect", "first_byte", "total", NULL};
-    const cJSON *o = get_object(ld, obj, "timeouts_ms", path);
+    const cJSON *o = sl_jsonconf_object(ld, obj, "timeouts_ms", path);
     char p[256];
 
     if (!o)
         return;
     snprintf(p, sizeof(p), "%s%stimeouts_ms", path, *path ? "." : "");
-    check_keys(ld, o, p, keys);
-    get_long(ld, o, "connect", p, 1, 600000, &t->connect_ms);
-    get_long(ld, o, "first_byte", p, 1, 3600000, &t->first_byte_ms);
-    get_long(ld, o, "total", p, 1, 86400000, &t->total_ms);
+    sl_jsonconf_check_keys(ld, o, p, keys);
+    sl_jsonconf_long(ld, o, "connect", p, 1, 600000, &t->connect_ms);
+    sl_jsonconf_long(ld, o, "first_byte", p, 1, 3600000, &t->first_byte_ms);
+    sl_jsonconf_long(ld, o, "total", p, 1, 86400000, &t->total_ms);
 }
 
 int sl_config_parse_listen(const char *s, char **host, int *port)
@@ -207,15 +62,15 @@ int sl_config_parse_listen(const char *s, char **host, int *port)
     return 0;
 }
 
-static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+static void load_providers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {"base_url", "api_key_env", "stream_usage", NULL};
-    const cJSON *obj = get_object(ld, root, "providers", "");
+    const cJSON *obj = sl_jsonconf_object(ld, root, "providers", "");
     const cJSON *it;
     size_t i = 0;
 
     if (!obj || !cJSON_GetArraySize(obj)) {
-        fail(ld, "providers", "at least one provider is required");
+        sl_jsonconf_fail(ld, "providers", "at least one provider is required");
         return;
     }
     cfg->n_providers = (size_t)cJSON_GetArraySize(obj);
@@ -230,19 +85,19 @@ static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON
         snprintf(path, sizeof(path), "providers.%s", it->string);
         p->name = xstrdup(it->string);
         if (!cJSON_IsObject(it)) {
-            fail(ld, path, "must be an object");
+            sl_jsonconf_fail(ld, path, "must be an object");
             continue;
         }
-        check_keys(ld, it, path, keys);
-        url = get_string(ld, it, "base_url", path);
+        sl_jsonconf_check_keys(ld, it, path, keys);
+        url = sl_jsonconf_string(ld, it, "base_url", path);
         if (!url) {
-            fail(ld, path, "base_url is required");
+            sl_jsonconf_fail(ld, path, "base_url is required");
             continue;
         }
         if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
             char key[300];
             snprintf(key, sizeof(key), "%s.base_url", path);
-            fail(ld, key, "must start with http:// or https://");
+            sl_jsonconf_fail(ld, key, "must start with http:// or https://");
             continue;
         }
         p->base_url = xstrdup(url);
@@ -250,8 +105,8 @@ static void load_providers(struct loader *ld, struct sl_config *cfg, const cJSON
         while (n > 0 && p->base_url[n - 1] == '/')
             p->base_url[--n] = '\0';
         p->stream_usage = true;
-        get_bool(ld, it, "stream_usage", path, &p->stream_usage);
-        env = get_string(ld, it, "api_key_env", path);
+        sl_jsonconf_bool(ld, it, "stream_usage", path, &p->stream_usage);
+        env = sl_jsonconf_string(ld, it, "api_key_env", path);
         if (env) {
             const char *val = getenv(env);
             p->api_key_env = xstrdup(env);
@@ -268,7 +123,7 @@ static const struct sl_provider *find_provider(const struct sl_config *cfg, cons
     return NULL;
 }
 
-static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSON *d,
+static void load_deployment(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *d,
                             const char *path, struct sl_deployment *dep)
 {
     static const char *const keys[] = {"name", "provider", "model", "weight", "timeouts_ms", NULL};
@@ -278,21 +133,21 @@ static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSO
     dep->timeouts = cfg->timeouts;
     dep->weight = 1;
     if (!cJSON_IsObject(d)) {
-        fail(ld, path, "must be an object");
+        sl_jsonconf_fail(ld, path, "must be an object");
         return;
     }
-    check_keys(ld, d, path, keys);
-    prov = get_string(ld, d, "provider", path);
-    model = get_string(ld, d, "model", path);
-    name = get_string(ld, d, "name", path);
+    sl_jsonconf_check_keys(ld, d, path, keys);
+    prov = sl_jsonconf_string(ld, d, "provider", path);
+    model = sl_jsonconf_string(ld, d, "model", path);
+    name = sl_jsonconf_string(ld, d, "name", path);
     if (!prov || !model) {
-        fail(ld, path, "provider and model are required");
+        sl_jsonconf_fail(ld, path, "provider and model are required");
         return;
     }
     dep->provider = find_provider(cfg, prov);
     if (!dep->provider) {
         snprintf(key, sizeof(key), "%s.provider", path);
-        fail(ld, key, "no provider named \"%s\"", prov);
+        sl_jsonconf_fail(ld, key, "no provider named \"%s\"", prov);
         return;
     }
     dep->model = xstrdup(model);
@@ -303,29 +158,30 @@ static void load_deployment(struct loader *ld, struct sl_config *cfg, const cJSO
         dep->name = xcalloc(n, 1);
         snprintf(dep->name, n, "%s/%s", prov, model);
     }
-    get_double(ld, d, "weight", path, 1e-9, 1e9, &dep->weight);
+    sl_jsonconf_double(ld, d, "weight", path, 1e-9, 1e9, &dep->weight);
     load_timeouts(ld, d, path, &dep->timeouts);
 }
 
-static void load_price(struct loader *ld, const cJSON *model, const char *path, struct sl_price *p)
+static void load_price(struct sl_jsonconf *ld, const cJSON *model, const char *path,
+                       struct sl_price *p)
 {
     static const char *const keys[] = {"input", "output", "cached_input", NULL};
-    const cJSON *o = get_object(ld, model, "price", path);
+    const cJSON *o = sl_jsonconf_object(ld, model, "price", path);
     char ppath[300];
 
     if (!o)
         return;
     snprintf(ppath, sizeof(ppath), "%s.price", path);
-    check_keys(ld, o, ppath, keys);
+    sl_jsonconf_check_keys(ld, o, ppath, keys);
     if (!cJSON_GetObjectItemCaseSensitive(o, "input") ||
         !cJSON_GetObjectItemCaseSensitive(o, "output")) {
-        fail(ld, ppath, "input and output (USD per million tokens) are required");
+        sl_jsonconf_fail(ld, ppath, "input and output (USD per million tokens) are required");
         return;
     }
     p->input = p->output = p->cached_input = -1;
-    get_double(ld, o, "input", ppath, 0, 1e6, &p->input);
-    get_double(ld, o, "output", ppath, 0, 1e6, &p->output);
-    get_double(ld, o, "cached_input", ppath, 0, 1e6, &p->cached_input);
+    sl_jsonconf_double(ld, o, "input", ppath, 0, 1e6, &p->input);
+    sl_jsonconf_double(ld, o, "output", ppath, 0, 1e6, &p->output);
+    sl_jsonconf_double(ld, o, "cached_input", ppath, 0, 1e6, &p->cached_input);
     if (p->cached_input < 0)
         p->cached_input = p->input;
     p->known = true;
@@ -336,15 +192,15 @@ double sl_price_rank(const struct sl_price *p)
     return p->known ? (p->input + p->output) / 2 : HUGE_VAL;
 }
 
-static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+static void load_models(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {"deployments", "fallbacks", "price", NULL};
-    const cJSON *obj = get_object(ld, root, "models", "");
+    const cJSON *obj = sl_jsonconf_object(ld, root, "models", "");
     const cJSON *it;
     size_t i = 0, nd = 0;
 
     if (!obj || !cJSON_GetArraySize(obj)) {
-        fail(ld, "models", "at least one model is required");
+        sl_jsonconf_fail(ld, "models", "at least one model is required");
         return;
     }
     cJSON_ArrayForEach(it, obj)
@@ -353,8 +209,8 @@ static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *r
         nd += cJSON_IsArray(deps) ? (size_t)cJSON_GetArraySize(deps) : 0;
     }
     if (nd > SL_CONFIG_MAX_DEPLOYMENTS) {
-        fail(ld, "models", "%zu deployments in all; at most %d are supported", nd,
-             SL_CONFIG_MAX_DEPLOYMENTS);
+        sl_jsonconf_fail(ld, "models", "%zu deployments in all; at most %d are supported", nd,
+                         SL_CONFIG_MAX_DEPLOYMENTS);
         return;
     }
     cfg->n_models = (size_t)cJSON_GetArraySize(obj);
@@ -370,16 +226,16 @@ static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *r
         snprintf(path, sizeof(path), "models.%s", it->string);
         m->name = xstrdup(it->string);
         if (!cJSON_IsObject(it)) {
-            fail(ld, path, "must be an object");
+            sl_jsonconf_fail(ld, path, "must be an object");
             continue;
         }
-        check_keys(ld, it, path, keys);
+        sl_jsonconf_check_keys(ld, it, path, keys);
         load_price(ld, it, path, &m->price);
         deps = cJSON_GetObjectItemCaseSensitive(it, "deployments");
         if (!cJSON_IsArray(deps) || !cJSON_GetArraySize(deps)) {
             char key[300];
             snprintf(key, sizeof(key), "%s.deployments", path);
-            fail(ld, key, "must be a non-empty array");
+            sl_jsonconf_fail(ld, key, "must be a non-empty array");
             continue;
         }
         m->deployments = xcalloc((size_t)cJSON_GetArraySize(deps), sizeof(*m->deployments));
@@ -397,7 +253,7 @@ static void load_models(struct loader *ld, struct sl_config *cfg, const cJSON *r
 }
 
 /* Fallbacks name other aliases, so they are resolved once every alias exists. */
-static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+static void load_fallbacks(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
 {
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, "models");
 
@@ -412,7 +268,7 @@ static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON
             continue;
         snprintf(key, sizeof(key), "models.%s.fallbacks", m->name);
         if (!cJSON_IsArray(fb)) {
-            fail(ld, key, "must be an array of model names");
+            sl_jsonconf_fail(ld, key, "must be an array of model names");
             continue;
         }
         m->fallbacks = xcalloc((size_t)cJSON_GetArraySize(fb), sizeof(*m->fallbacks));
@@ -421,12 +277,12 @@ static void load_fallbacks(struct loader *ld, struct sl_config *cfg, const cJSON
             const struct sl_model *target =
                 cJSON_IsString(f) ? sl_config_model(cfg, f->valuestring) : NULL;
             if (!target) {
-                fail(ld, key, "\"%s\" is not a model defined in this file",
-                     cJSON_IsString(f) ? f->valuestring : "(not a string)");
+                sl_jsonconf_fail(ld, key, "\"%s\" is not a model defined in this file",
+                                 cJSON_IsString(f) ? f->valuestring : "(not a string)");
                 break;
             }
             if (target == m) {
-                fail(ld, key, "a model cannot fall back to itself");
+                sl_jsonconf_fail(ld, key, "a model cannot fall back to itself");
                 break;
             }
             m->fallbacks[m->n_fallbacks++] = target;
@@ -441,7 +297,7 @@ static int cmp_price(const void *a, const void *b)
     return (pa > pb) - (pa < pb);
 }
 
-static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *tiers,
+static void load_tiers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *tiers,
                        const char *path, struct sl_route *r)
 {
     static const char *const keys[] = {"name", "models", NULL};
@@ -450,7 +306,7 @@ static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *ti
 
     snprintf(key, sizeof(key), "%s.tiers", path);
     if (!cJSON_IsArray(tiers) || cJSON_GetArraySize(tiers) < 2) {
-        fail(ld, key, "must be an array of at least two tiers, cheapest first");
+        sl_jsonconf_fail(ld, key, "must be an array of at least two tiers, cheapest first");
         return;
     }
     r->tiers = xcalloc((size_t)cJSON_GetArraySize(tiers), sizeof(*r->tiers));
@@ -463,14 +319,14 @@ static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *ti
 
         snprintf(tpath, sizeof(tpath), "%s[%zu]", key, r->n_tiers++);
         if (!cJSON_IsObject(t)) {
-            fail(ld, tpath, "must be an object");
+            sl_jsonconf_fail(ld, tpath, "must be an object");
             return;
         }
-        check_keys(ld, t, tpath, keys);
-        name = get_string(ld, t, "name", tpath);
+        sl_jsonconf_check_keys(ld, t, tpath, keys);
+        name = sl_jsonconf_string(ld, t, "name", tpath);
         tier->name = xstrdup(name ? name : "");
         if (!name || !cJSON_IsArray(models) || !cJSON_GetArraySize(models)) {
-            fail(ld, tpath, "needs a name and a non-empty array of models");
+            sl_jsonconf_fail(ld, tpath, "needs a name and a non-empty array of models");
             return;
         }
         tier->models = xcalloc((size_t)cJSON_GetArraySize(models), sizeof(*tier->models));
@@ -479,8 +335,8 @@ static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *ti
             const struct sl_model *model =
                 cJSON_IsString(m) ? sl_config_model(cfg, m->valuestring) : NULL;
             if (!model) {
-                fail(ld, tpath, "\"%s\" is not a model defined in this file",
-                     cJSON_IsString(m) ? m->valuestring : "(not a string)");
+                sl_jsonconf_fail(ld, tpath, "\"%s\" is not a model defined in this file",
+                                 cJSON_IsString(m) ? m->valuestring : "(not a string)");
                 return;
             }
             tier->models[tier->n_models++] = model;
@@ -490,7 +346,7 @@ static void load_tiers(struct loader *ld, struct sl_config *cfg, const cJSON *ti
     }
 }
 
-static void load_thresholds(struct loader *ld, const cJSON *arr, const char *path,
+static void load_thresholds(struct sl_jsonconf *ld, const cJSON *arr, const char *path,
                             struct sl_route *r)
 {
     const struct sl_classifier *clf = r->classifier;
@@ -501,22 +357,24 @@ static void load_thresholds(struct loader *ld, const cJSON *arr, const char *pat
     snprintf(key, sizeof(key), "%s.thresholds", path);
     if (!arr) {
         if (clf->n_thresholds != want) {
-            fail(ld, key, "absent, and the classifier carries %zu threshold(s) for %zu tiers",
-                 clf->n_thresholds, r->n_tiers);
+            sl_jsonconf_fail(ld, key,
+                             "absent, and the classifier carries %zu threshold(s) for %zu tiers",
+                             clf->n_thresholds, r->n_tiers);
             return;
         }
         memcpy(r->thresholds, clf->thresholds, want * sizeof(*r->thresholds));
         return;
     }
     if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != want) {
-        fail(ld, key, "must be an array of %zu number(s), one between each pair of tiers", want);
+        sl_jsonconf_fail(ld, key,
+                         "must be an array of %zu number(s), one between each pair of tiers", want);
         return;
     }
     for (size_t i = 0; i < want; i++) {
         const cJSON *v = cJSON_GetArrayItem(arr, (int)i);
         if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble < 1) ||
             (i && v->valuedouble <= r->thresholds[i - 1])) {
-            fail(ld, key, "must be ascending numbers between 0 and 1");
+            sl_jsonconf_fail(ld, key, "must be ascending numbers between 0 and 1");
             return;
         }
         r->thresholds[i] = v->valuedouble;
@@ -524,7 +382,7 @@ static void load_thresholds(struct loader *ld, const cJSON *arr, const char *pat
 }
 
 /* "sampling": {"rate": R, "tiers": {"TIER": R}}: a rate for the route, overridden per tier. */
-static void load_sampling(struct loader *ld, const cJSON *route, const char *path,
+static void load_sampling(struct sl_jsonconf *ld, const cJSON *route, const char *path,
                           struct sl_route *r)
 {
     static const char *const keys[] = {"rate", "tiers", NULL};
@@ -534,13 +392,13 @@ static void load_sampling(struct loader *ld, const cJSON *route, const char *pat
 
     r->sampling = xcalloc(r->n_tiers, sizeof(*r->sampling));
     snprintf(key, sizeof(key), "%s.sampling", path);
-    if (!(o = get_object(ld, route, "sampling", path)))
+    if (!(o = sl_jsonconf_object(ld, route, "sampling", path)))
         return;
-    check_keys(ld, o, key, keys);
-    get_double(ld, o, "rate", key, 0, 1, &rate);
+    sl_jsonconf_check_keys(ld, o, key, keys);
+    sl_jsonconf_double(ld, o, "rate", key, 0, 1, &rate);
     for (size_t i = 0; i < r->n_tiers; i++)
         r->sampling[i] = rate;
-    if (!(tiers = get_object(ld, o, "tiers", key)))
+    if (!(tiers = sl_jsonconf_object(ld, o, "tiers", key)))
         return;
     snprintf(key, sizeof(key), "%s.sampling.tiers", path);
     cJSON_ArrayForEach(it, tiers)
@@ -551,18 +409,18 @@ static void load_sampling(struct loader *ld, const cJSON *route, const char *pat
         if (i == r->n_tiers) {
             char k[400];
             snprintf(k, sizeof(k), "%s.%s", key, it->string);
-            fail(ld, k, "no tier of this route has that name");
+            sl_jsonconf_fail(ld, k, "no tier of this route has that name");
             return;
         }
-        get_double(ld, tiers, it->string, key, 0, 1, &r->sampling[i]);
+        sl_jsonconf_double(ld, tiers, it->string, key, 0, 1, &r->sampling[i]);
     }
 }
 
-static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+static void load_routes(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {"classifier", "messages", "tiers",
                                        "thresholds", "sampling", NULL};
-    const cJSON *obj = get_object(ld, root, "routes", "");
+    const cJSON *obj = sl_jsonconf_object(ld, root, "routes", "");
     const cJSON *it;
 
     if (!obj)
@@ -577,22 +435,23 @@ static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *r
         snprintf(path, sizeof(path), "routes.%s", it->string);
         r->name = xstrdup(it->string);
         if (!cJSON_IsObject(it)) {
-            fail(ld, path, "must be an object");
+            sl_jsonconf_fail(ld, path, "must be an object");
             return;
         }
         if (sl_config_model(cfg, r->name)) {
-            fail(ld, path, "a model has the same name; a name is either a route or a model");
+            sl_jsonconf_fail(ld, path,
+                             "a model has the same name; a name is either a route or a model");
             return;
         }
-        check_keys(ld, it, path, keys);
-        file = get_string(ld, it, "classifier", path);
+        sl_jsonconf_check_keys(ld, it, path, keys);
+        file = sl_jsonconf_string(ld, it, "classifier", path);
         snprintf(key, sizeof(key), "%s.classifier", path);
         if (!file) {
-            fail(ld, key, "is required: the model file written by sluice-trainer");
+            sl_jsonconf_fail(ld, key, "is required: the model file written by sluice-trainer");
             return;
         }
         if (file[0] != '/') {
-            char *dir = dir_of(ld->file);
+            char *dir = sl_jsonconf_dir_of(ld->file);
             size_t n = strlen(dir) + strlen(file) + 2;
             char *full = xcalloc(n, 1);
             snprintf(full, n, "%s/%s", dir, file);
@@ -603,14 +462,14 @@ static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *r
             r->classifier = sl_classifier_load(file, cerr, sizeof(cerr));
         }
         if (!r->classifier) {
-            fail(ld, key, "%s", cerr);
+            sl_jsonconf_fail(ld, key, "%s", cerr);
             return;
         }
         r->messages = r->classifier->messages;
-        messages = get_string(ld, it, "messages", path);
+        messages = sl_jsonconf_string(ld, it, "messages", path);
         if (messages && sl_features_messages_parse(messages, &r->messages)) {
             snprintf(key, sizeof(key), "%s.messages", path);
-            fail(ld, key, "must be last_user, system_last or all");
+            sl_jsonconf_fail(ld, key, "must be last_user, system_last or all");
             return;
         }
         load_tiers(ld, cfg, cJSON_GetObjectItemCaseSensitive(it, "tiers"), path, r);
@@ -627,22 +486,24 @@ static void load_routes(struct loader *ld, struct sl_config *cfg, const cJSON *r
     }
 }
 
-static void load_evaluators(struct loader *ld, struct sl_config *cfg, const cJSON *o,
+static void load_evaluators(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *o,
                             const char *const *keys)
 {
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(o, "endpoints"), *it;
     size_t n = 0;
 
-    check_keys(ld, o, "evaluators", keys);
-    get_long(ld, o, "queue", "evaluators", 1, 10000000, &cfg->evaluators.queue);
+    sl_jsonconf_check_keys(ld, o, "evaluators", keys);
+    sl_jsonconf_long(ld, o, "queue", "evaluators", 1, 10000000, &cfg->evaluators.queue);
     if (!cJSON_IsArray(eps) || cJSON_GetArraySize(eps) == 0) {
-        fail(ld, "evaluators.endpoints", "must be a non-empty array of ZeroMQ endpoints");
+        sl_jsonconf_fail(ld, "evaluators.endpoints",
+                         "must be a non-empty array of ZeroMQ endpoints");
         return;
     }
     cJSON_ArrayForEach(it, eps)
     {
         if (!cJSON_IsString(it) || !strstr(it->valuestring, "://")) {
-            fail(ld, "evaluators.endpoints", "each must be an endpoint like tcp://host:port");
+            sl_jsonconf_fail(ld, "evaluators.endpoints",
+                             "each must be an endpoint like tcp://host:port");
             return;
         }
     }
@@ -653,7 +514,7 @@ static void load_evaluators(struct loader *ld, struct sl_config *cfg, const cJSO
     }
 }
 
-static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *root)
+static void load_root(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
 {
     static const char *const keys[] = {
         "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
@@ -671,69 +532,69 @@ static void load_root(struct loader *ld, struct sl_config *cfg, const cJSON *roo
     const char *s;
     long n;
 
-    check_keys(ld, root, "", keys);
-    s = get_string(ld, root, "listen", "");
+    sl_jsonconf_check_keys(ld, root, "", keys);
+    s = sl_jsonconf_string(ld, root, "listen", "");
     if (s) {
         free(cfg->listen_host);
         cfg->listen_host = NULL;
         if (sl_config_parse_listen(s, &cfg->listen_host, &cfg->listen_port))
-            fail(ld, "listen", "must be \"host:port\"");
+            sl_jsonconf_fail(ld, "listen", "must be \"host:port\"");
     }
-    get_int(ld, root, "workers", "", 1, 256, &cfg->workers);
-    s = get_string(ld, root, "log_level", "");
+    sl_jsonconf_int(ld, root, "workers", "", 1, 256, &cfg->workers);
+    s = sl_jsonconf_string(ld, root, "log_level", "");
     if (s) {
         if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") && strcmp(s, "error"))
-            fail(ld, "log_level", "must be debug, info, warn or error");
+            sl_jsonconf_fail(ld, "log_level", "must be debug, info, warn or error");
         free(cfg->log_level);
         cfg->log_level = xstrdup(s);
     }
     n = (long)cfg->max_body_bytes;
-    get_long(ld, root, "max_body_bytes", "", 1024, 1L << 30, &n);
+    sl_jsonconf_long(ld, root, "max_body_bytes", "", 1024, 1L << 30, &n);
     cfg->max_body_bytes = (size_t)n;
     n = (long)cfg->max_header_bytes;
-    get_long(ld, root, "max_header_bytes", "", 1024, 1L << 20, &n);
+    sl_jsonconf_long(ld, root, "max_header_bytes", "", 1024, 1L << 20, &n);
     cfg->max_header_bytes = (size_t)n;
 
-    if ((o = get_object(ld, root, "retry", ""))) {
-        check_keys(ld, o, "retry", retry_keys);
-        get_int(ld, o, "max_attempts", "retry", 1, 20, &cfg->max_attempts);
-        get_long(ld, o, "max_wait_ms", "retry", 0, 600000, &cfg->max_retry_wait_ms);
+    if ((o = sl_jsonconf_object(ld, root, "retry", ""))) {
+        sl_jsonconf_check_keys(ld, o, "retry", retry_keys);
+        sl_jsonconf_int(ld, o, "max_attempts", "retry", 1, 20, &cfg->max_attempts);
+        sl_jsonconf_long(ld, o, "max_wait_ms", "retry", 0, 600000, &cfg->max_retry_wait_ms);
     }
     load_timeouts(ld, root, "", &cfg->timeouts);
-    if ((o = get_object(ld, root, "breaker", ""))) {
-        check_keys(ld, o, "breaker", breaker_keys);
-        get_int(ld, o, "consecutive_failures", "breaker", 1, 1000,
-                &cfg->breaker.consecutive_failures);
-        get_double(ld, o, "error_rate", "breaker", 0.01, 1.0, &cfg->breaker.error_rate);
-        get_int(ld, o, "window", "breaker", 1, 10000, &cfg->breaker.window);
-        get_int(ld, o, "min_calls", "breaker", 1, 10000, &cfg->breaker.min_calls);
-        get_long(ld, o, "open_ms", "breaker", 1, 3600000, &cfg->breaker.open_ms);
+    if ((o = sl_jsonconf_object(ld, root, "breaker", ""))) {
+        sl_jsonconf_check_keys(ld, o, "breaker", breaker_keys);
+        sl_jsonconf_int(ld, o, "consecutive_failures", "breaker", 1, 1000,
+                        &cfg->breaker.consecutive_failures);
+        sl_jsonconf_double(ld, o, "error_rate", "breaker", 0.01, 1.0, &cfg->breaker.error_rate);
+        sl_jsonconf_int(ld, o, "window", "breaker", 1, 10000, &cfg->breaker.window);
+        sl_jsonconf_int(ld, o, "min_calls", "breaker", 1, 10000, &cfg->breaker.min_calls);
+        sl_jsonconf_long(ld, o, "open_ms", "breaker", 1, 3600000, &cfg->breaker.open_ms);
         if (cfg->breaker.min_calls > cfg->breaker.window)
-            fail(ld, "breaker.min_calls", "must not exceed breaker.window");
+            sl_jsonconf_fail(ld, "breaker.min_calls", "must not exceed breaker.window");
     }
-    if ((s = get_string(ld, root, "data_dir", ""))) {
-        char *dir = dir_of(ld->file);
+    if ((s = sl_jsonconf_string(ld, root, "data_dir", ""))) {
+        char *dir = sl_jsonconf_dir_of(ld->file);
         free(cfg->data_dir);
         if (s[0] == '/' || asprintf(&cfg->data_dir, "%s/%s", dir, s) < 0)
             cfg->data_dir = xstrdup(s);
         free(dir);
     }
-    if ((o = get_object(ld, root, "auth", ""))) {
-        check_keys(ld, o, "auth", auth_keys);
-        get_bool(ld, o, "required", "auth", &cfg->auth_required);
-        if ((s = get_string(ld, o, "admin_key_env", "auth"))) {
+    if ((o = sl_jsonconf_object(ld, root, "auth", ""))) {
+        sl_jsonconf_check_keys(ld, o, "auth", auth_keys);
+        sl_jsonconf_bool(ld, o, "required", "auth", &cfg->auth_required);
+        if ((s = sl_jsonconf_string(ld, o, "admin_key_env", "auth"))) {
             free(cfg->admin_key_env);
             cfg->admin_key_env = xstrdup(s);
         }
     }
-    if ((o = get_object(ld, root, "evaluators", "")))
+    if ((o = sl_jsonconf_object(ld, root, "evaluators", "")))
         load_evaluators(ld, cfg, o, evaluators_keys);
-    if ((o = get_object(ld, root, "audit", ""))) {
-        check_keys(ld, o, "audit", audit_keys);
-        get_bool(ld, o, "enabled", "audit", &cfg->audit.enabled);
-        get_long(ld, o, "max_queue", "audit", 1, 100000000, &cfg->audit.max_queue);
-        get_long(ld, o, "batch_rows", "audit", 1, 1000000, &cfg->audit.batch_rows);
-        get_long(ld, o, "flush_ms", "audit", 1, 60000, &cfg->audit.flush_ms);
+    if ((o = sl_jsonconf_object(ld, root, "audit", ""))) {
+        sl_jsonconf_check_keys(ld, o, "audit", audit_keys);
+        sl_jsonconf_bool(ld, o, "enabled", "audit", &cfg->audit.enabled);
+        sl_jsonconf_long(ld, o, "max_queue", "audit", 1, 100000000, &cfg->audit.max_queue);
+        sl_jsonconf_long(ld, o, "batch_rows", "audit", 1, 1000000, &cfg->audit.batch_rows);
+        sl_jsonconf_long(ld, o, "flush_ms", "audit", 1, 60000, &cfg->audit.flush_ms);
     }
     if (ld->failed)
         return;
@@ -786,7 +647,7 @@ static int line_of(const char *text, size_t pos)
 struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
                                   size_t errlen)
 {
-    struct loader ld = {.file = name, .err = err, .errlen = errlen};
+    struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
     struct sl_config *cfg = xcalloc(1, sizeof(*cfg));
     const char *end = NULL;
     cJSON *root;
@@ -814,7 +675,7 @@ struct sl_config *sl_config_parse(const char *name, const char *text, size_t len
         const char *key = getenv(cfg->admin_key_env);
         cfg->admin_key = key && *key ? xstrdup(key) : NULL;
         if (!cfg->data_dir) {
-            char *dir = dir_of(name);
+            char *dir = sl_jsonconf_dir_of(name);
             if (asprintf(&cfg->data_dir, "%s/data", dir) < 0)
                 abort();
             free(dir);

@@ -1,39 +1,13 @@
 /* Loading and validating evaluator.json. Every problem is reported as "file: key: what". */
 #include "evconfig.h"
 
+#include "jsonconf.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Parsing state: the file name for messages and where the first error goes. */
-struct loader {
-    const char *file;
-    char *err;
-    size_t errlen;
-    int failed;
-};
-
-static void fail(struct loader *ld, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(struct loader *ld, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (ld->failed++)
-        return; /* the first problem is the one to fix */
-    n = snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key);
-    if (n < 0 || (size_t)n >= ld->errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-}
 
 static char *xstrdup(const char *s)
 {
@@ -51,131 +25,18 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-/* "path.name", or "name" at the top level. */
-static void key_of(char *key, size_t size, const char *path, const char *name)
-{
-    snprintf(key, size, "%s%s%s", path, *path ? "." : "", name);
-}
-
 /* Rejects members that no rule reads, and members given twice (only the first would be
  * read): a misspelt or repeated key must not be silently ignored. */
-static void check_keys(struct loader *ld, const cJSON *obj, const char *path,
-                       const char *const *known)
-{
-    const cJSON *it, *before;
-    char key[256];
-
-    cJSON_ArrayForEach(it, obj)
-    {
-        bool ok = false;
-        for (const char *const *k = known; *k; k++)
-            ok |= strcmp(*k, it->string) == 0;
-        key_of(key, sizeof(key), path, it->string);
-        if (!ok)
-            fail(ld, key, "unknown key");
-        for (before = obj->child; before != it; before = before->next)
-            if (strcmp(before->string, it->string) == 0)
-                fail(ld, key, "given twice");
-    }
-}
-
-static const cJSON *get_object(struct loader *ld, const cJSON *obj, const char *name,
-                               const char *path)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (v && !cJSON_IsObject(v)) {
-        key_of(key, sizeof(key), path, name);
-        fail(ld, key, "must be an object");
-        return NULL;
-    }
-    return v;
-}
-
-/* An optional non-empty string member, or NULL. */
-static const char *get_string(struct loader *ld, const cJSON *obj, const char *name,
-                              const char *path)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return NULL;
-    if (!cJSON_IsString(v) || !v->valuestring[0]) {
-        key_of(key, sizeof(key), path, name);
-        fail(ld, key, "must be a non-empty string");
-        return NULL;
-    }
-    return v->valuestring;
-}
-
 /* Replaces *out with an optional string member's copy. */
-static void set_string(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+static void set_string(struct sl_jsonconf *ld, const cJSON *obj, const char *name, const char *path,
                        char **out)
 {
-    const char *s = get_string(ld, obj, name, path);
+    const char *s = sl_jsonconf_string(ld, obj, name, path);
 
     if (s) {
         free(*out);
         *out = xstrdup(s);
     }
-}
-
-static void get_long(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                     long min, long max, long *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return;
-    key_of(key, sizeof(key), path, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-        fail(ld, key, "must be a whole number");
-        return;
-    }
-    if (v->valuedouble < (double)min || v->valuedouble > (double)max) {
-        fail(ld, key, "must be between %ld and %ld", min, max);
-        return;
-    }
-    *out = (long)v->valuedouble;
-}
-
-static void get_int(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                    long min, long max, int *out)
-{
-    long v = *out;
-    get_long(ld, obj, name, path, min, max, &v);
-    *out = (int)v;
-}
-
-static void get_double(struct loader *ld, const cJSON *obj, const char *name, const char *path,
-                       double min, double max, double *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char key[256];
-
-    if (!v)
-        return;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min ||
-        v->valuedouble > max) {
-        key_of(key, sizeof(key), path, name);
-        fail(ld, key, "must be a number between %g and %g", min, max);
-        return;
-    }
-    *out = v->valuedouble;
-}
-
-/* The directory part of a path ("." when there is none), for relative paths. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *d = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-
-    if (!d)
-        abort();
-    return d;
 }
 
 /* An array of ZeroMQ endpoints, or one endpoint alone. */
@@ -185,19 +46,20 @@ static bool is_endpoint(const char *s)
            strncmp(s, "inproc://", 9) == 0;
 }
 
-static void load_listen(struct loader *ld, struct sl_evconfig *cfg, const cJSON *v)
+static void load_listen(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *v)
 {
     const cJSON *it;
     size_t n = 0;
 
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
-        fail(ld, "listen", "must be a non-empty array of ZeroMQ endpoints");
+        sl_jsonconf_fail(ld, "listen", "must be a non-empty array of ZeroMQ endpoints");
         return;
     }
     cJSON_ArrayForEach(it, v)
     {
         if (!cJSON_IsString(it) || !is_endpoint(it->valuestring)) {
-            fail(ld, "listen", "each must be an endpoint like tcp://127.0.0.1:5557 or ipc://PATH");
+            sl_jsonconf_fail(ld, "listen",
+                             "each must be an endpoint like tcp://127.0.0.1:5557 or ipc://PATH");
             return;
         }
     }
@@ -212,18 +74,18 @@ static void load_listen(struct loader *ld, struct sl_evconfig *cfg, const cJSON 
 }
 
 /* A base URL: http(s), no trailing slash. */
-static void load_url(struct loader *ld, const cJSON *obj, const char *name, const char *path,
+static void load_url(struct sl_jsonconf *ld, const cJSON *obj, const char *name, const char *path,
                      char **out)
 {
-    const char *url = get_string(ld, obj, name, path);
+    const char *url = sl_jsonconf_string(ld, obj, name, path);
     char key[256];
     size_t n;
 
     if (!url)
         return;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        key_of(key, sizeof(key), path, name);
-        fail(ld, key, "must start with http:// or https://");
+        sl_jsonconf_key(key, sizeof(key), path, name);
+        sl_jsonconf_fail(ld, key, "must start with http:// or https://");
         return;
     }
     free(*out);
@@ -233,48 +95,48 @@ static void load_url(struct loader *ld, const cJSON *obj, const char *name, cons
         (*out)[--n] = '\0';
 }
 
-static void load_endpoint(struct loader *ld, const cJSON *o, const char *path,
+static void load_endpoint(struct sl_jsonconf *ld, const cJSON *o, const char *path,
                           struct sl_evendpoint *e)
 {
     load_url(ld, o, "base_url", path, &e->base_url);
     set_string(ld, o, "api_key_env", path, &e->api_key_env);
 }
 
-static void load_judge(struct loader *ld, struct sl_evconfig *cfg, const cJSON *o)
+static void load_judge(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *o)
 {
     static const char *const keys[] = {
         "base_url",   "model",     "api_key_env", "concurrency",     "timeout_ms", "retries",
         "pass_score", "max_queue", "rubric",      "pairwise_rubric", NULL};
     struct sl_evjudge *j = &cfg->judge;
 
-    check_keys(ld, o, "judge", keys);
+    sl_jsonconf_check_keys(ld, o, "judge", keys);
     load_endpoint(ld, o, "judge", &j->endpoint);
     set_string(ld, o, "model", "judge", &j->model);
-    get_int(ld, o, "concurrency", "judge", 1, 256, &j->concurrency);
-    get_long(ld, o, "timeout_ms", "judge", 1, 600000, &j->timeout_ms);
-    get_int(ld, o, "retries", "judge", 0, 10, &j->retries);
-    get_int(ld, o, "pass_score", "judge", 1, 5, &j->pass_score);
-    get_long(ld, o, "max_queue", "judge", 1, 10000000, &j->max_queue);
+    sl_jsonconf_int(ld, o, "concurrency", "judge", 1, 256, &j->concurrency);
+    sl_jsonconf_long(ld, o, "timeout_ms", "judge", 1, 600000, &j->timeout_ms);
+    sl_jsonconf_int(ld, o, "retries", "judge", 0, 10, &j->retries);
+    sl_jsonconf_int(ld, o, "pass_score", "judge", 1, 5, &j->pass_score);
+    sl_jsonconf_long(ld, o, "max_queue", "judge", 1, 10000000, &j->max_queue);
     set_string(ld, o, "rubric", "judge", &j->rubric);
     set_string(ld, o, "pairwise_rubric", "judge", &j->pairwise);
 }
 
-static void load_shadow(struct loader *ld, struct sl_evconfig *cfg, const cJSON *o)
+static void load_shadow(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *o)
 {
     static const char *const keys[] = {"base_url", "api_key_env", NULL};
 
-    check_keys(ld, o, "shadow", keys);
+    sl_jsonconf_check_keys(ld, o, "shadow", keys);
     load_endpoint(ld, o, "shadow", &cfg->shadow);
 }
 
 /* A list of scorer names into a set. */
-static unsigned load_scorers(struct loader *ld, const cJSON *v, const char *key)
+static unsigned load_scorers(struct sl_jsonconf *ld, const cJSON *v, const char *key)
 {
     const cJSON *it;
     unsigned set = 0;
 
     if (!cJSON_IsArray(v)) {
-        fail(ld, key, "must be an array of \"rules\", \"judge\" and \"shadow\"");
+        sl_jsonconf_fail(ld, key, "must be an array of \"rules\", \"judge\" and \"shadow\"");
         return 0;
     }
     cJSON_ArrayForEach(it, v)
@@ -287,11 +149,12 @@ static unsigned load_scorers(struct loader *ld, const cJSON *v, const char *key)
         else if (cJSON_IsString(it) && strcmp(it->valuestring, "shadow") == 0)
             bit = SL_SCORER_SHADOW;
         if (!bit) {
-            fail(ld, key, "unknown scorer; the scorers are \"rules\", \"judge\" and \"shadow\"");
+            sl_jsonconf_fail(ld, key,
+                             "unknown scorer; the scorers are \"rules\", \"judge\" and \"shadow\"");
             return 0;
         }
         if (set & bit) {
-            fail(ld, key, "\"%s\" is listed twice", it->valuestring);
+            sl_jsonconf_fail(ld, key, "\"%s\" is listed twice", it->valuestring);
             return 0;
         }
         set |= bit;
@@ -299,7 +162,7 @@ static unsigned load_scorers(struct loader *ld, const cJSON *v, const char *key)
     return set;
 }
 
-static void load_routes(struct loader *ld, struct sl_evconfig *cfg, const cJSON *obj)
+static void load_routes(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *obj)
 {
     static const char *const keys[] = {"scorers", "shadow_model", "shadow_rate", NULL};
     const cJSON *it;
@@ -315,24 +178,25 @@ static void load_routes(struct loader *ld, struct sl_evconfig *cfg, const cJSON 
         r->name = xstrdup(it->string);
         r->shadow_rate = 0.1;
         if (!cJSON_IsObject(it)) {
-            fail(ld, path, "must be an object");
+            sl_jsonconf_fail(ld, path, "must be an object");
             return;
         }
-        check_keys(ld, it, path, keys);
+        sl_jsonconf_check_keys(ld, it, path, keys);
         snprintf(key, sizeof(key), "%s.scorers", path);
         scorers = cJSON_GetObjectItemCaseSensitive(it, "scorers");
         r->scorers = scorers ? load_scorers(ld, scorers, key) : cfg->default_scorers;
         set_string(ld, it, "shadow_model", path, &r->shadow_model);
-        get_double(ld, it, "shadow_rate", path, 0, 1, &r->shadow_rate);
+        sl_jsonconf_double(ld, it, "shadow_rate", path, 0, 1, &r->shadow_rate);
         if ((r->scorers & SL_SCORER_SHADOW) && !r->shadow_model) {
             snprintf(key, sizeof(key), "%s.shadow_model", path);
-            fail(ld, key, "is required with the shadow scorer: the premium model to compare with");
+            sl_jsonconf_fail(
+                ld, key, "is required with the shadow scorer: the premium model to compare with");
         }
     }
 }
 
 /* The drift detector's settings: each member of "drift" overrides one default. */
-static void load_drift(struct loader *ld, struct sl_evconfig *cfg, const cJSON *o)
+static void load_drift(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *o)
 {
     static const char *const keys[] = {"baseline_n", "holdout",       "window",  "min_samples",
                                        "alpha",      "alpha_clear",   "cusum_k", "cusum_h",
@@ -340,50 +204,52 @@ static void load_drift(struct loader *ld, struct sl_evconfig *cfg, const cJSON *
     struct sl_drift_config *d = &cfg->drift;
     char err[256];
 
-    check_keys(ld, o, "drift", keys);
-    get_int(ld, o, "baseline_n", "drift", 1, 100000000, &d->baseline_n);
-    get_int(ld, o, "holdout", "drift", 1, 100000000, &d->holdout);
-    get_int(ld, o, "window", "drift", 1, 100000000, &d->window);
-    get_int(ld, o, "min_samples", "drift", 1, 100000000, &d->min_samples);
-    get_double(ld, o, "alpha", "drift", 0, 1, &d->alpha);
-    get_double(ld, o, "alpha_clear", "drift", 0, 1, &d->alpha_clear);
-    get_double(ld, o, "cusum_k", "drift", 0, 1, &d->cusum_k);
-    get_double(ld, o, "cusum_h", "drift", 0, 1e6, &d->cusum_h);
-    get_double(ld, o, "margin", "drift", 0, 100, &d->margin);
-    get_double(ld, o, "critical_drop", "drift", 0, 1, &d->critical_drop);
+    sl_jsonconf_check_keys(ld, o, "drift", keys);
+    sl_jsonconf_int(ld, o, "baseline_n", "drift", 1, 100000000, &d->baseline_n);
+    sl_jsonconf_int(ld, o, "holdout", "drift", 1, 100000000, &d->holdout);
+    sl_jsonconf_int(ld, o, "window", "drift", 1, 100000000, &d->window);
+    sl_jsonconf_int(ld, o, "min_samples", "drift", 1, 100000000, &d->min_samples);
+    sl_jsonconf_double(ld, o, "alpha", "drift", 0, 1, &d->alpha);
+    sl_jsonconf_double(ld, o, "alpha_clear", "drift", 0, 1, &d->alpha_clear);
+    sl_jsonconf_double(ld, o, "cusum_k", "drift", 0, 1, &d->cusum_k);
+    sl_jsonconf_double(ld, o, "cusum_h", "drift", 0, 1e6, &d->cusum_h);
+    sl_jsonconf_double(ld, o, "margin", "drift", 0, 100, &d->margin);
+    sl_jsonconf_double(ld, o, "critical_drop", "drift", 0, 1, &d->critical_drop);
     if (!ld->failed && sl_drift_config_check(d, err, sizeof(err))) {
         /* err is "field: what is wrong" */
         char key[300];
         const char *colon = strstr(err, ": ");
         snprintf(key, sizeof(key), "drift.%.*s", colon ? (int)(colon - err) : (int)strlen(err),
                  err);
-        fail(ld, key, "%s", colon ? colon + 2 : "invalid");
+        sl_jsonconf_fail(ld, key, "%s", colon ? colon + 2 : "invalid");
     }
 }
 
 /* Checks that every scorer in use has what it needs. */
-static void check_scorers(struct loader *ld, struct sl_evconfig *cfg)
+static void check_scorers(struct sl_jsonconf *ld, struct sl_evconfig *cfg)
 {
     unsigned used = cfg->default_scorers;
 
     for (size_t i = 0; i < cfg->n_routes; i++)
         used |= cfg->routes[i].scorers;
     if (cfg->default_scorers & SL_SCORER_SHADOW) {
-        fail(ld, "default_scorers",
-             "\"shadow\" needs a route's shadow_model: list the route under routes");
+        sl_jsonconf_fail(ld, "default_scorers",
+                         "\"shadow\" needs a route's shadow_model: list the route under routes");
         return;
     }
     if (used & (SL_SCORER_JUDGE | SL_SCORER_SHADOW)) {
         if (!cfg->judge.endpoint.base_url)
-            fail(ld, "judge.base_url", "is required when a route uses the judge or shadow scorer");
+            sl_jsonconf_fail(ld, "judge.base_url",
+                             "is required when a route uses the judge or shadow scorer");
         else if (!cfg->judge.model)
-            fail(ld, "judge.model", "is required when a route uses the judge or shadow scorer");
+            sl_jsonconf_fail(ld, "judge.model",
+                             "is required when a route uses the judge or shadow scorer");
     }
     if ((used & SL_SCORER_SHADOW) && !cfg->shadow.base_url)
-        fail(ld, "shadow.base_url", "is required when a route uses the shadow scorer");
+        sl_jsonconf_fail(ld, "shadow.base_url", "is required when a route uses the shadow scorer");
 }
 
-static void load_root(struct loader *ld, struct sl_evconfig *cfg, const cJSON *root)
+static void load_root(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJSON *root)
 {
     static const char *const keys[] = {"listen",    "data_dir",        "publish", "webhook",
                                        "log_level", "drift",           "judge",   "shadow",
@@ -391,45 +257,46 @@ static void load_root(struct loader *ld, struct sl_evconfig *cfg, const cJSON *r
     const cJSON *o, *v;
     const char *s;
 
-    check_keys(ld, root, "", keys);
+    sl_jsonconf_check_keys(ld, root, "", keys);
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "listen")))
         load_listen(ld, cfg, v);
-    if ((s = get_string(ld, root, "data_dir", ""))) {
-        char *dir = dir_of(ld->file);
+    if ((s = sl_jsonconf_string(ld, root, "data_dir", ""))) {
+        char *dir = sl_jsonconf_dir_of(ld->file);
         free(cfg->data_dir);
         if (s[0] == '/' || asprintf(&cfg->data_dir, "%s/%s", dir, s) < 0)
             cfg->data_dir = xstrdup(s);
         free(dir);
     }
-    if ((s = get_string(ld, root, "publish", ""))) {
+    if ((s = sl_jsonconf_string(ld, root, "publish", ""))) {
         if (!is_endpoint(s))
-            fail(ld, "publish", "must be an endpoint like tcp://127.0.0.1:5558 or ipc://PATH");
+            sl_jsonconf_fail(ld, "publish",
+                             "must be an endpoint like tcp://127.0.0.1:5558 or ipc://PATH");
         free(cfg->publish);
         cfg->publish = xstrdup(s);
     }
-    if ((s = get_string(ld, root, "webhook", ""))) {
+    if ((s = sl_jsonconf_string(ld, root, "webhook", ""))) {
         if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-            fail(ld, "webhook", "must start with http:// or https://");
+            sl_jsonconf_fail(ld, "webhook", "must start with http:// or https://");
         free(cfg->webhook);
         cfg->webhook = xstrdup(s);
     }
-    if ((s = get_string(ld, root, "log_level", ""))) {
+    if ((s = sl_jsonconf_string(ld, root, "log_level", ""))) {
         if (strcmp(s, "debug") && strcmp(s, "info") && strcmp(s, "warn") && strcmp(s, "error"))
-            fail(ld, "log_level", "must be debug, info, warn or error");
+            sl_jsonconf_fail(ld, "log_level", "must be debug, info, warn or error");
         free(cfg->log_level);
         cfg->log_level = xstrdup(s);
     }
-    if ((o = get_object(ld, root, "drift", "")))
+    if ((o = sl_jsonconf_object(ld, root, "drift", "")))
         load_drift(ld, cfg, o);
-    if ((o = get_object(ld, root, "judge", "")))
+    if ((o = sl_jsonconf_object(ld, root, "judge", "")))
         load_judge(ld, cfg, o);
-    if ((o = get_object(ld, root, "shadow", "")))
+    if ((o = sl_jsonconf_object(ld, root, "shadow", "")))
         load_shadow(ld, cfg, o);
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "default_scorers")))
         cfg->default_scorers = load_scorers(ld, v, "default_scorers");
     if (ld->failed)
         return;
-    if ((o = get_object(ld, root, "routes", "")))
+    if ((o = sl_jsonconf_object(ld, root, "routes", "")))
         load_routes(ld, cfg, o);
     if (!ld->failed)
         check_scorers(ld, cfg);
@@ -470,7 +337,7 @@ static int line_of(const char *text, size_t pos)
 struct sl_evconfig *sl_evconfig_parse(const char *name, const char *text, size_t len, char *err,
                                       size_t errlen)
 {
-    struct loader ld = {.file = name, .err = err, .errlen = errlen};
+    struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
     struct sl_evconfig *cfg = xcalloc(1, sizeof(*cfg));
     const char *end = NULL;
     cJSON *root;
@@ -501,7 +368,7 @@ struct sl_evconfig *sl_evconfig_parse(const char *name, const char *text, size_t
     read_key(&cfg->judge.endpoint);
     read_key(&cfg->shadow);
     if (!cfg->data_dir) {
-        char *dir = dir_of(name);
+        char *dir = sl_jsonconf_dir_of(name);
         if (asprintf(&cfg->data_dir, "%s/data", dir) < 0)
             abort();
         free(dir);
