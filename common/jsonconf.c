@@ -1,6 +1,7 @@
 /* JSON configuration getters that report "file: key: what is wrong". */
 #include "jsonconf.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,12 +140,74 @@ const cJSON *sl_jsonconf_object(struct sl_jsonconf *ld, const cJSON *obj, const 
     return v;
 }
 
-char *sl_jsonconf_dir_of(const char *path)
+char *sl_jsonconf_path(const char *file, const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char *d = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    const char *slash = strrchr(file, '/');
+    char *full;
 
-    if (!d)
+    if (path[0] == '/')
+        full = strdup(path);
+    else if (asprintf(&full, "%.*s/%s", slash ? (int)(slash - file) + (slash == file) : 1,
+                      slash ? file : ".", path) < 0)
+        full = NULL;
+    if (!full)
         abort(); /* small internal allocation */
-    return d;
+    return full;
+}
+
+char *sl_jsonconf_read(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    char *text = NULL;
+    FILE *f = fopen(path, "rb");
+    long size;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    } else if ((size_t)size > max) {
+        snprintf(err, errlen, "%s: larger than %zu MiB", path, max >> 20);
+    } else if (!(text = calloc((size_t)size + 1, 1))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+    } else if (fread(text, 1, (size_t)size, f) != (size_t)size) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        free(text);
+        text = NULL;
+    } else {
+        *len = (size_t)size;
+    }
+    fclose(f);
+    return text;
+}
+
+/* Line number of byte offset pos in text, counting from 1. */
+static int line_of(const char *text, size_t pos)
+{
+    int line = 1;
+    for (size_t i = 0; i < pos; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+cJSON *sl_jsonconf_parse(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    size_t pos = end && end >= text ? (size_t)(end - text) : 0;
+
+    /* cJSON stops after the first value; anything but whitespace after it is an error too */
+    while (root && pos < len &&
+           (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
+        pos++;
+    if (!root || pos < len) {
+        snprintf(err, errlen, "%s:%d: invalid JSON near byte %zu", name, line_of(text, pos), pos);
+    } else if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "%s:1: the top level must be a JSON object", name);
+    } else {
+        return root;
+    }
+    cJSON_Delete(root);
+    return NULL;
 }

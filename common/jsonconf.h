@@ -40,8 +40,15 @@ const char *sl_jsonconf_string(struct sl_jsonconf *ld, const cJSON *obj, const c
 /* An optional object member, or NULL (failing when it is not an object). */
 const cJSON *sl_jsonconf_object(struct sl_jsonconf *ld, const cJSON *obj, const char *name,
                                 const char *path);
-/* The directory part of a path ("." when there is none), for paths relative to the file. The
- * caller frees it. */
-char *sl_jsonconf_dir_of(const char *path);
+/* Reads the whole file at path (at most max bytes) into a NUL-terminated heap buffer that the
+ * caller frees, its length in *len; NULL with "path: what is wrong" in err. */
+char *sl_jsonconf_read(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+/* Parses text[0..len) as one JSON object (nothing but white space after it); NULL with
+ * "name:line: invalid JSON near byte N" or "name:1: the top level must be a JSON object" in
+ * err. The caller frees the tree with cJSON_Delete. */
+cJSON *sl_jsonconf_parse(const char *name, const char *text, size_t len, char *err, size_t errlen);
+/* path as given when absolute, else taken from the configuration file's directory ("." when
+ * file names none). The caller frees it. */
+char *sl_jsonconf_path(const char *file, const char *path);
 
 #endif

@@ -261,11 +261,8 @@ static void load_root(struct sl_jsonconf *ld, struct sl_evconfig *cfg, const cJS
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "listen")))
         load_listen(ld, cfg, v);
     if ((s = sl_jsonconf_string(ld, root, "data_dir", ""))) {
-        char *dir = sl_jsonconf_dir_of(ld->file);
         free(cfg->data_dir);
-        if (s[0] == '/' || asprintf(&cfg->data_dir, "%s/%s", dir, s) < 0)
-            cfg->data_dir = xstrdup(s);
-        free(dir);
+        cfg->data_dir = sl_jsonconf_path(ld->file, s);
     }
     if ((s = sl_jsonconf_string(ld, root, "publish", ""))) {
         if (!is_endpoint(s))
@@ -325,37 +322,17 @@ static void read_key(struct sl_evendpoint *e)
     e->api_key = v && *v ? xstrdup(v) : NULL;
 }
 
-/* Line number of byte offset pos in text, counting from 1. */
-static int line_of(const char *text, size_t pos)
-{
-    int line = 1;
-    for (size_t i = 0; i < pos; i++)
-        line += text[i] == '\n';
-    return line;
-}
-
 struct sl_evconfig *sl_evconfig_parse(const char *name, const char *text, size_t len, char *err,
                                       size_t errlen)
 {
     struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
     struct sl_evconfig *cfg = xcalloc(1, sizeof(*cfg));
-    const char *end = NULL;
     cJSON *root;
-    size_t pos;
 
     cfg->path = xstrdup(name);
     set_defaults(cfg);
-    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    pos = end && end >= text ? (size_t)(end - text) : 0;
-    /* cJSON stops after the first value; anything but whitespace after it is an error too */
-    while (root && pos < len &&
-           (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
-        pos++;
-    if (!root || pos < len) {
-        snprintf(err, errlen, "%s:%d: invalid JSON near byte %zu", name, line_of(text, pos), pos);
-        ld.failed = 1;
-    } else if (!cJSON_IsObject(root)) {
-        snprintf(err, errlen, "%s:1: the top level must be a JSON object", name);
+    root = sl_jsonconf_parse(name, text, len, err, errlen);
+    if (!root) {
         ld.failed = 1;
     } else {
         load_root(&ld, cfg, root);
@@ -367,43 +344,19 @@ struct sl_evconfig *sl_evconfig_parse(const char *name, const char *text, size_t
     }
     read_key(&cfg->judge.endpoint);
     read_key(&cfg->shadow);
-    if (!cfg->data_dir) {
-        char *dir = sl_jsonconf_dir_of(name);
-        if (asprintf(&cfg->data_dir, "%s/data", dir) < 0)
-            abort();
-        free(dir);
-    }
+    if (!cfg->data_dir)
+        cfg->data_dir = sl_jsonconf_path(name, "data");
     return cfg;
 }
 
 struct sl_evconfig *sl_evconfig_load(const char *path, char *err, size_t errlen)
 {
     struct sl_evconfig *cfg = NULL;
-    char *text = NULL;
-    FILE *f = fopen(path, "rb");
-    long size;
+    size_t len;
+    char *text = sl_jsonconf_read(path, (size_t)(1L << 20), &len, err, errlen);
 
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        goto out;
-    }
-    if (size > (1L << 20)) {
-        snprintf(err, errlen, "%s: larger than 1 MiB", path);
-        goto out;
-    }
-    text = xcalloc((size_t)size + 1, 1);
-    if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        goto out;
-    }
-    cfg = sl_evconfig_parse(path, text, (size_t)size, err, errlen);
-out:
-    if (f)
-        fclose(f);
+    if (text)
+        cfg = sl_evconfig_parse(path, text, len, err, errlen);
     free(text);
     return cfg;
 }
