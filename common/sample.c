@@ -3,6 +3,7 @@
 #include "sample.h"
 
 #include "json.h"
+#include "redact.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -174,4 +175,18 @@ void sl_sample_free(struct sl_sample *s)
     cJSON_free(s->messages);
     free(s->answer);
     s->messages = s->answer = NULL;
+}
+
+char *sl_sample_answer(const char *text, size_t len, bool is_text, char *finish, size_t finish_size)
+{
+    struct sl_buf content;
+    char *out = NULL;
+
+    if (is_text || !text)
+        return sl_redact_copy(text ? text : "", text ? len : 0);
+    sl_buf_init(&content, len + 1); /* the content is never longer than its JSON */
+    if (sl_json_chat_text(text, len, &content, finish, finish_size) == 0)
+        out = sl_redact_copy(content.data ? content.data : "", content.len);
+    sl_buf_free(&content);
+    return out;
 }

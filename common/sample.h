@@ -50,4 +50,11 @@ int sl_sample_decode(const char *text, size_t len, struct sl_sample *s, char *er
                      size_t errlen) SL_MUST_CHECK;
 void sl_sample_free(struct sl_sample *s);
 
+/* The redacted text of an answer, as the payload log and samples keep it: text[0..len) as it
+ * is when is_text (a stream's assembled text), else the content of the chat completion it
+ * holds (its finish_reason copied into finish[finish_size] when finish is not NULL). A heap
+ * string, or NULL when the completion is not JSON or memory runs out. */
+char *sl_sample_answer(const char *text, size_t len, bool is_text, char *finish,
+                       size_t finish_size);
+
 #endif

@@ -620,28 +620,6 @@ static void account(struct sl_call *c)
     }
 }
 
-/* The answer's text, redacted, for the payload log; NULL when there is none. */
-static char *stream_or_body_text(struct sl_call *c)
-{
-    struct sl_buf text, out;
-    int rc = 0;
-
-    sl_buf_init(&text, MAX_RESPONSE);
-    sl_buf_init(&out, MAX_RESPONSE);
-    if (!c->stream)
-        rc = sl_json_chat_text((const char *)evbuffer_pullup(c->resp, -1),
-                               evbuffer_get_length(c->resp), &text, NULL, 0);
-    if (rc == 0)
-        rc = c->stream ? sl_redact(c->text.data ? c->text.data : "", c->text.len, &out)
-                       : sl_redact(text.data ? text.data : "", text.len, &out);
-    sl_buf_free(&text);
-    if (rc) {
-        sl_buf_free(&out);
-        return NULL;
-    }
-    return sl_buf_take(&out, NULL);
-}
-
 static void finish_error(struct sl_call *c)
 {
     uint64_t now = sl_clock_mono_us(), until = soonest_cool_down_end(c);
@@ -682,7 +660,10 @@ static void finish_ok(struct sl_call *c)
         sl_metrics_inc(&m->fallbacks[mi]);
     account(c);
     if (c->adm.log_payloads && c->kind == SL_ENDPOINT_CHAT)
-        c->row.response = stream_or_body_text(c);
+        c->row.response = c->stream
+                              ? sl_sample_answer(c->text.data, c->text.len, true, NULL, 0)
+                              : sl_sample_answer((const char *)evbuffer_pullup(c->resp, -1),
+                                                 evbuffer_get_length(c->resp), false, NULL, 0);
     if (c->sample && !c->stream) { /* sending the answer empties c->resp */
         size_t n = evbuffer_get_length(c->resp);
         if ((c->sample->answer = malloc(n + 1))) {

@@ -16,8 +16,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define MAX_ANSWER (64u << 20)
-#define FLUSH_MS   20 /* longest a sample waits for the thread to take its batch */
+#define FLUSH_MS 20 /* longest a sample waits for the thread to take its batch */
 
 struct sl_sampler {
     void *sock; /* ZeroMQ PUSH, the thread's alone */
@@ -99,19 +98,11 @@ static void free_job(struct sl_sample_job *j)
 static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
 {
     struct sl_sample *s = &j->s;
-    struct sl_buf text;
-    int rc = 0;
 
-    sl_buf_init(&text, MAX_ANSWER);
     s->messages = messages_of(j->body, j->body_len);
     s->json_mode = json_mode_of(j->body, j->body_len);
-    if (j->answer && !j->answer_is_text)
-        rc = sl_json_chat_text(j->answer, j->answer_len, &text, s->finish_reason,
-                               sizeof(s->finish_reason));
-    if (rc == 0)
-        s->answer = j->answer_is_text ? sl_redact_copy(j->answer ? j->answer : "", j->answer_len)
-                                      : sl_redact_copy(text.data ? text.data : "", text.len);
-    sl_buf_free(&text);
+    s->answer = sl_sample_answer(j->answer, j->answer_len, j->answer_is_text, s->finish_reason,
+                                 sizeof(s->finish_reason));
     sl_buf_reset(&sp->msg);
     if (s->answer && sl_sample_encode(s, &sp->msg) == 0 &&
         zmq_send(sp->sock, sp->msg.data, sp->msg.len, ZMQ_DONTWAIT) >= 0)
