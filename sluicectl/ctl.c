@@ -315,3 +315,19 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
         return sl_ctl_usage(spec, err, "--since must be before --until");
     return SL_CTL_RUN;
 }
+
+void sl_ctl_json_string(cJSON *o, const char *name, const char *s)
+{
+    if (s)
+        cJSON_AddStringToObject(o, name, s);
+    else
+        cJSON_AddNullToObject(o, name);
+}
+
+int sl_ctl_lookup(const char *s, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strcmp(s, names[i]) == 0)
+            return (int)i;
+    return -1;
+}

@@ -102,5 +102,9 @@ int sl_ctl_parse_id(const char *s, int64_t *id);
 int sl_ctl_print_json(cJSON *doc, FILE *out) SL_MUST_CHECK;
 /* Adds name: ms as ISO 8601 UTC, or null when ms is INT64_MIN, INT64_MAX or negative. */
 void sl_ctl_json_time(cJSON *o, const char *name, int64_t ms);
+/* Adds name: s, or name: null when s is NULL. */
+void sl_ctl_json_string(cJSON *o, const char *name, const char *s);
+/* The index of s in names[0..n), or -1. */
+int sl_ctl_lookup(const char *s, const char *const *names, size_t n);
 
 #endif

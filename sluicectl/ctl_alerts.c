@@ -166,14 +166,6 @@ out:
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void add_string_or_null(cJSON *o, const char *name, const char *s)
-{
-    if (s)
-        cJSON_AddStringToObject(o, name, s);
-    else
-        cJSON_AddNullToObject(o, name);
-}
-
 /* The builders do not check each cJSON call: cJSON's adders ignore a NULL object, and
  * sluicectl's main makes cJSON abort when out of memory rather than drop a member. */
 cJSON *sl_ctl_alert_json(const struct sl_ctl_alert *a)
@@ -181,24 +173,24 @@ cJSON *sl_ctl_alert_json(const struct sl_ctl_alert *a)
     cJSON *o = cJSON_CreateObject(), *evidence = a->evidence ? cJSON_Parse(a->evidence) : NULL;
 
     cJSON_AddNumberToObject(o, "id", (double)a->id);
-    add_string_or_null(o, "key", a->key);
-    add_string_or_null(o, "route", a->route);
-    add_string_or_null(o, "tier", a->tier);
-    add_string_or_null(o, "model", a->model);
-    add_string_or_null(o, "arm", a->arm);
-    add_string_or_null(o, "metric", a->metric);
-    add_string_or_null(o, "detector", a->detector);
-    add_string_or_null(o, "severity", a->severity);
-    add_string_or_null(o, "state", a->state);
+    sl_ctl_json_string(o, "key", a->key);
+    sl_ctl_json_string(o, "route", a->route);
+    sl_ctl_json_string(o, "tier", a->tier);
+    sl_ctl_json_string(o, "model", a->model);
+    sl_ctl_json_string(o, "arm", a->arm);
+    sl_ctl_json_string(o, "metric", a->metric);
+    sl_ctl_json_string(o, "detector", a->detector);
+    sl_ctl_json_string(o, "severity", a->severity);
+    sl_ctl_json_string(o, "state", a->state);
     sl_ctl_json_time(o, "first_seen", a->first_seen_ms);
     sl_ctl_json_time(o, "last_seen", a->last_seen_ms);
     sl_ctl_json_time(o, "resolved", a->resolved_ms);
     sl_ctl_json_time(o, "acked", a->acked_ms);
-    add_string_or_null(o, "acked_by", a->acked_by);
+    sl_ctl_json_string(o, "acked_by", a->acked_by);
     if (evidence)
         cJSON_AddItemToObject(o, "evidence", evidence);
     else
-        add_string_or_null(o, "evidence", a->evidence);
+        sl_ctl_json_string(o, "evidence", a->evidence);
     return o;
 }
 

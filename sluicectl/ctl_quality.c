@@ -28,12 +28,12 @@ static const char *const by_names[] = {
 
 int sl_ctl_quality_by_parse(const char *s, enum sl_ctl_quality_by *by)
 {
-    for (size_t i = 0; i < sizeof(by_names) / sizeof(by_names[0]); i++)
-        if (strcmp(s, by_names[i]) == 0) {
-            *by = (enum sl_ctl_quality_by)i;
-            return 0;
-        }
-    return SL_EINVAL;
+    int i = sl_ctl_lookup(s, by_names, sizeof(by_names) / sizeof(by_names[0]));
+
+    if (i < 0)
+        return SL_EINVAL;
+    *by = (enum sl_ctl_quality_by)i;
+    return 0;
 }
 
 const char *sl_ctl_quality_by_name(enum sl_ctl_quality_by by)

@@ -39,12 +39,12 @@ static const char *const by_names[] = {
 
 int sl_report_by_parse(const char *s, enum sl_report_by *by)
 {
-    for (size_t i = 0; i < sizeof(by_names) / sizeof(by_names[0]); i++)
-        if (strcmp(s, by_names[i]) == 0) {
-            *by = (enum sl_report_by)i;
-            return 0;
-        }
-    return SL_EINVAL;
+    int i = sl_ctl_lookup(s, by_names, sizeof(by_names) / sizeof(by_names[0]));
+
+    if (i < 0)
+        return SL_EINVAL;
+    *by = (enum sl_report_by)i;
+    return 0;
 }
 
 const char *sl_report_by_name(enum sl_report_by by)
@@ -516,32 +516,12 @@ out:
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void add_string_or_null(cJSON *o, const char *name, const char *s)
-{
-    if (s)
-        cJSON_AddStringToObject(o, name, s);
-    else
-        cJSON_AddNullToObject(o, name);
-}
-
 static void add_number_or_null(cJSON *o, const char *name, double x, bool known)
 {
     if (known)
         cJSON_AddNumberToObject(o, name, x);
     else
         cJSON_AddNullToObject(o, name);
-}
-
-static void add_time(cJSON *o, const char *name, int64_t ms)
-{
-    char iso[32];
-
-    if (ms == INT64_MIN || ms == INT64_MAX) {
-        cJSON_AddNullToObject(o, name);
-        return;
-    }
-    sl_clock_iso8601(ms, iso, sizeof(iso));
-    cJSON_AddStringToObject(o, name, iso);
 }
 
 /* The document's head: {"report", "by", "since", "until", "team"}. */
@@ -554,9 +534,9 @@ static cJSON *json_head(const char *report, const char *by, const struct sl_repo
     cJSON_AddStringToObject(o, "report", report);
     if (by)
         cJSON_AddStringToObject(o, "by", by);
-    add_time(o, "since", f->since_ms);
-    add_time(o, "until", f->until_ms);
-    add_string_or_null(o, "team", f->team);
+    sl_ctl_json_time(o, "since", f->since_ms);
+    sl_ctl_json_time(o, "until", f->until_ms);
+    sl_ctl_json_string(o, "team", f->team);
     return o;
 }
 
@@ -584,9 +564,9 @@ static cJSON *spend_row_json(const struct sl_report_spend_row *row, enum sl_repo
     cJSON *o = cJSON_CreateObject();
 
     if (!total) {
-        add_string_or_null(o, sl_report_by_name(by), row->group);
+        sl_ctl_json_string(o, sl_report_by_name(by), row->group);
         if (by == SL_REPORT_BY_KEY)
-            add_string_or_null(o, "team", row->team);
+            sl_ctl_json_string(o, "team", row->team);
     }
     cJSON_AddNumberToObject(o, "requests", (double)row->requests);
     cJSON_AddNumberToObject(o, "errors", (double)row->errors);
@@ -614,7 +594,7 @@ static cJSON *savings_row_json(const struct sl_report_savings_row *row, enum sl_
     cJSON *o = cJSON_CreateObject();
 
     if (!total)
-        add_string_or_null(o, sl_report_by_name(by), row->group);
+        sl_ctl_json_string(o, sl_report_by_name(by), row->group);
     cJSON_AddNumberToObject(o, "requests", (double)row->requests);
     cJSON_AddNumberToObject(o, "priced", (double)row->priced);
     cJSON_AddNumberToObject(o, "cost_usd", row->cost_usd);
@@ -641,7 +621,7 @@ static cJSON *route_row_json(const struct sl_report_route_row *row, bool total)
     cJSON *o = cJSON_CreateObject();
 
     if (!total)
-        add_string_or_null(o, "route", row->route);
+        sl_ctl_json_string(o, "route", row->route);
     cJSON_AddNumberToObject(o, "requests", (double)row->requests);
     cJSON_AddItemToObject(o, "tiers", tiers_json(row->tiers, row->n_tiers, row->requests));
     add_number_or_null(o, "overhead_p50_us", (double)row->overhead_p50_us,
@@ -950,19 +930,6 @@ enum report_kind { REPORT_SPEND, REPORT_SAVINGS, REPORT_ROUTES };
 
 #define DEFAULT_TOP 10
 
-/* Prints doc as JSON on out and deletes it. */
-static int print_json(cJSON *doc, FILE *out)
-{
-    char *s = doc ? cJSON_Print(doc) : NULL;
-    int rc = s ? 0 : SL_ENOMEM;
-
-    if (s && (fputs(s, out) == EOF || fputc('\n', out) == EOF))
-        rc = SL_EIO;
-    free(s);
-    cJSON_Delete(doc);
-    return rc;
-}
-
 /* Runs one report and prints it as a table or JSON. Returns the report's error; the output's
  * goes to *wrc. */
 static int report(enum report_kind kind, sqlite3 *db, enum sl_report_by by,
@@ -975,7 +942,7 @@ static int report(enum report_kind kind, sqlite3 *db, enum sl_report_by by,
     case REPORT_SPEND: {
         struct sl_report_spend r;
         if ((rc = sl_report_spend(db, by, f, &r)) == 0) {
-            *wrc = a->json ? print_json(sl_report_spend_json(&r), out)
+            *wrc = a->json ? sl_ctl_print_json(sl_report_spend_json(&r), out)
                            : sl_report_spend_print(&r, out);
             sl_report_spend_free(&r);
         }
@@ -984,7 +951,7 @@ static int report(enum report_kind kind, sqlite3 *db, enum sl_report_by by,
     case REPORT_SAVINGS: {
         struct sl_report_savings r;
         if ((rc = sl_report_savings(db, by, f, &r)) == 0) {
-            *wrc = a->json ? print_json(sl_report_savings_json(&r), out)
+            *wrc = a->json ? sl_ctl_print_json(sl_report_savings_json(&r), out)
                            : sl_report_savings_print(&r, out);
             sl_report_savings_free(&r);
         }
@@ -993,7 +960,7 @@ static int report(enum report_kind kind, sqlite3 *db, enum sl_report_by by,
     case REPORT_ROUTES: {
         struct sl_report_routes r;
         if ((rc = sl_report_routes(db, a->top > 0 ? a->top : DEFAULT_TOP, f, &r)) == 0) {
-            *wrc = a->json ? print_json(sl_report_routes_json(&r), out)
+            *wrc = a->json ? sl_ctl_print_json(sl_report_routes_json(&r), out)
                            : sl_report_routes_print(&r, out);
             sl_report_routes_free(&r);
         }
