@@ -82,8 +82,7 @@ struct sl_call {
     struct sl_audit_row row;      /* filled as the call goes, pushed to the audit log at its end */
     struct sl_admission adm;      /* key, team and reserved limits; adm.key NULL when none */
     bool client_usage;            /* the client asked for the stream's usage chunk itself */
-    bool sampled;                 /* this call goes to the evaluators */
-    struct sl_sample_job *sample; /* its job, filled as the call goes */
+    struct sl_sample_job *sample; /* when the call is sampled: its job, filled as it goes */
     char finish_reason[24];       /* a stream's, from its events */
     int sent_status;              /* the status the client got (499: it left first) */
     const char *err_code;         /* the error code the client got, or NULL */
@@ -826,7 +825,7 @@ static void attempt(struct sl_call *c)
     c->inject_usage = c->may_inject && c->dep->provider->stream_usage;
     /* The text is kept for the payload log, or to count tokens when no usage will come. */
     c->keep_text =
-        c->adm.log_payloads || c->sampled || (c->stream && !c->inject_usage && !c->client_usage);
+        c->adm.log_payloads || c->sample || (c->stream && !c->inject_usage && !c->client_usage);
     if (c->inject_usage || strlen(c->dep->model) != c->mend - c->mstart - 2 ||
         memcmp(c->body + c->mstart + 1, c->dep->model, c->mend - c->mstart - 2) != 0) {
         int rc;
@@ -931,15 +930,13 @@ static void record(struct sl_call *c)
 {
     struct sl_server *srv = c->w->server;
     struct sl_audit_row *r = &c->row;
-    bool priced = c->have_usage && c->cost >= 0;
 
     if (c->sample)
         queue_sample(c);
 
     if (srv->accounts)
         sl_accounts_settle(srv->accounts, &c->adm,
-                           c->have_usage ? c->usage.prompt + c->usage.completion : -1,
-                           priced ? c->cost : -1);
+                           c->have_usage ? c->usage.prompt + c->usage.completion : -1, c->cost);
     if (!srv->audit) {
         free(r->prompt);
         free(r->response);
@@ -983,9 +980,7 @@ static void queue_sample(struct sl_call *c)
 
     c->sample = NULL;
     if (!c->sent_status) { /* nothing was answered: nothing to judge */
-        free(j->body);
-        free(j->answer);
-        free(j);
+        sl_sample_job_destroy(j);
         return;
     }
     s->ts_ms = c->row.ts_ms;
@@ -1112,8 +1107,9 @@ static bool route(struct sl_call *c, const cJSON *root)
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tier_base + c->tier]);
-    c->sampled = w->server->sampler && r->sampling[c->tier] > 0 &&
-                 sl_rand_double(&w->rng) < r->sampling[c->tier];
+    if (w->server->sampler && r->sampling[c->tier] > 0 &&
+        sl_rand_double(&w->rng) < r->sampling[c->tier])
+        c->sample = sl_sample_job_create(c->body, c->body_len); /* NULL: not sampled */
     return true;
 }
 
@@ -1271,11 +1267,6 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         cJSON_GetObjectItemCaseSensitive(root, "stream_options"), "include_usage"));
     if (c->adm.log_payloads)
         c->row.prompt = sl_redact_copy(c->body, c->body_len);
-    if (c->sampled && (c->sample = calloc(1, sizeof(*c->sample))) &&
-        (c->sample->body = malloc(c->body_len + 1))) {
-        memcpy(c->sample->body, c->body, c->body_len);
-        c->sample->body_len = c->body_len;
-    }
     /* Streams are costed from the usage chunk: ask for it when the client did not (and
      * keep it from the client, which does not expect it). */
     if (c->stream && kind == SL_ENDPOINT_CHAT &&

@@ -85,8 +85,25 @@ static bool json_mode_of(const char *body, size_t len)
            (te - ts == 13 && memcmp(body + s + ts, "\"json_schema\"", 13) == 0);
 }
 
-static void free_job(struct sl_sample_job *j)
+struct sl_sample_job *sl_sample_job_create(const char *body, size_t len)
 {
+    struct sl_sample_job *j = calloc(1, sizeof(*j));
+
+    if (j && !(j->body = malloc(len + 1))) {
+        free(j);
+        return NULL;
+    }
+    if (j) {
+        memcpy(j->body, body, len);
+        j->body_len = len;
+    }
+    return j;
+}
+
+void sl_sample_job_destroy(struct sl_sample_job *j)
+{
+    if (!j)
+        return;
     free(j->body);
     free(j->answer);
     free(j);
@@ -111,7 +128,7 @@ static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
         __atomic_add_fetch(&sp->dropped, 1, __ATOMIC_RELAXED);
     free(s->messages);
     free(s->answer);
-    free_job(j);
+    sl_sample_job_destroy(j);
 }
 
 static void *run(void *arg)
@@ -207,7 +224,7 @@ void sl_sampler_queue(struct sl_sampler *s, struct sl_sample_job *job)
     pthread_mutex_unlock(&s->mu);
     if (full) { /* the thread is behind by a whole queue: drop rather than grow */
         __atomic_add_fetch(&s->dropped, 1, __ATOMIC_RELAXED);
-        free_job(job);
+        sl_sample_job_destroy(job);
     }
 }
 

@@ -29,6 +29,11 @@ struct sl_sampler;
 /* Creates the PUSH socket in ctx (a zmq context), connects it to cfg's endpoints and starts
  * the sampler thread. NULL after logging why. */
 struct sl_sampler *sl_sampler_create(void *ctx, const struct sl_evaluators *cfg);
+/* Starts a job for a call whose request body is body[0..len) (copied); NULL when out of
+ * memory. */
+struct sl_sample_job *sl_sample_job_create(const char *body, size_t len);
+/* Frees a job that will not be sent, and what it points to. NULL is a no-op. */
+void sl_sample_job_destroy(struct sl_sample_job *j);
 /* Takes a job (heap, with its body and answer). Thread-safe; never blocks on the network. */
 void sl_sampler_queue(struct sl_sampler *s, struct sl_sample_job *job);
 /* Samples sent to the socket and dropped so far (any thread). */
