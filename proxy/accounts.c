@@ -565,8 +565,8 @@ out:
     return rc;
 }
 
-int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s, char *err,
-                         size_t errlen)
+int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s, cJSON **out,
+                         char *err, size_t errlen)
 {
     struct sl_team *t;
     int rc;
@@ -596,6 +596,10 @@ int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s
         t->warn_at = s->warn_at;
         t->log_payloads = s->log_payloads;
         t->warned = false;
+        if (out) {
+            roll_period(t, sl_clock_wall_ms() / 1000); /* as sl_accounts_teams_json shows it */
+            *out = team_json(t);
+        }
     }
     pthread_mutex_unlock(&a->mu);
     return rc;

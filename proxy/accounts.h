@@ -76,9 +76,11 @@ void sl_accounts_settle(struct sl_accounts *a, struct sl_admission *ad, long tok
 /* True when secret is a live key (of any team): the admin API answers such callers 403. */
 bool sl_accounts_is_key(struct sl_accounts *a, const char *secret, size_t len);
 
-/* Creates or replaces a team's settings (its counters and spending are kept). */
-int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *t, char *err,
-                         size_t errlen) SL_MUST_CHECK;
+/* Creates or replaces a team's settings (its counters and spending are kept); when out is not
+ * NULL, returns its description (as in sl_accounts_teams_json) there. SL_EINVAL for a bad
+ * name, SL_EIO when keys.db refuses; err says why. */
+int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *t, cJSON **out,
+                         char *err, size_t errlen) SL_MUST_CHECK;
 /* Creates a key for team; writes its secret (NUL-terminated) into secret and returns its
  * description (as in sl_accounts_keys_json) in *out. SL_ENOTFOUND for an unknown team. */
 int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *name,

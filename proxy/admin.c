@@ -92,7 +92,9 @@ static void set_team(struct sl_worker *w, struct evhttp_request *req, const cJSO
         .name = get_str(root, "name"), .warn_at = 0.8, .period = SL_PERIOD_MONTH};
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "budget");
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "log_payloads");
+    cJSON *out = NULL;
     char err[256];
+    int rc;
 
     if (!t.name)
         return bad_request(w, req, "name", "'name' is required: the team's name.");
@@ -128,27 +130,16 @@ static void set_team(struct sl_worker *w, struct evhttp_request *req, const cJSO
     if (lp && !cJSON_IsBool(lp))
         return bad_request(w, req, "log_payloads", "'log_payloads' must be true or false.");
     t.log_payloads = cJSON_IsTrue(lp);
-    if (sl_accounts_set_team(w->server->accounts, &t, err, sizeof(err))) {
-        if (strncmp(err, "name:", 5) == 0)
-            return bad_request(w, req, "name",
-                               "'name' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
+    rc = sl_accounts_set_team(w->server->accounts, &t, &out, err, sizeof(err));
+    if (rc == SL_EINVAL)
+        return bad_request(w, req, "name",
+                           "'name' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
+    if (rc) {
         sl_error("set team %s: %s", t.name, err);
         return sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL, err);
     }
     sl_info("team %s set", t.name);
-    /* Answer with the stored description, spending included. */
-    {
-        cJSON *all = sl_accounts_teams_json(w->server->accounts), *it;
-        cJSON *data = cJSON_GetObjectItemCaseSensitive(all, "data");
-        cJSON_ArrayForEach(it, data)
-        {
-            if (strcmp(get_str(it, "name"), t.name) == 0) {
-                send_json(w, req, 200, cJSON_DetachItemViaPointer(data, it));
-                break;
-            }
-        }
-        cJSON_Delete(all);
-    }
+    send_json(w, req, 200, out); /* the stored description, spending included */
 }
 
 static void create_key(struct sl_worker *w, struct evhttp_request *req, const cJSON *root)

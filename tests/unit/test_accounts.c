@@ -39,7 +39,7 @@ static void team(struct sl_accounts *a, const char *name, struct sl_limits l, do
     struct sl_team_settings t = {
         .name = name, .limits = l, .budget_usd = budget, .period = SL_PERIOD_DAY, .warn_at = 0.8};
     char err[256];
-    cr_assert_eq(sl_accounts_set_team(a, &t, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sl_accounts_set_team(a, &t, NULL, err, sizeof(err)), 0, "%s", err);
 }
 
 static void key(struct sl_accounts *a, const char *team_name, struct sl_limits l, char secret[64],
@@ -258,7 +258,7 @@ Test(accounts, bad_team_names_are_refused)
     cJSON *out = NULL;
     struct sl_limits none = {0};
 
-    cr_assert_eq(sl_accounts_set_team(a, &t, err, sizeof(err)), SL_EINVAL);
+    cr_assert_eq(sl_accounts_set_team(a, &t, NULL, err, sizeof(err)), SL_EINVAL);
     cr_assert_eq(sl_accounts_create_key(a, "absent", NULL, &none, secret, &out, err, sizeof(err)),
                  SL_ENOTFOUND);
     cr_assert_null(out);
