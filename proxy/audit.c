@@ -384,3 +384,36 @@ void sl_audit_destroy(struct sl_audit *a)
     pthread_join(a->thread, NULL);
     release(a);
 }
+
+int sl_audit_render_metrics(struct sl_audit *a, struct sl_buf *b)
+{
+    struct sl_audit_stats st;
+    uint64_t cum = 0;
+    int rc;
+
+    sl_audit_stats(a, &st);
+    rc = sl_buf_addf(b,
+                     "# TYPE sluice_audit_queue_rows gauge\nsluice_audit_queue_rows %llu\n"
+                     "# TYPE sluice_audit_rows_written_total counter\n"
+                     "sluice_audit_rows_written_total %llu\n"
+                     "# TYPE sluice_audit_write_errors_total counter\n"
+                     "sluice_audit_write_errors_total %llu\n"
+                     "# TYPE sluice_audit_backpressure_total counter\n"
+                     "sluice_audit_backpressure_total %llu\n"
+                     "# TYPE sluice_audit_commit_seconds histogram\n",
+                     (unsigned long long)st.queued, (unsigned long long)st.written,
+                     (unsigned long long)st.write_errors, (unsigned long long)st.backlogged);
+    for (int i = 0; i < 15 && rc == 0; i++) {
+        cum += st.latency_bucket[i];
+        rc = sl_buf_addf(b, "sluice_audit_commit_seconds_bucket{le=\"%g\"} %llu\n",
+                         (double)sl_audit_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    if (rc == 0)
+        rc = sl_buf_addf(b,
+                         "sluice_audit_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "sluice_audit_commit_seconds_sum %.6f\n"
+                         "sluice_audit_commit_seconds_count %llu\n",
+                         (unsigned long long)(cum + st.latency_bucket[15]),
+                         (double)st.latency_sum_us / 1e6, (unsigned long long)st.latency_count);
+    return rc;
+}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "auditdb.h"
+#include "buf.h"
 #include "errors.h"
 
 struct sl_audit_options {
@@ -44,6 +45,9 @@ void sl_audit_push(struct sl_audit *a, const struct sl_audit_row *row);
 /* True when the queue holds max_queue rows or more: new requests should be refused. */
 bool sl_audit_backlogged(struct sl_audit *a);
 void sl_audit_stats(struct sl_audit *a, struct sl_audit_stats *out);
+/* Appends the stats as Prometheus text (queue depth, rows written, write errors,
+ * back-pressure, the commit latency histogram). */
+int sl_audit_render_metrics(struct sl_audit *a, struct sl_buf *out) SL_MUST_CHECK;
 /* Writes every queued row, stops the thread and closes the database. NULL is a no-op.
  * Call it after the last push. While the file cannot be written, it keeps retrying for at most
  * 10 s, then logs how many rows could not be written and drops them. */

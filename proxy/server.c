@@ -109,39 +109,6 @@ static void send_text(struct sl_worker *w, struct evhttp_request *req, const cha
         evbuffer_free(body);
 }
 
-static int render_audit(struct sl_audit *a, struct sl_buf *b)
-{
-    struct sl_audit_stats st;
-    uint64_t cum = 0;
-    int rc;
-
-    sl_audit_stats(a, &st);
-    rc = sl_buf_addf(b,
-                     "# TYPE sluice_audit_queue_rows gauge\nsluice_audit_queue_rows %llu\n"
-                     "# TYPE sluice_audit_rows_written_total counter\n"
-                     "sluice_audit_rows_written_total %llu\n"
-                     "# TYPE sluice_audit_write_errors_total counter\n"
-                     "sluice_audit_write_errors_total %llu\n"
-                     "# TYPE sluice_audit_backpressure_total counter\n"
-                     "sluice_audit_backpressure_total %llu\n"
-                     "# TYPE sluice_audit_commit_seconds histogram\n",
-                     (unsigned long long)st.queued, (unsigned long long)st.written,
-                     (unsigned long long)st.write_errors, (unsigned long long)st.backlogged);
-    for (int i = 0; i < 15 && rc == 0; i++) {
-        cum += st.latency_bucket[i];
-        rc = sl_buf_addf(b, "sluice_audit_commit_seconds_bucket{le=\"%g\"} %llu\n",
-                         (double)sl_audit_latency_bounds_us[i] / 1e6, (unsigned long long)cum);
-    }
-    if (rc == 0)
-        rc = sl_buf_addf(b,
-                         "sluice_audit_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
-                         "sluice_audit_commit_seconds_sum %.6f\n"
-                         "sluice_audit_commit_seconds_count %llu\n",
-                         (unsigned long long)(cum + st.latency_bucket[15]),
-                         (double)st.latency_sum_us / 1e6, (unsigned long long)st.latency_count);
-    return rc;
-}
-
 static int render_samples(struct sl_server *srv, struct sl_buf *b)
 {
     uint64_t sent, dropped;
@@ -166,7 +133,8 @@ static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
     sl_buf_init(&b, 64u << 20);
     if (sl_metrics_render(&b, srv->cfg, all, n, srv->health) ||
         (srv->accounts && sl_accounts_render_metrics(srv->accounts, &b)) ||
-        (srv->audit && render_audit(srv->audit, &b)) || (srv->sampler && render_samples(srv, &b))) {
+        (srv->audit && sl_audit_render_metrics(srv->audit, &b)) ||
+        (srv->sampler && render_samples(srv, &b))) {
         sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL,
                         "The metrics could not be rendered.");
     } else {
