@@ -11,7 +11,7 @@ CFLAGS   += $(OPT) -g -std=c11 -pthread -fno-strict-aliasing \
             -Wpointer-arith -Wformat=2 -Wno-format-truncation -Wno-unused-parameter
 # -iquote, not -I: a project header may share a name with a system one (features.h).
 CPPFLAGS += -D_GNU_SOURCE -iquote common -iquote proxy -iquote trainer -iquote sluicectl \
-            -iquote evaluator -MMD -MP
+            -iquote evaluator -iquote controller -MMD -MP
 LDLIBS_COMMON = -lsqlite3 -lcjson -lm -pthread
 
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer into bin/san.
@@ -37,6 +37,9 @@ EVAL_SRC   := $(wildcard evaluator/*.c)
 EVAL_OBJ   := $(EVAL_SRC:%.c=$(OUT)/%.o)
 EVAL_LIB_OBJ := $(filter-out $(OUT)/evaluator/main.o,$(EVAL_OBJ))
 CTL_SRC    := $(wildcard sluicectl/*.c)
+CONTROL_SRC := $(wildcard controller/*.c)
+CONTROL_OBJ := $(CONTROL_SRC:%.c=$(OUT)/%.o)
+CONTROL_LIB_OBJ := $(filter-out $(OUT)/controller/main.o,$(CONTROL_OBJ))
 CTL_OBJ    := $(CTL_SRC:%.c=$(OUT)/%.o)
 MOCK_SRC   := $(wildcard tests/mockllm/*.c)
 MOCK_OBJ   := $(MOCK_SRC:%.c=$(OUT)/%.o)
@@ -49,6 +52,7 @@ HARNESS_OBJ := $(OUT)/tests/integration/harness.o
 
 PROGRAMS := $(BIN)/sluice-proxy $(BIN)/mockllm $(if $(TRAINER_SRC),$(BIN)/sluice-trainer) \
             $(if $(CTL_SRC),$(BIN)/sluicectl) $(if $(EVAL_SRC),$(BIN)/sluice-evaluator) \
+            $(if $(CONTROL_SRC),$(BIN)/sluice-controller) \
             $(BIN)/bench-audit \
             $(if $(wildcard tests/bench/bench_drift.c),$(BIN)/bench-drift) \
             $(if $(wildcard tests/bench/bench_eval_ingest.c),$(BIN)/bench-eval-ingest)
@@ -60,7 +64,7 @@ PROGRAMS += $(if $(TRAINER_SRC),$(BIN)/router-default.json)
 endif
 
 .SECONDARY:
-.PHONY: all deps test test-plain test-san san run bench-proxy bench-router bench-accounting bench-eval fuzz format format-check clean
+.PHONY: all deps test test-plain test-san san run bench-proxy bench-router bench-accounting bench-eval bench-control fuzz format format-check clean
 all: deps $(PROGRAMS) $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -92,6 +96,11 @@ $(BIN)/sluice-evaluator: $(EVAL_OBJ) $(LIBSLUICE)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lzmq -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
 
+$(BIN)/sluice-controller: $(CONTROL_OBJ) $(LIBSLUICE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -levent_core -levent_extra -levent_pthreads -lzmq $(LDLIBS_COMMON)
+
 $(BIN)/sluice-trainer: $(TRAINER_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -110,7 +119,7 @@ $(BIN)/router-default.json: $(BIN)/sluice-trainer datasets/prompts.jsonl
 $(BIN)/sluicectl: $(CTL_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcurl $(LDLIBS_COMMON)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcurl -lgsl -lgslcblas $(LDLIBS_COMMON)
 
 # The audit writer's throughput, for make bench-accounting.
 $(BIN)/bench-audit: $(OUT)/tests/bench/bench_audit.o $(OUT)/proxy/audit.o $(LIBSLUICE)
@@ -140,7 +149,7 @@ $(BIN)/mockllm: $(MOCK_OBJ) $(LIBSLUICE)
 PROXY_LIB_OBJ := $(filter-out $(OUT)/proxy/main.o,$(PROXY_OBJ))
 TRAINER_LIB_OBJ := $(filter-out $(OUT)/trainer/main.o,$(TRAINER_OBJ))
 CTL_LIB_OBJ := $(filter-out $(OUT)/sluicectl/main.o,$(CTL_OBJ))
-$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(EVAL_LIB_OBJ) $(LIBSLUICE)
+$(BIN)/tests/test_%: $(OUT)/tests/unit/test_%.o $(PROXY_LIB_OBJ) $(TRAINER_LIB_OBJ) $(CTL_LIB_OBJ) $(EVAL_LIB_OBJ) $(CONTROL_LIB_OBJ) $(LIBSLUICE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion -levent_core -levent_extra -levent_pthreads -lcurl -lzmq -lgsl -lgslcblas $(LDLIBS_COMMON)
@@ -175,6 +184,9 @@ bench-accounting: all
 
 bench-eval: all
 	@scripts/bench-eval.sh
+
+bench-control: all
+	@scripts/bench-control.sh
 
 # Short libFuzzer runs (clang) of every parser that takes outside input: FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 20

@@ -65,9 +65,16 @@ fail:
     return NULL;
 }
 
+struct sl_classifier *sl_classifier_ref(struct sl_classifier *c)
+{
+    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
 void sl_classifier_destroy(struct sl_classifier *c)
 {
-    if (!c)
+    /* The last reference frees; acquire-release so that its reads happen before the free. */
+    if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     free(c->w);
     free(c->thresholds);
@@ -211,25 +218,46 @@ static size_t line_of(const char *text, const char *at)
 
 struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t errlen)
 {
+    struct sl_classifier *c;
+    size_t len = 0;
+    char *text = read_file(path, &len);
+
+    if (!text) {
+        set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    c = sl_classifier_parse(path, text, len, err, errlen);
+    free(text);
+    return c;
+}
+
+struct sl_classifier *sl_classifier_parse(const char *path, const char *text, size_t len,
+                                          char *err, size_t errlen)
+{
     struct sl_classifier *c = NULL;
     cJSON *root = NULL;
     const cJSON *v, *hash, *messages, *bias, *weights, *thresholds;
     const char *end = NULL;
-    char *text = NULL;
-    size_t len = 0;
     bool ok = false;
 
-    if (!(text = read_file(path, &len))) {
-        set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        goto out;
-    }
-    if (strlen(text) != len) {
+    if (strnlen(text, len) != len) {
         set_err(err, errlen, "%s: line %zu: malformed JSON (a NUL byte)", path,
-                line_of(text, text + strlen(text)));
+                line_of(text, text + strnlen(text, len)));
         goto out;
     }
-    /* The length includes the terminating NUL: cJSON wants to see it when it requires one. */
-    root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+    /* Without a terminating NUL to show cJSON, it is asked for the whole length and nothing
+     * after it. */
+    root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root && end != text + len) {
+        const char *p = end;
+        while (p < text + len && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        if (p != text + len) {
+            cJSON_Delete(root);
+            root = NULL;
+            end = p;
+        }
+    }
     if (!root) {
         /* cJSON points at (or just past) the byte where it gave up. */
         if (!end || end < text || end > text + len)
@@ -262,8 +290,8 @@ struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t err
         !(weights = member(root, "weights", cJSON_IsObject, "an object", path, err, errlen)) ||
         !(thresholds = member(root, "thresholds", cJSON_IsArray, "an array", path, err, errlen)))
         goto out;
-    if (!(c = calloc(1, sizeof(*c))) || !(c->w = calloc(SL_FEATURES_DIM, sizeof(*c->w))) ||
-        !(c->path = strdup(path))) {
+    if (!(c = calloc(1, sizeof(*c))) || !(c->refs = 1) ||
+        !(c->w = calloc(SL_FEATURES_DIM, sizeof(*c->w))) || !(c->path = strdup(path))) {
         set_err(err, errlen, "%s: out of memory", path);
         goto out;
     }
@@ -286,7 +314,6 @@ struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t err
     ok = true;
 out:
     cJSON_Delete(root);
-    free(text);
     if (!ok) {
         sl_classifier_destroy(c);
         c = NULL;

@@ -4,7 +4,9 @@
  *    "weights":{"dim":D, "idx":[...], "val":[...]},   (non-zero weights only)
  *    "thresholds":[t1, ...], "training":{...}, "metrics":{...}}
  * sl_classifier_load returns a heap object owning everything in it; it is read-only once
- * loaded (safe to share between threads) and freed with sl_classifier_destroy. */
+ * loaded (safe to share between threads). It is reference-counted, so that configuration
+ * versions can share one: sl_classifier_ref adds a reference, sl_classifier_destroy drops
+ * one and frees the object with the last. */
 #ifndef SL_CLASSIFIER_H
 #define SL_CLASSIFIER_H
 
@@ -20,11 +22,18 @@ struct sl_classifier {
     enum sl_features_messages messages;
     char *path;
     cJSON *meta; /* "training" and "metrics" as written by the trainer, or NULL */
+    int refs;
 };
 
 /* Loads and validates path. NULL on failure with "path: what is wrong" in err; a model made
  * for another feature specification is refused, naming both hashes. */
 struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t errlen);
+/* Same, from an artifact already in memory; name stands for the path in messages. */
+struct sl_classifier *sl_classifier_parse(const char *name, const char *text, size_t len,
+                                          char *err, size_t errlen);
+/* Adds a reference and returns c. Thread-safe. */
+struct sl_classifier *sl_classifier_ref(struct sl_classifier *c);
+/* Drops a reference; the last one frees c. NULL is a no-op. */
 void sl_classifier_destroy(struct sl_classifier *c);
 
 /* The probability that the premium tier is needed, for already extracted features. */

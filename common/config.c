@@ -297,6 +297,37 @@ static int cmp_price(const void *a, const void *b)
     return (pa > pb) - (pa < pb);
 }
 
+/* A non-empty array of alias names, cheapest first: the cost-based choice walks them in this
+ * order. */
+static const struct sl_model **load_model_list(struct sl_jsonconf *ld, const struct sl_config *cfg,
+                                               const cJSON *arr, const char *key, size_t *n)
+{
+    const struct sl_model **models;
+    const cJSON *m;
+
+    *n = 0;
+    if (!cJSON_IsArray(arr) || !cJSON_GetArraySize(arr)) {
+        sl_jsonconf_fail(ld, key, "must be a non-empty array of model names");
+        return NULL;
+    }
+    models = xcalloc((size_t)cJSON_GetArraySize(arr), sizeof(*models));
+    cJSON_ArrayForEach(m, arr)
+    {
+        const struct sl_model *model =
+            cJSON_IsString(m) ? sl_config_model(cfg, m->valuestring) : NULL;
+        if (!model) {
+            sl_jsonconf_fail(ld, key, "\"%s\" is not a model defined in this file",
+                             cJSON_IsString(m) ? m->valuestring : "(not a string)");
+            free(models);
+            *n = 0;
+            return NULL;
+        }
+        models[(*n)++] = model;
+    }
+    qsort(models, *n, sizeof(*models), cmp_price);
+    return models;
+}
+
 static void load_tiers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *tiers,
                        const char *path, struct sl_route *r)
 {
@@ -313,9 +344,8 @@ static void load_tiers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSO
     cJSON_ArrayForEach(t, tiers)
     {
         struct sl_tier *tier = &r->tiers[r->n_tiers];
-        const cJSON *models = cJSON_GetObjectItemCaseSensitive(t, "models"), *m;
         const char *name;
-        char tpath[420];
+        char tpath[420], mpath[440];
 
         snprintf(tpath, sizeof(tpath), "%s[%zu]", key, r->n_tiers++);
         if (!cJSON_IsObject(t)) {
@@ -325,60 +355,58 @@ static void load_tiers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSO
         sl_jsonconf_check_keys(ld, t, tpath, keys);
         name = sl_jsonconf_string(ld, t, "name", tpath);
         tier->name = xstrdup(name ? name : "");
-        if (!name || !cJSON_IsArray(models) || !cJSON_GetArraySize(models)) {
-            sl_jsonconf_fail(ld, tpath, "needs a name and a non-empty array of models");
+        if (!name) {
+            sl_jsonconf_fail(ld, tpath, "needs a name");
             return;
         }
-        tier->models = xcalloc((size_t)cJSON_GetArraySize(models), sizeof(*tier->models));
-        cJSON_ArrayForEach(m, models)
-        {
-            const struct sl_model *model =
-                cJSON_IsString(m) ? sl_config_model(cfg, m->valuestring) : NULL;
-            if (!model) {
-                sl_jsonconf_fail(ld, tpath, "\"%s\" is not a model defined in this file",
-                                 cJSON_IsString(m) ? m->valuestring : "(not a string)");
+        for (size_t i = 0; i + 1 < r->n_tiers; i++)
+            if (strcmp(r->tiers[i].name, name) == 0) {
+                sl_jsonconf_fail(ld, tpath, "another tier of this route is called \"%s\"", name);
                 return;
             }
-            tier->models[tier->n_models++] = model;
-        }
-        /* Cheapest first: the cost-based choice walks them in this order. */
-        qsort(tier->models, tier->n_models, sizeof(*tier->models), cmp_price);
+        snprintf(mpath, sizeof(mpath), "%s.models", tpath);
+        tier->models = load_model_list(ld, cfg, cJSON_GetObjectItemCaseSensitive(t, "models"),
+                                       mpath, &tier->n_models);
+        if (!tier->models)
+            return;
     }
 }
 
-static void load_thresholds(struct sl_jsonconf *ld, const cJSON *arr, const char *path,
-                            struct sl_route *r)
+/* want ascending thresholds in (0, 1) from arr, or, when arr is absent, the classifier's own.
+ * NULL after failing. */
+static double *load_thresholds(struct sl_jsonconf *ld, const cJSON *arr, const char *key,
+                               const struct sl_classifier *clf, size_t want)
 {
-    const struct sl_classifier *clf = r->classifier;
-    size_t want = r->n_tiers - 1;
-    char key[400];
+    double *t = xcalloc(want, sizeof(*t));
 
-    r->thresholds = xcalloc(want, sizeof(*r->thresholds));
-    snprintf(key, sizeof(key), "%s.thresholds", path);
     if (!arr) {
         if (clf->n_thresholds != want) {
             sl_jsonconf_fail(ld, key,
                              "absent, and the classifier carries %zu threshold(s) for %zu tiers",
-                             clf->n_thresholds, r->n_tiers);
-            return;
+                             clf->n_thresholds, want + 1);
+            goto fail;
         }
-        memcpy(r->thresholds, clf->thresholds, want * sizeof(*r->thresholds));
-        return;
+        memcpy(t, clf->thresholds, want * sizeof(*t));
+        return t;
     }
     if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != want) {
         sl_jsonconf_fail(ld, key,
                          "must be an array of %zu number(s), one between each pair of tiers", want);
-        return;
+        goto fail;
     }
     for (size_t i = 0; i < want; i++) {
         const cJSON *v = cJSON_GetArrayItem(arr, (int)i);
         if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble < 1) ||
-            (i && v->valuedouble <= r->thresholds[i - 1])) {
+            (i && v->valuedouble <= t[i - 1])) {
             sl_jsonconf_fail(ld, key, "must be ascending numbers between 0 and 1");
-            return;
+            goto fail;
         }
-        r->thresholds[i] = v->valuedouble;
+        t[i] = v->valuedouble;
     }
+    return t;
+fail:
+    free(t);
+    return NULL;
 }
 
 /* "sampling": {"rate": R, "tiers": {"TIER": R}}: a rate for the route, overridden per tier. */
@@ -416,10 +444,192 @@ static void load_sampling(struct sl_jsonconf *ld, const cJSON *route, const char
     }
 }
 
-static void load_routes(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
+/* How a version finds classifiers, and where relative paths start. */
+struct build {
+    const char *file;
+    sl_classifier_resolver resolve;
+    void *ctx;
+};
+
+static struct sl_classifier *load_classifier(struct sl_jsonconf *ld, const struct build *b,
+                                             const cJSON *obj, const char *path, bool required)
 {
-    static const char *const keys[] = {"classifier", "messages", "tiers",
-                                       "thresholds", "sampling", NULL};
+    const char *ref = sl_jsonconf_string(ld, obj, "classifier", path);
+    struct sl_classifier *c;
+    char key[400], cerr[1024];
+
+    sl_jsonconf_key(key, sizeof(key), path, "classifier");
+    if (!ref) {
+        if (required)
+            sl_jsonconf_fail(ld, key, "is required: the model file written by sluice-trainer");
+        return NULL;
+    }
+    if (!(c = b->resolve(b->ctx, b->file, ref, cerr, sizeof(cerr))))
+        sl_jsonconf_fail(ld, key, "%s", cerr);
+    return c;
+}
+
+static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_config *cfg,
+                     const cJSON *o, const char *path, struct sl_route *r, struct sl_arm *arm)
+{
+    static const char *const keys[] = {"name",  "weight",     "model", "tiers",
+                                       "classifier", "thresholds", NULL};
+    const char *name, *model;
+    const cJSON *tiers, *thr;
+    char key[400];
+
+    if (!cJSON_IsObject(o)) {
+        sl_jsonconf_fail(ld, path, "must be an object");
+        return;
+    }
+    sl_jsonconf_check_keys(ld, o, path, keys);
+    name = sl_jsonconf_string(ld, o, "name", path);
+    if (!name || strlen(name) > 31) {
+        sl_jsonconf_fail(ld, path, "needs a name of 1 to 31 characters");
+        return;
+    }
+    arm->name = xstrdup(name);
+    sl_jsonconf_double(ld, o, "weight", path, 0, 1e9, &arm->weight);
+    if (!(arm->weight > 0)) {
+        sl_jsonconf_key(key, sizeof(key), path, "weight");
+        sl_jsonconf_fail(ld, key, "must be a number above 0");
+        return;
+    }
+    tiers = cJSON_GetObjectItemCaseSensitive(o, "tiers");
+    thr = cJSON_GetObjectItemCaseSensitive(o, "thresholds");
+    if ((model = sl_jsonconf_string(ld, o, "model", path))) {
+        if (tiers || thr || cJSON_GetObjectItemCaseSensitive(o, "classifier")) {
+            sl_jsonconf_fail(ld, path, "an arm with a model is not routed: no tiers, "
+                                       "classifier or thresholds");
+            return;
+        }
+        if (!(arm->model = sl_config_model(cfg, model))) {
+            sl_jsonconf_key(key, sizeof(key), path, "model");
+            sl_jsonconf_fail(ld, key, "\"%s\" is not a model defined in this file", model);
+        }
+        return;
+    }
+    if (tiers) {
+        const cJSON *it;
+        sl_jsonconf_key(key, sizeof(key), path, "tiers");
+        if (!cJSON_IsObject(tiers)) {
+            sl_jsonconf_fail(ld, key, "must be an object of tier names to model lists");
+            return;
+        }
+        arm->tiers = xcalloc(r->n_tiers, sizeof(*arm->tiers));
+        arm->n_tier_models = xcalloc(r->n_tiers, sizeof(*arm->n_tier_models));
+        cJSON_ArrayForEach(it, tiers)
+        {
+            size_t i = 0;
+            char tkey[440];
+            snprintf(tkey, sizeof(tkey), "%s.%s", key, it->string);
+            while (i < r->n_tiers && strcmp(r->tiers[i].name, it->string) != 0)
+                i++;
+            if (i == r->n_tiers) {
+                sl_jsonconf_fail(ld, tkey, "no tier of this route has that name");
+                return;
+            }
+            if (!(arm->tiers[i] = load_model_list(ld, cfg, it, tkey, &arm->n_tier_models[i])))
+                return;
+        }
+    }
+    arm->classifier = load_classifier(ld, b, o, path, false);
+    if (ld->failed)
+        return;
+    if (arm->classifier || thr) {
+        sl_jsonconf_key(key, sizeof(key), path, "thresholds");
+        arm->thresholds = load_thresholds(ld, thr, key,
+                                          arm->classifier ? arm->classifier : r->classifier,
+                                          r->n_tiers - 1);
+    }
+}
+
+static void load_ab(struct sl_jsonconf *ld, const struct build *b, struct sl_config *cfg,
+                    const cJSON *route, const char *path, struct sl_route *r)
+{
+    static const char *const keys[] = {"name", "sticky", "arms", NULL};
+    const cJSON *o, *arms, *a;
+    const char *s;
+    char key[400];
+
+    if (!(o = sl_jsonconf_object(ld, route, "ab", path)))
+        return;
+    snprintf(key, sizeof(key), "%s.ab", path);
+    sl_jsonconf_check_keys(ld, o, key, keys);
+    r->ab = xcalloc(1, sizeof(*r->ab));
+    s = sl_jsonconf_string(ld, o, "name", key);
+    r->ab->name = xstrdup(s ? s : r->name);
+    s = sl_jsonconf_string(ld, o, "sticky", key);
+    if (!s || strcmp(s, "key") == 0) {
+        r->ab->sticky = SL_STICKY_KEY;
+    } else if (strcmp(s, "user") == 0) {
+        r->ab->sticky = SL_STICKY_USER;
+    } else if (strncmp(s, "header:", 7) == 0 && s[7]) {
+        r->ab->sticky = SL_STICKY_HEADER;
+        r->ab->header = xstrdup(s + 7);
+    } else {
+        char k[420];
+        snprintf(k, sizeof(k), "%s.sticky", key);
+        sl_jsonconf_fail(ld, k, "must be key, user or header:NAME");
+        return;
+    }
+    arms = cJSON_GetObjectItemCaseSensitive(o, "arms");
+    snprintf(key, sizeof(key), "%s.ab.arms", path);
+    if (!cJSON_IsArray(arms) || cJSON_GetArraySize(arms) < 2) {
+        sl_jsonconf_fail(ld, key, "must be an array of at least two arms");
+        return;
+    }
+    r->ab->arms = xcalloc((size_t)cJSON_GetArraySize(arms), sizeof(*r->ab->arms));
+    cJSON_ArrayForEach(a, arms)
+    {
+        struct sl_arm *arm = &r->ab->arms[r->ab->n_arms];
+        char apath[420];
+
+        snprintf(apath, sizeof(apath), "%s[%zu]", key, r->ab->n_arms++);
+        load_arm(ld, b, cfg, a, apath, r, arm);
+        if (ld->failed)
+            return;
+        for (size_t i = 0; i + 1 < r->ab->n_arms; i++)
+            if (strcmp(r->ab->arms[i].name, arm->name) == 0) {
+                sl_jsonconf_fail(ld, apath, "another arm is called \"%s\"", arm->name);
+                return;
+            }
+        r->ab->total_weight += arm->weight;
+    }
+}
+
+static void load_policy(struct sl_jsonconf *ld, const cJSON *route, const char *path,
+                        struct sl_route *r)
+{
+    static const char *const keys[] = {"on_alert", "step", "ceiling", "cooldown_s", NULL};
+    const cJSON *o;
+    const char *s;
+    char key[400];
+
+    r->policy = (struct sl_route_policy){.step = 0.05, .ceiling = 0.2, .cooldown_s = 600};
+    if (!(o = sl_jsonconf_object(ld, route, "policy", path)))
+        return;
+    snprintf(key, sizeof(key), "%s.policy", path);
+    sl_jsonconf_check_keys(ld, o, key, keys);
+    if ((s = sl_jsonconf_string(ld, o, "on_alert", key))) {
+        if (strcmp(s, "adjust") && strcmp(s, "notify")) {
+            char k[420];
+            snprintf(k, sizeof(k), "%s.on_alert", key);
+            sl_jsonconf_fail(ld, k, "must be notify or adjust");
+            return;
+        }
+        r->policy.adjust = strcmp(s, "adjust") == 0;
+    }
+    sl_jsonconf_double(ld, o, "step", key, 0.001, 0.5, &r->policy.step);
+    sl_jsonconf_double(ld, o, "ceiling", key, 0.001, 0.99, &r->policy.ceiling);
+    sl_jsonconf_long(ld, o, "cooldown_s", key, 0, 86400 * 7, &r->policy.cooldown_s);
+}
+
+static void load_routes(struct sl_jsonconf *ld, const struct build *b, struct sl_config *cfg,
+                        const cJSON *root)
+{
+    static const char *const keys[] = {"classifier", "messages", "tiers",  "thresholds",
+                                       "sampling",   "ab",       "policy", NULL};
     const cJSON *obj = sl_jsonconf_object(ld, root, "routes", "");
     const cJSON *it;
 
@@ -428,12 +638,13 @@ static void load_routes(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
     cfg->routes = xcalloc((size_t)cJSON_GetArraySize(obj), sizeof(*cfg->routes));
     cJSON_ArrayForEach(it, obj)
     {
-        struct sl_route *r = &cfg->routes[cfg->n_routes++];
-        const char *file, *messages;
-        char path[300], key[320], cerr[1024];
+        struct sl_route *r = &cfg->routes[cfg->n_routes];
+        const char *messages;
+        char path[300], key[320];
 
         snprintf(path, sizeof(path), "routes.%s", it->string);
         r->name = xstrdup(it->string);
+        r->slot = cfg->n_routes++;
         if (!cJSON_IsObject(it)) {
             sl_jsonconf_fail(ld, path, "must be an object");
             return;
@@ -444,21 +655,8 @@ static void load_routes(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
             return;
         }
         sl_jsonconf_check_keys(ld, it, path, keys);
-        file = sl_jsonconf_string(ld, it, "classifier", path);
-        snprintf(key, sizeof(key), "%s.classifier", path);
-        if (!file) {
-            sl_jsonconf_fail(ld, key, "is required: the model file written by sluice-trainer");
+        if (!(r->classifier = load_classifier(ld, b, it, path, true)))
             return;
-        }
-        {
-            char *full = sl_jsonconf_path(ld->file, file);
-            r->classifier = sl_classifier_load(full, cerr, sizeof(cerr));
-            free(full);
-        }
-        if (!r->classifier) {
-            sl_jsonconf_fail(ld, key, "%s", cerr);
-            return;
-        }
         r->messages = r->classifier->messages;
         messages = sl_jsonconf_string(ld, it, "messages", path);
         if (messages && sl_features_messages_parse(messages, &r->messages)) {
@@ -469,14 +667,18 @@ static void load_routes(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
         load_tiers(ld, cfg, cJSON_GetObjectItemCaseSensitive(it, "tiers"), path, r);
         if (ld->failed)
             return;
-        load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"), path, r);
+        snprintf(key, sizeof(key), "%s.thresholds", path);
+        r->thresholds = load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"),
+                                        key, r->classifier, r->n_tiers - 1);
         if (ld->failed)
             return;
         load_sampling(ld, it, path, r);
+        load_ab(ld, b, cfg, it, path, r);
+        load_policy(ld, it, path, r);
         if (ld->failed)
             return;
-        r->tier_base = cfg->n_route_tiers;
-        cfg->n_route_tiers += r->n_tiers;
+        for (size_t t = 0; t < r->n_tiers; t++)
+            r->tiers[t].slot = cfg->n_route_tiers++;
     }
 }
 
@@ -508,7 +710,8 @@ static void load_evaluators(struct sl_jsonconf *ld, struct sl_config *cfg, const
     }
 }
 
-static void load_root(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON *root)
+static void load_root(struct sl_jsonconf *ld, const struct build *b, struct sl_config *cfg,
+                      const cJSON *root)
 {
     static const char *const keys[] = {
         "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
@@ -568,7 +771,7 @@ static void load_root(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON
     }
     if ((s = sl_jsonconf_string(ld, root, "data_dir", ""))) {
         free(cfg->data_dir);
-        cfg->data_dir = sl_jsonconf_path(ld->file, s);
+        cfg->data_dir = sl_jsonconf_path(b->file, s);
     }
     if ((o = sl_jsonconf_object(ld, root, "auth", ""))) {
         sl_jsonconf_check_keys(ld, o, "auth", auth_keys);
@@ -598,7 +801,7 @@ static void load_root(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSON
     load_fallbacks(ld, cfg, root);
     if (ld->failed)
         return;
-    load_routes(ld, cfg, root);
+    load_routes(ld, b, cfg, root);
 }
 
 static void set_defaults(struct sl_config *cfg)
@@ -626,33 +829,95 @@ static void set_defaults(struct sl_config *cfg)
                                               .open_ms = 10000};
 }
 
-struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
-                                  size_t errlen)
+struct sl_classifier *sl_config_classifier_file(void *ctx, const char *file, const char *ref,
+                                                char *err, size_t errlen)
+{
+    char *full = sl_jsonconf_path(file, ref);
+    struct sl_classifier *c = sl_classifier_load(full, err, errlen);
+
+    free(full);
+    return c;
+}
+
+/* Loads a parsed tree (taken) into a new config; name is for messages. */
+static struct sl_config *load_tree(const char *name, const struct build *b, cJSON *root,
+                                   char *err, size_t errlen)
 {
     struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
     struct sl_config *cfg = xcalloc(1, sizeof(*cfg));
-    cJSON *root;
 
-    cfg->path = xstrdup(name);
+    cfg->path = xstrdup(b->file);
     set_defaults(cfg);
-    root = sl_jsonconf_parse(name, text, len, err, errlen);
-    if (!root) {
+    if (!root)
         ld.failed = 1;
-    } else {
-        load_root(&ld, cfg, root);
-    }
+    else
+        load_root(&ld, b, cfg, root);
     cJSON_Delete(root);
     if (!ld.failed) {
         const char *key = getenv(cfg->admin_key_env);
         cfg->admin_key = key && *key ? xstrdup(key) : NULL;
         if (!cfg->data_dir)
-            cfg->data_dir = sl_jsonconf_path(name, "data");
+            cfg->data_dir = sl_jsonconf_path(b->file, "data");
     }
     if (ld.failed) {
         sl_config_destroy(cfg);
         return NULL;
     }
     return cfg;
+}
+
+struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
+                                  size_t errlen)
+{
+    struct build b = {.file = name, .resolve = sl_config_classifier_file};
+
+    return load_tree(name, &b, sl_jsonconf_parse(name, text, len, err, errlen), err, errlen);
+}
+
+struct sl_config *sl_config_build(const char *name, const char *file, const cJSON *file_root,
+                                  const cJSON *doc, sl_classifier_resolver resolve, void *ctx,
+                                  char *err, size_t errlen)
+{
+    static const char *const keys[] = {"routes", "fallbacks", NULL};
+    struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
+    struct build b = {.file = file, .resolve = resolve, .ctx = ctx};
+    cJSON *root = NULL, *routes, *models;
+    const cJSON *fb, *it;
+
+    if (!cJSON_IsObject(doc)) {
+        sl_jsonconf_fail(&ld, "", "a version document must be a JSON object");
+        return NULL;
+    }
+    sl_jsonconf_check_keys(&ld, doc, "", keys);
+    if (ld.failed)
+        return NULL;
+    root = cJSON_Duplicate(file_root, 1);
+    models = cJSON_GetObjectItemCaseSensitive(root, "models");
+    if (!root || !cJSON_IsObject(models))
+        abort(); /* out of memory, or a file tree that sl_config_parse never accepted */
+    cJSON_DeleteItemFromObjectCaseSensitive(root, "routes");
+    routes = cJSON_GetObjectItemCaseSensitive(doc, "routes");
+    if (routes)
+        cJSON_AddItemToObject(root, "routes", cJSON_Duplicate(routes, 1));
+    if ((fb = sl_jsonconf_object(&ld, doc, "fallbacks", ""))) {
+        cJSON_ArrayForEach(it, fb)
+        {
+            cJSON *m = cJSON_GetObjectItemCaseSensitive(models, it->string);
+            char key[300];
+            sl_jsonconf_key(key, sizeof(key), "fallbacks", it->string);
+            if (!cJSON_IsObject(m)) {
+                sl_jsonconf_fail(&ld, key, "\"%s\" is not a model of %s", it->string, file);
+                break;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(m, "fallbacks");
+            cJSON_AddItemToObject(m, "fallbacks", cJSON_Duplicate(it, 1));
+        }
+    }
+    if (ld.failed) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return load_tree(name, &b, root, err, errlen);
 }
 
 struct sl_config *sl_config_load(const char *path, char *err, size_t errlen)
@@ -697,6 +962,22 @@ void sl_config_destroy(struct sl_config *cfg)
         free(r->sampling);
         free(r->name);
         sl_classifier_destroy(r->classifier);
+        for (size_t a = 0; r->ab && a < r->ab->n_arms; a++) {
+            struct sl_arm *arm = &r->ab->arms[a];
+            for (size_t k = 0; arm->tiers && k < r->n_tiers; k++)
+                free(arm->tiers[k]);
+            free(arm->tiers);
+            free(arm->n_tier_models);
+            sl_classifier_destroy(arm->classifier);
+            free(arm->thresholds);
+            free(arm->name);
+        }
+        if (r->ab) {
+            free(r->ab->arms);
+            free(r->ab->name);
+            free(r->ab->header);
+            free(r->ab);
+        }
     }
     for (char **e = cfg->evaluators.endpoints; e && *e; e++)
         free(*e);

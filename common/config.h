@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "classifier.h"
 #include "errors.h"
 
@@ -56,6 +58,42 @@ struct sl_tier {
     char *name;
     const struct sl_model **models;
     size_t n_models;
+    size_t slot; /* its row in the proxy's per-tier metrics; see sl_route.slot */
+};
+
+/* Where an A/B split takes the value that keeps a caller in one arm. */
+enum sl_sticky { SL_STICKY_KEY, SL_STICKY_USER, SL_STICKY_HEADER };
+
+/* One arm of an A/B split: a variant of its route. Each NULL member means "as the route". */
+struct sl_arm {
+    char *name;
+    double weight;                    /* > 0, relative to the other arms */
+    const struct sl_model *model;     /* every call of the arm goes to this alias, unrouted */
+    const struct sl_model ***tiers;   /* [n_tiers]: a tier's models, NULL to keep the route's */
+    size_t *n_tier_models;            /* [n_tiers] */
+    struct sl_classifier *classifier; /* scores the arm's calls (a reference the config owns) */
+    double *thresholds;               /* [n_tiers - 1] */
+};
+
+/* "ab": {"name", "sticky": "key"|"user"|"header:NAME", "arms": [...]}: calls are split
+ * between arms by a hash of the experiment's name and the sticky value, so one caller stays
+ * in one arm for the experiment's life. */
+struct sl_ab {
+    char *name;
+    enum sl_sticky sticky;
+    char *header; /* for SL_STICKY_HEADER */
+    struct sl_arm *arms;
+    size_t n_arms;
+    double total_weight;
+};
+
+/* "policy": what the controller does when the evaluator raises a quality alert on one of the
+ * route's cheaper tiers. Proxies ignore it. */
+struct sl_route_policy {
+    bool adjust;     /* false: notify only; true: lower that tier's threshold by step */
+    double step;     /* per alert */
+    double ceiling;  /* the most the policy may lower a threshold in all */
+    long cooldown_s; /* between two steps on one route */
 };
 
 /* A route: the request's model name is scored by a classifier and sent to a tier. A score
@@ -67,8 +105,12 @@ struct sl_route {
     struct sl_tier *tiers; /* at least two */
     size_t n_tiers;
     double *thresholds; /* n_tiers - 1, ascending */
-    size_t tier_base;   /* position of tiers[0] among all routes' tiers, for metrics */
     double *sampling;   /* [n_tiers]: share of the tier's calls sent to evaluators (0..1) */
+    struct sl_ab *ab;   /* NULL: no split */
+    struct sl_route_policy policy;
+    /* Its row in the proxy's per-route metrics. Numbered in file order at load; a proxy that
+     * swaps configurations renumbers them so that a name keeps its row across versions. */
+    size_t slot;
 };
 
 struct sl_breaker_config {
@@ -123,6 +165,15 @@ struct sl_config {
     size_t n_route_tiers; /* tiers of all routes together */
 };
 
+/* Finds the classifier a route names: "sha256:HEX" for one the controller distributes, else
+ * a file path, relative to the configuration file (file). Returns a reference the config
+ * will own (see sl_classifier_ref), or NULL with "what is wrong" in err. */
+typedef struct sl_classifier *(*sl_classifier_resolver)(void *ctx, const char *file,
+                                                        const char *ref, char *err, size_t errlen);
+/* The default resolver: loads a file; ctx is unused. */
+struct sl_classifier *sl_config_classifier_file(void *ctx, const char *file, const char *ref,
+                                                char *err, size_t errlen);
+
 /* Loads and validates path, and every route's classifier (a relative classifier path is
  * taken from the config file's directory). On failure returns NULL and writes
  * "path: key: what is wrong" (or "path:line: ..." for a syntax error) into err. */
@@ -130,6 +181,15 @@ struct sl_config *sl_config_load(const char *path, char *err, size_t errlen);
 /* Same, from a JSON text already in memory; name is used in messages. */
 struct sl_config *sl_config_parse(const char *name, const char *text, size_t len, char *err,
                                   size_t errlen);
+/* A configuration version: the static file's tree (file_root, read from file) with the dynamic
+ * part replaced by a version document {"routes": {...}, "fallbacks": {"ALIAS": [...]}}:
+ * "routes" replaces the file's routes (absent: none), and each alias in "fallbacks" gets that
+ * chain instead of the file's. Classifiers are found through resolve(ctx, ...). Problems are
+ * reported as "name: key: what is wrong". Models, deployments and providers come out in the
+ * file's order, so their positions are the same in every version built from one file. */
+struct sl_config *sl_config_build(const char *name, const char *file, const cJSON *file_root,
+                                  const cJSON *doc, sl_classifier_resolver resolve, void *ctx,
+                                  char *err, size_t errlen);
 void sl_config_destroy(struct sl_config *cfg);
 
 /* The alias called name, or NULL. */

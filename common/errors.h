@@ -14,7 +14,8 @@
     X(SL_EPARSE, -4, "malformed input")                                                            \
     X(SL_ETOOBIG, -5, "size limit exceeded")                                                       \
     X(SL_ENOTFOUND, -6, "not found")                                                               \
-    X(SL_ESYS, -7, "system call failed")
+    X(SL_ESYS, -7, "system call failed")                                                           \
+    X(SL_EAGAIN, -8, "try again")
 
 enum sl_error {
     SL_OK = 0,

@@ -608,7 +608,7 @@ static void account(struct sl_call *c)
         const struct sl_tier *top = &c->route->tiers[c->route->n_tiers - 1];
         double premium = c->premium_cost = sl_cost_usd(&top->models[0]->price, &c->usage);
         if (premium >= 0) {
-            sl_metrics_add(&m->premium_nusd[c->route - cfg->routes],
+            sl_metrics_add(&m->premium_nusd[c->route->slot],
                            (uint64_t)(premium * 1e9 + 0.5));
             if (!c->stream) {
                 snprintf(num, sizeof(num), "%.8f", premium);
@@ -1106,7 +1106,7 @@ static bool route(struct sl_call *c, const cJSON *root)
         c->model = r->tiers[tier].models[0];
         c->tier = tier;
     }
-    sl_metrics_inc(&w->metrics.decisions[r->tier_base + c->tier]);
+    sl_metrics_inc(&w->metrics.decisions[r->tiers[c->tier].slot]);
     if (w->server->sampler && r->sampling[c->tier] > 0 &&
         sl_rand_double(&w->rng) < r->sampling[c->tier])
         c->sample = sl_sample_job_create(c->body, c->body_len); /* NULL: not sampled */

@@ -209,7 +209,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                              cfg->routes[r].name, cfg->routes[r].tiers[t].name,
                              (unsigned long long)sum_counter(w, nw,
                                                              offsetof(struct sl_metrics, decisions),
-                                                             cfg->routes[r].tier_base + t));
+                                                             cfg->routes[r].tiers[t].slot));
 
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_tokens_total Tokens in answers, by model served "
@@ -238,7 +238,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
     for (size_t r = 0; r < cfg->n_routes && rc == 0; r++)
         rc = sl_buf_addf(
             out, "sluice_premium_cost_usd_total{route=\"%s\"} %.9f\n", cfg->routes[r].name,
-            (double)sum_counter(w, nw, offsetof(struct sl_metrics, premium_nusd), r) / 1e9);
+            (double)sum_counter(w, nw, offsetof(struct sl_metrics, premium_nusd), cfg->routes[r].slot) / 1e9);
 
     for (size_t k = 0; k < nw; k++)
         cancels += load(&w[k]->client_cancels);
