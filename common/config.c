@@ -717,7 +717,9 @@ static void load_root(struct sl_jsonconf *ld, const struct build *b, struct sl_c
         "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
         "retry",  "timeouts_ms", "breaker",   "providers",      "models",
         "routes", "data_dir",    "auth",      "audit",          "evaluators",
-        NULL};
+        "controller", NULL};
+    static const char *const controller_keys[] = {"snapshot", "updates", "reports",
+                                                  "heartbeat_ms", NULL};
     static const char *const evaluators_keys[] = {"endpoints", "queue", NULL};
     static const char *const auth_keys[] = {"required", "admin_key_env", NULL};
     static const char *const audit_keys[] = {"enabled", "max_queue", "batch_rows", "flush_ms",
@@ -783,6 +785,23 @@ static void load_root(struct sl_jsonconf *ld, const struct build *b, struct sl_c
     }
     if ((o = sl_jsonconf_object(ld, root, "evaluators", "")))
         load_evaluators(ld, cfg, o, evaluators_keys);
+    if ((o = sl_jsonconf_object(ld, root, "controller", ""))) {
+        static const char *const names[] = {"snapshot", "updates", "reports"};
+        char **eps[] = {&cfg->controller.snapshot, &cfg->controller.updates,
+                        &cfg->controller.reports};
+        sl_jsonconf_check_keys(ld, o, "controller", controller_keys);
+        for (size_t i = 0; i < 3; i++) {
+            char key[64];
+            s = sl_jsonconf_string(ld, o, names[i], "controller");
+            snprintf(key, sizeof(key), "controller.%s", names[i]);
+            if (!s || !strstr(s, "://"))
+                sl_jsonconf_fail(ld, key, "must be an endpoint like tcp://host:port");
+            else
+                *eps[i] = xstrdup(s);
+        }
+        sl_jsonconf_long(ld, o, "heartbeat_ms", "controller", 10, 60000,
+                         &cfg->controller.heartbeat_ms);
+    }
     if ((o = sl_jsonconf_object(ld, root, "audit", ""))) {
         sl_jsonconf_check_keys(ld, o, "audit", audit_keys);
         sl_jsonconf_bool(ld, o, "enabled", "audit", &cfg->audit.enabled);
@@ -810,6 +829,7 @@ static void set_defaults(struct sl_config *cfg)
     cfg->auth_required = true;
     cfg->admin_key_env = xstrdup("SLUICE_ADMIN_KEY");
     cfg->evaluators.queue = 1000;
+    cfg->controller.heartbeat_ms = 1000;
     cfg->audit = (struct sl_audit_config){
         .enabled = true, .max_queue = 65536, .batch_rows = 4096, .flush_ms = 20};
     cfg->listen_host = xstrdup("127.0.0.1");
@@ -979,6 +999,9 @@ void sl_config_destroy(struct sl_config *cfg)
             free(r->ab);
         }
     }
+    free(cfg->controller.snapshot);
+    free(cfg->controller.updates);
+    free(cfg->controller.reports);
     for (char **e = cfg->evaluators.endpoints; e && *e; e++)
         free(*e);
     free(cfg->evaluators.endpoints);

@@ -135,8 +135,18 @@ struct sl_evaluators {
     long queue;       /* samples waiting per worker before new ones are dropped (ZMQ_SNDHWM) */
 };
 
+/* The controller this proxy follows (ZeroMQ endpoints); all NULL: none, the file's routes
+ * stay. */
+struct sl_controller_config {
+    char *snapshot; /* its ROUTER, asked for the whole state */
+    char *updates;  /* its PUB: every change, and heartbeats */
+    char *reports;  /* its PULL: the version this proxy serves */
+    long heartbeat_ms; /* the controller's heartbeat; 3 missed ones mean it is lost */
+};
+
 struct sl_config {
     char *path;
+    struct sl_controller_config controller;
     struct sl_evaluators evaluators;
     char *data_dir;      /* keys.db and audit.db; a relative path is from the file's directory */
     bool auth_required;  /* calls need a virtual key (default true) */

@@ -139,3 +139,17 @@ void sl_sha256_hex(const void *p, size_t n, char out[65])
     }
     out[64] = '\0';
 }
+
+bool sl_sha256_secret_equal(const char *given, size_t len, const char *expected)
+{
+    unsigned char a[32], b[32];
+    unsigned char diff = 0;
+
+    if (!expected)
+        return false;
+    sl_sha256(given, len, a);
+    sl_sha256(expected, strlen(expected), b);
+    for (int i = 0; i < 32; i++)
+        diff |= a[i] ^ b[i];
+    return diff == 0;
+}

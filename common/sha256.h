@@ -4,6 +4,7 @@
 #ifndef SL_SHA256_H
 #define SL_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,5 +28,8 @@ void sl_sha256_final(struct sl_sha256 *c, unsigned char out[32]);
 void sl_sha256(const void *p, size_t n, unsigned char out[32]);
 /* The digest of p[0..n) as 64 lowercase hex digits and a NUL. */
 void sl_sha256_hex(const void *p, size_t n, char out[65]);
+/* Whether the secret given[0..len) is expected (a NUL-terminated string; NULL never matches),
+ * compared by digest in constant time so that timing says nothing about expected. */
+bool sl_sha256_secret_equal(const char *given, size_t len, const char *expected);
 
 #endif

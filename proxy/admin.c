@@ -188,21 +188,6 @@ static void revoke_key(struct sl_worker *w, struct evhttp_request *req, const ch
     send_json(w, req, 200, out);
 }
 
-/* Constant-time comparison of the digests, so timing says nothing about the admin key. */
-static bool is_admin(const struct sl_config *cfg, const char *secret, size_t len)
-{
-    unsigned char a[32], b[32];
-    unsigned char diff = 0;
-
-    if (!cfg->admin_key)
-        return false;
-    sl_sha256(secret, len, a);
-    sl_sha256(cfg->admin_key, strlen(cfg->admin_key), b);
-    for (int i = 0; i < 32; i++)
-        diff |= a[i] ^ b[i];
-    return diff == 0;
-}
-
 void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char *path, size_t plen)
 {
     struct sl_accounts *acc = w->server->accounts;
@@ -219,7 +204,7 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
                         "environment variable named by auth.admin_key_env.");
         return;
     }
-    if (!secret || !is_admin(w->server->cfg, secret, klen)) {
+    if (!secret || !sl_sha256_secret_equal(secret, klen, w->server->cfg->admin_key)) {
         if (secret && acc && sl_accounts_is_key(acc, secret, klen))
             sl_server_error(w, req, NULL, 403, "permission_error", "admin_key_required", NULL,
                             "This is a team key; the admin API needs the admin key.");
