@@ -18,6 +18,13 @@ int64_t sl_clock_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sl_clock_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void sl_clock_iso8601(int64_t wall_ms, char *out, size_t outlen)
 {
     time_t s = (time_t)(wall_ms / 1000);

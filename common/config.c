@@ -503,10 +503,11 @@ static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_co
                                        "classifier or thresholds");
             return;
         }
-        if (!(arm->model = sl_config_model(cfg, model))) {
-            sl_jsonconf_key(key, sizeof(key), path, "model");
+        sl_jsonconf_key(key, sizeof(key), path, "model");
+        if (!(arm->model = sl_config_model(cfg, model)))
             sl_jsonconf_fail(ld, key, "\"%s\" is not a model defined in this file", model);
-        }
+        else if (sl_route_tier_of(r, arm->model) == r->n_tiers)
+            sl_jsonconf_fail(ld, key, "\"%s\" is in none of the route's tiers", model);
         return;
     }
     if (tiers) {
@@ -679,6 +680,11 @@ static void load_routes(struct sl_jsonconf *ld, const struct build *b, struct sl
             return;
         for (size_t t = 0; t < r->n_tiers; t++)
             r->tiers[t].slot = cfg->n_route_tiers++;
+        if (cfg->n_routes > SL_CONFIG_MAX_ROUTES || cfg->n_route_tiers > SL_CONFIG_MAX_ROUTE_TIERS) {
+            sl_jsonconf_fail(ld, "routes", "at most %d routes with %d tiers in all",
+                             SL_CONFIG_MAX_ROUTES, SL_CONFIG_MAX_ROUTE_TIERS);
+            return;
+        }
     }
 }
 
@@ -1016,6 +1022,15 @@ void sl_config_destroy(struct sl_config *cfg)
     free(cfg->admin_key);
     free(cfg->path);
     free(cfg);
+}
+
+size_t sl_route_tier_of(const struct sl_route *r, const struct sl_model *m)
+{
+    for (size_t t = r->n_tiers; t-- > 0;)
+        for (size_t i = 0; i < r->tiers[t].n_models; i++)
+            if (r->tiers[t].models[i] == m)
+                return t;
+    return r->n_tiers;
 }
 
 const struct sl_route *sl_config_route(const struct sl_config *cfg, const char *name)

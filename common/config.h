@@ -13,6 +13,8 @@
 #include "errors.h"
 
 #define SL_CONFIG_MAX_DEPLOYMENTS 256
+#define SL_CONFIG_MAX_ROUTES      256  /* distinct route names a proxy serves in its life */
+#define SL_CONFIG_MAX_ROUTE_TIERS 1024 /* distinct (route, tier) names likewise */
 
 struct sl_timeouts {
     long connect_ms;    /* TCP (and TLS) connection set-up */
@@ -68,7 +70,8 @@ enum sl_sticky { SL_STICKY_KEY, SL_STICKY_USER, SL_STICKY_HEADER };
 struct sl_arm {
     char *name;
     double weight;                    /* > 0, relative to the other arms */
-    const struct sl_model *model;     /* every call of the arm goes to this alias, unrouted */
+    const struct sl_model *model;     /* every call of the arm goes to this alias (one of the
+                                         route's tiers lists it), unrouted */
     const struct sl_model ***tiers;   /* [n_tiers]: a tier's models, NULL to keep the route's */
     size_t *n_tier_models;            /* [n_tiers] */
     struct sl_classifier *classifier; /* scores the arm's calls (a reference the config owns) */
@@ -206,6 +209,8 @@ void sl_config_destroy(struct sl_config *cfg);
 const struct sl_model *sl_config_model(const struct sl_config *cfg, const char *name);
 /* The route called name, or NULL. */
 const struct sl_route *sl_config_route(const struct sl_config *cfg, const char *name);
+/* The highest tier of r that lists m; r->n_tiers when none does. */
+size_t sl_route_tier_of(const struct sl_route *r, const struct sl_model *m);
 /* A blended price per million tokens for ordering models by cost (input and output
  * weighted equally); unpriced models sort after every priced one. */
 double sl_price_rank(const struct sl_price *p);

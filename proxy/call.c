@@ -6,6 +6,7 @@
 #include "health.h"
 #include "sampler.h"
 #include "server.h"
+#include "snapshot.h"
 #include "upstream.h"
 
 #define SL_LOG_MODULE "call"
@@ -95,6 +96,8 @@ struct sl_call {
 
     struct event timer; /* first-byte timeout, or the wait for a Retry-After */
     struct event watch; /* the client's socket, to notice that it left */
+    struct sl_snapshot *snap; /* the configuration version serving the call (a reference) */
+    const struct sl_arm *arm; /* the route's A/B arm for the call, or NULL */
     struct sl_call *next_free;
 };
 
@@ -169,7 +172,11 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
         evhttp_add_header(h, "x-sluice-route", c->route->name);
         evhttp_add_header(h, "x-sluice-tier", c->route->tiers[c->tier].name);
         evhttp_add_header(h, "x-sluice-score", num);
+        if (c->arm)
+            evhttp_add_header(h, "x-sluice-arm", c->arm->name);
     }
+    snprintf(num, sizeof(num), "%lld", (long long)c->snap->version);
+    evhttp_add_header(h, "x-sluice-config-version", num);
     if (c->dep) {
         evhttp_add_header(h, "x-sluice-model", c->dep->name);
         snprintf(num, sizeof(num), "%d", c->attempts);
@@ -183,7 +190,7 @@ static void add_common_headers(struct sl_call *c, const char *content_type)
 static void observe_overhead(struct sl_call *c)
 {
     struct sl_metrics *m = &c->w->metrics;
-    const struct sl_config *cfg = c->w->server->cfg;
+    const struct sl_config *cfg = c->snap->cfg;
     size_t mi = (size_t)(c->model - cfg->models);
 
     if (!c->dep)
@@ -580,7 +587,7 @@ static void estimate_usage(struct sl_call *c)
  * in headers (a stream's headers went out before its usage arrived). */
 static void account(struct sl_call *c)
 {
-    const struct sl_config *cfg = c->w->server->cfg;
+    const struct sl_config *cfg = c->snap->cfg;
     struct sl_metrics *m = &c->w->metrics;
     size_t mi = (size_t)(c->dep_model - cfg->models);
     double cost;
@@ -653,7 +660,7 @@ static void finish_error(struct sl_call *c)
 static void finish_ok(struct sl_call *c)
 {
     struct sl_metrics *m = &c->w->metrics;
-    size_t mi = (size_t)(c->model - c->w->server->cfg->models);
+    size_t mi = (size_t)(c->model - c->snap->cfg->models);
 
     if (c->dep_model != c->model)
         sl_metrics_inc(&m->fallbacks[mi]);
@@ -808,7 +815,7 @@ static void attempt(struct sl_call *c)
     }
     c->attempts++;
     if (c->attempts > 1)
-        sl_metrics_inc(&c->w->metrics.retries[c->model - srv->cfg->models]);
+        sl_metrics_inc(&c->w->metrics.retries[c->model - c->snap->cfg->models]);
     c->tried[c->dep->index / 64] |= 1ull << (c->dep->index % 64);
     c->status = 0;
     c->failed = false;
@@ -955,7 +962,9 @@ static void record(struct sl_call *c)
         copy(r->deployment, sizeof(r->deployment), c->dep->name);
     }
     copy(r->error, sizeof(r->error), c->err_code);
-    r->config_version = 0; /* the file's configuration: versions come with the controller */
+    r->config_version = c->snap->version;
+    if (c->arm)
+        copy(r->arm, sizeof(r->arm), c->arm->name);
     r->status = c->sent_status;
     r->attempts = c->attempts;
     r->tokens_in = c->have_usage ? c->usage.prompt : -1;
@@ -1001,7 +1010,11 @@ static void queue_sample(struct sl_call *c)
         copy(s->deployment, sizeof(s->deployment), c->dep->name);
     }
     for (size_t i = 0; i + 1 < rt->n_tiers && i < SL_SAMPLE_MAX_THRESHOLDS; i++)
-        s->thresholds[s->n_thresholds++] = rt->thresholds[i];
+        s->thresholds[s->n_thresholds++] =
+            c->arm && c->arm->thresholds ? c->arm->thresholds[i] : rt->thresholds[i];
+    s->config_version = c->snap->version;
+    if (c->arm)
+        copy(s->arm, sizeof(s->arm), c->arm->name);
     copy(s->error, sizeof(s->error), c->err_code);
     if (c->stream) {
         copy(s->finish_reason, sizeof(s->finish_reason), c->finish_reason);
@@ -1021,6 +1034,7 @@ static void call_end(struct sl_call *c)
     struct sl_sse sse;
 
     record(c); /* first: a sampled stream's text leaves with its sample */
+    sl_snapshot_release(c->snap);
     resp = c->resp;
     chunk = c->chunk;
     upbody = c->upbody;
@@ -1062,28 +1076,70 @@ void sl_call_pool_free(struct sl_worker *w)
 
 /* --- routing ---------------------------------------------------------------------------- */
 
-/* The cheapest model of the tier with a deployment that can take a request now. */
-static const struct sl_model *cheapest_available(struct sl_call *c, const struct sl_tier *t,
+/* The cheapest of models[0..n) with a deployment that can take a request now. */
+static const struct sl_model *cheapest_available(struct sl_call *c,
+                                                 const struct sl_model *const *models, size_t n,
                                                  uint64_t now)
 {
     struct sl_health *const *health = c->w->server->health;
 
-    for (size_t i = 0; i < t->n_models; i++) /* sorted cheapest first at load */
-        for (size_t d = 0; d < t->models[i]->n_deployments; d++)
-            if (sl_health_available(health[t->models[i]->deployments[d]->index], now))
-                return t->models[i];
+    for (size_t i = 0; i < n; i++) /* sorted cheapest first at load */
+        for (size_t d = 0; d < models[i]->n_deployments; d++)
+            if (sl_health_available(health[models[i]->deployments[d]->index], now))
+                return models[i];
     return NULL;
 }
 
+/* The A/B arm of the call: a hash of the experiment's name and the caller's sticky value
+ * (its key, "user" field or header; else its key, else the request id) places it on [0, 1),
+ * which the arms' weights divide. The same caller lands in the same arm on every proxy. */
+static const struct sl_arm *pick_arm(const struct sl_call *c, const struct sl_ab *ab,
+                                     const cJSON *root)
+{
+    const char *v = NULL;
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    double u, at = 0;
+
+    if (ab->sticky == SL_STICKY_USER) {
+        const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
+        v = cJSON_IsString(user) && user->valuestring[0] ? user->valuestring : NULL;
+    } else if (ab->sticky == SL_STICKY_HEADER) {
+        v = evhttp_find_header(evhttp_request_get_input_headers(c->req), ab->header);
+    }
+    if (!v || !*v)
+        v = c->adm.key_id && *c->adm.key_id ? c->adm.key_id : c->reqid;
+    for (const char *p = ab->name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+    h = (h ^ 0xff) * 0x100000001b3u; /* a separator no name or value byte can be */
+    for (const char *p = v; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+    h ^= h >> 33; /* FNV's low bits mix poorly: fold the high ones in */
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    u = (double)(h >> 11) * 0x1.0p-53 * ab->total_weight;
+    for (size_t i = 0; i + 1 < ab->n_arms; i++) {
+        at += ab->arms[i].weight;
+        if (u < at)
+            return &ab->arms[i];
+    }
+    return &ab->arms[ab->n_arms - 1];
+}
+
 /* Scores the request and picks a model: the scored tier's cheapest available model, else
- * the nearest tier above with one, else below. Returns false after answering an error. */
+ * the nearest tier above with one, else below. An A/B arm may score with another classifier
+ * or thresholds, give tiers other models, or send every call to one model. Returns false
+ * after answering an error. */
 static bool route(struct sl_call *c, const cJSON *root)
 {
     const struct sl_route *r = c->route;
     struct sl_worker *w = c->w;
+    const struct sl_arm *arm = r->ab ? pick_arm(c, r->ab, root) : NULL;
+    const struct sl_classifier *clf = arm && arm->classifier ? arm->classifier : r->classifier;
+    const double *thresholds = arm && arm->thresholds ? arm->thresholds : r->thresholds;
     uint64_t now = sl_clock_mono_us();
     size_t tier = 0;
 
+    c->arm = arm;
     if (c->kind != SL_ENDPOINT_CHAT) {
         error_reply(c, 400, "invalid_request_error", "invalid_request",
                     "Routes serve chat completions; ask for a model by name here.");
@@ -1094,16 +1150,24 @@ static bool route(struct sl_call *c, const cJSON *root)
         error_reply(c, 500, "server_error", "internal_error", "Out of memory.");
         return false;
     }
-    c->score = sl_classifier_score(r->classifier, &w->features);
-    while (tier + 1 < r->n_tiers && c->score >= r->thresholds[tier])
+    c->score = sl_classifier_score(clf, &w->features);
+    while (tier + 1 < r->n_tiers && c->score >= thresholds[tier])
         tier++;
+    if (arm && arm->model) {
+        /* Unrouted: the arm's model, counted under the route's tier that lists it. */
+        c->model = arm->model;
+        c->tier = sl_route_tier_of(r, arm->model);
+    }
     /* Fallback across tiers: upward first (a stronger model can answer), then downward. */
     for (size_t k = 0; k < r->n_tiers && !c->model; k++) {
-        c->tier = tier + k < r->n_tiers ? tier + k : r->n_tiers - 1 - k;
-        c->model = cheapest_available(c, &r->tiers[c->tier], now);
+        size_t t = c->tier = tier + k < r->n_tiers ? tier + k : r->n_tiers - 1 - k;
+        c->model = arm && arm->tiers && arm->tiers[t]
+                       ? cheapest_available(c, arm->tiers[t], arm->n_tier_models[t], now)
+                       : cheapest_available(c, r->tiers[t].models, r->tiers[t].n_models, now);
     }
     if (!c->model) { /* nothing is available: let the attempt report it properly */
-        c->model = r->tiers[tier].models[0];
+        c->model = arm && arm->tiers && arm->tiers[tier] ? arm->tiers[tier][0]
+                                                          : r->tiers[tier].models[0];
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tiers[c->tier].slot]);
@@ -1214,6 +1278,7 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     c->req = req;
     c->evcon = evhttp_request_get_connection(req);
     c->kind = kind;
+    c->snap = sl_snapshot_ref(sl_server_snapshot(w));
     c->t_start = sl_clock_mono_us();
     c->row.ts_ms = sl_clock_wall_ms();
     if (rid && sl_reqid_valid(rid))
@@ -1254,8 +1319,9 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         goto out;
     model = cJSON_GetObjectItemCaseSensitive(root, "model");
     copy(c->row.model_requested, sizeof(c->row.model_requested), model->valuestring);
-    c->model = sl_config_model(cfg, model->valuestring);
-    if (!c->model && (c->route = sl_config_route(cfg, model->valuestring)) && !route(c, root))
+    c->model = sl_config_model(c->snap->cfg, model->valuestring);
+    if (!c->model && (c->route = sl_config_route(c->snap->cfg, model->valuestring)) &&
+        !route(c, root))
         goto out;
     if (!c->model) {
         snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);

@@ -31,11 +31,11 @@ void sl_metrics_init(struct sl_metrics *m, const struct sl_config *cfg)
     m->retries = xcalloc(cfg->n_models, sizeof(*m->retries));
     m->fallbacks = xcalloc(cfg->n_models, sizeof(*m->fallbacks));
     m->failures = xcalloc(cfg->n_deployments * SL_FAIL_COUNT, sizeof(*m->failures));
-    m->decisions = xcalloc(cfg->n_route_tiers, sizeof(*m->decisions));
+    m->decisions = xcalloc(SL_CONFIG_MAX_ROUTE_TIERS, sizeof(*m->decisions));
     m->tokens = xcalloc(cfg->n_models * 2, sizeof(*m->tokens));
     m->cost_nusd = xcalloc(cfg->n_models, sizeof(*m->cost_nusd));
     m->unpriced = xcalloc(cfg->n_models, sizeof(*m->unpriced));
-    m->premium_nusd = xcalloc(cfg->n_routes, sizeof(*m->premium_nusd));
+    m->premium_nusd = xcalloc(SL_CONFIG_MAX_ROUTES, sizeof(*m->premium_nusd));
 }
 
 void sl_metrics_free(struct sl_metrics *m)

@@ -41,11 +41,11 @@ struct sl_metrics {
     uint64_t *retries;        /* [model]: attempts beyond the first */
     uint64_t *fallbacks;      /* [model]: requests served by a fallback alias */
     uint64_t *failures;       /* [deployment * SL_FAIL_COUNT + reason] */
-    uint64_t *decisions;      /* [route tier_base + tier]: requests a route sent to a tier */
+    uint64_t *decisions;      /* [tier slot]: requests a route sent to a tier */
     uint64_t *tokens;         /* [model * 2 + 0 prompt / 1 completion]: tokens served */
     uint64_t *cost_nusd;      /* [model]: cost of priced answers, in nano-USD */
     uint64_t *unpriced;       /* [model]: answers with usage but no price */
-    uint64_t *premium_nusd;   /* [route]: what the same answers would cost on the premium tier */
+    uint64_t *premium_nusd;   /* [route slot]: the same answers' cost on the premium tier */
     uint64_t client_cancels;  /* clients that left before their answer was complete */
 };
 

@@ -4,7 +4,9 @@
 #include "admin.h"
 #include "audit.h"
 #include "call.h"
+#include "follower.h"
 #include "sampler.h"
+#include "snapshot.h"
 #include "health.h"
 #include "upstream.h"
 
@@ -16,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -131,7 +134,7 @@ static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
     for (size_t i = 0; i < n; i++)
         all[i] = &srv->workers[i].metrics;
     sl_buf_init(&b, 64u << 20);
-    if (sl_metrics_render(&b, srv->cfg, all, n, srv->health) ||
+    if (sl_metrics_render(&b, sl_server_snapshot(w)->cfg, all, n, srv->health) ||
         (srv->accounts && sl_accounts_render_metrics(srv->accounts, &b)) ||
         (srv->audit && sl_audit_render_metrics(srv->audit, &b)) ||
         (srv->sampler && render_samples(srv, &b))) {
@@ -170,11 +173,13 @@ static void on_request(struct evhttp_request *req, void *arg)
             sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed", NULL,
                             "Use GET for this endpoint.");
         } else if (PATH_IS("/v1/models")) {
-            send_text(w, req, "application/json", w->server->models_json,
-                      strlen(w->server->models_json));
+            const char *models = sl_server_snapshot(w)->models_json;
+            send_text(w, req, "application/json", models, strlen(models));
         } else if (PATH_IS("/health")) {
-            static const char ok[] = "{\"status\":\"ok\"}\n";
-            send_text(w, req, "application/json", ok, sizeof(ok) - 1);
+            char ok[80];
+            int n = snprintf(ok, sizeof(ok), "{\"status\":\"ok\",\"config_version\":%lld}\n",
+                             (long long)sl_server_snapshot(w)->version);
+            send_text(w, req, "application/json", ok, (size_t)n);
         } else {
             handle_metrics(w, req);
         }
@@ -209,17 +214,17 @@ static void on_drain_tick(evutil_socket_t fd, short events, void *arg)
     }
 }
 
-/* The main thread asked this worker to stop: stop accepting, finish in-flight calls. */
-static void on_stop(evutil_socket_t fd, short events, void *arg)
+/* Another thread woke the worker: to take a new configuration version ('s'), or to stop ('x'):
+ * stop accepting, finish in-flight calls. */
+static void on_wake(evutil_socket_t fd, short events, void *arg)
 {
     struct sl_worker *w = arg;
     struct timeval tick = {0, DRAIN_TICK_MS * 1000};
-    char ch;
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof(buf));
 
-    if (read(fd, &ch, 1) < 0) {
-        /* nothing to do: the byte only wakes us */
-    }
-    if (w->draining)
+    sl_server_snapshot(w);
+    if (n <= 0 || !memchr(buf, 'x', (size_t)n) || w->draining)
         return;
     w->draining = true;
     evconnlistener_disable(w->listener);
@@ -291,7 +296,7 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
     struct event_config *ec = event_config_new();
 
     w->server = srv;
-    w->stop_pipe[0] = w->stop_pipe[1] = -1;
+    w->wake_pipe[0] = w->wake_pipe[1] = -1;
     sl_rand_seed_os(&w->rng);
     sl_features_init(&w->features);
     sl_metrics_init(&w->metrics, cfg);
@@ -308,10 +313,11 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
         return SL_ESYS;
     w->http = evhttp_new(w->base);
     w->up = sl_upstream_create(w->base, sl_call_upstream_done);
-    if (!w->http || !w->up || pipe(w->stop_pipe))
+    /* Non-blocking both ways: a full pipe already holds a wake-up, and no writer may wait. */
+    if (!w->http || !w->up || pipe2(w->wake_pipe, O_NONBLOCK | O_CLOEXEC))
         return SL_ENOMEM;
-    w->stop_ev = event_new(w->base, w->stop_pipe[0], EV_READ | EV_PERSIST, on_stop, w);
-    if (!w->stop_ev || event_add(w->stop_ev, NULL))
+    w->wake_ev = event_new(w->base, w->wake_pipe[0], EV_READ | EV_PERSIST, on_wake, w);
+    if (!w->wake_ev || event_add(w->wake_ev, NULL))
         return SL_ENOMEM;
     /* evhttp's own limit answers with an HTML page; ours answers in OpenAI's shape. So
      * evhttp's is set higher, only to bound memory, and the call checks the real limit. */
@@ -351,28 +357,33 @@ static int target_init(struct sl_target *t, const struct sl_deployment *d)
     return h ? 0 : SL_ENOMEM;
 }
 
-static char *models_json(const struct sl_config *cfg)
+void sl_server_publish(struct sl_server *srv, struct sl_snapshot *snap)
 {
-    struct sl_buf b;
-    int rc;
+    for (size_t i = 0; i < srv->n_workers; i++) {
+        struct sl_worker *w = &srv->workers[i];
+        /* The exchange hands the reference over whole: the worker takes it with another
+         * exchange, and a newer one replaces one the worker has not taken yet. */
+        sl_snapshot_release(
+            __atomic_exchange_n(&w->mailbox, sl_snapshot_ref(snap), __ATOMIC_ACQ_REL));
+        if (w->wake_pipe[1] >= 0 && write(w->wake_pipe[1], "s", 1) < 0) {
+            /* the pipe is full: the worker has a wake-up pending */
+        }
+    }
+    __atomic_store_n(&srv->version, snap->version, __ATOMIC_RELEASE);
+    sl_snapshot_release(snap);
+}
 
-    sl_buf_init(&b, 16u << 20);
-    rc = sl_buf_adds(&b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < cfg->n_models + cfg->n_routes && rc == 0; i++) {
-        bool route = i >= cfg->n_models;
-        rc = sl_buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
-        rc = rc ? rc
-                : sl_json_add_string(&b, route ? cfg->routes[i - cfg->n_models].name
-                                               : cfg->models[i].name);
-        rc = rc ? rc : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-        rc = rc ? rc : sl_buf_adds(&b, route ? "\"sluice-route\"}" : "\"sluice\"}");
+struct sl_snapshot *sl_server_snapshot(struct sl_worker *w)
+{
+    /* A relaxed load first: the common case (nothing new) costs no atomic write. */
+    if (__atomic_load_n(&w->mailbox, __ATOMIC_RELAXED)) {
+        struct sl_snapshot *s = __atomic_exchange_n(&w->mailbox, NULL, __ATOMIC_ACQ_REL);
+        if (s) {
+            sl_snapshot_release(w->snap);
+            w->snap = s;
+        }
     }
-    rc = rc ? rc : sl_buf_adds(&b, "]}\n");
-    if (rc) {
-        sl_buf_free(&b);
-        return NULL;
-    }
-    return sl_buf_take(&b, NULL);
+    return w->snap;
 }
 
 /* Opens keys.db and starts the audit writer, both in the data directory. */
@@ -405,6 +416,7 @@ static int open_data(struct sl_server *srv)
 struct sl_server *sl_server_create(const struct sl_config *cfg)
 {
     struct sl_server *srv = calloc(1, sizeof(*srv));
+    struct sl_snapshot *snap;
     int port = cfg->listen_port;
 
     if (!srv)
@@ -418,8 +430,7 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
     srv->health = calloc(cfg->n_deployments, sizeof(*srv->health));
     srv->targets = calloc(cfg->n_deployments, sizeof(*srv->targets));
     srv->workers = calloc((size_t)cfg->workers, sizeof(*srv->workers));
-    srv->models_json = models_json(cfg);
-    if (!srv->health || !srv->targets || !srv->workers || !srv->models_json)
+    if (!srv->health || !srv->targets || !srv->workers)
         goto fail;
     if ((cfg->auth_required || cfg->audit.enabled) && open_data(srv))
         goto fail;
@@ -444,6 +455,14 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
             port = bound_port(srv->workers[0].listener); /* port 0: the rest join this one */
     }
     srv->port = port;
+    /* Version 0: the file's own routes, until a controller sends a version. */
+    if (!(snap = sl_snapshot_create((struct sl_config *)cfg, false, 0)))
+        goto fail;
+    sl_server_publish(srv, snap);
+    for (size_t i = 0; i < srv->n_workers; i++)
+        sl_server_snapshot(&srv->workers[i]);
+    if (cfg->controller.snapshot && !(srv->follower = sl_follower_create(srv)))
+        goto fail;
     return srv;
 fail:
     sl_server_destroy(srv);
@@ -472,7 +491,7 @@ int sl_server_run(struct sl_server *srv)
 void sl_server_stop(struct sl_server *srv)
 {
     for (size_t i = 0; i < srv->n_workers; i++) {
-        if (srv->workers[i].stop_pipe[1] >= 0 && write(srv->workers[i].stop_pipe[1], "x", 1) < 0) {
+        if (srv->workers[i].wake_pipe[1] >= 0 && write(srv->workers[i].wake_pipe[1], "x", 1) < 0) {
             /* the pipe is full: a stop is already pending */
         }
     }
@@ -485,13 +504,13 @@ static void worker_free(struct sl_worker *w)
         evhttp_free(w->http);
     sl_upstream_destroy(w->up);
     sl_call_pool_free(w);
-    if (w->stop_ev)
-        event_free(w->stop_ev);
+    if (w->wake_ev)
+        event_free(w->wake_ev);
     if (w->drain_ev)
         event_free(w->drain_ev);
     for (int i = 0; i < 2; i++)
-        if (w->stop_pipe[i] >= 0)
-            close(w->stop_pipe[i]);
+        if (w->wake_pipe[i] >= 0)
+            close(w->wake_pipe[i]);
     if (w->listener && !w->http)
         evconnlistener_free(w->listener);
     if (w->base)
@@ -499,12 +518,15 @@ static void worker_free(struct sl_worker *w)
     sl_metrics_free(&w->metrics);
     sl_features_free(&w->features);
     free(w->route_text);
+    sl_snapshot_release(w->mailbox);
+    sl_snapshot_release(w->snap);
 }
 
 void sl_server_destroy(struct sl_server *srv)
 {
     if (!srv)
         return;
+    sl_follower_destroy(srv->follower); /* first: it publishes to the workers */
     for (size_t i = 0; i < srv->n_workers; i++)
         worker_free(&srv->workers[i]);
     for (size_t i = 0; srv->targets && i < srv->cfg->n_deployments; i++) {
@@ -517,7 +539,6 @@ void sl_server_destroy(struct sl_server *srv)
     free(srv->health);
     free(srv->targets);
     free(srv->workers);
-    free(srv->models_json);
     sl_audit_destroy(srv->audit); /* after the workers: their last calls' rows are queued */
     sl_sampler_destroy(srv->sampler, 1000); /* queued samples get a second to leave */
     if (srv->zmq)

@@ -23,6 +23,8 @@ struct sl_audit;
 struct sl_health;
 struct sl_upstream;
 struct sl_call;
+struct sl_follower;
+struct sl_snapshot;
 
 /* How to reach one deployment: prebuilt URLs and headers, shared read-only by workers. */
 struct sl_target {
@@ -33,14 +35,16 @@ struct sl_target {
 
 struct sl_worker {
     struct sl_server *server;
+    struct sl_snapshot *snap;    /* the configuration version new calls get (a reference) */
+    struct sl_snapshot *mailbox; /* a newer one, handed over by sl_server_publish */
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *listener;
     struct sl_upstream *up;
     struct sl_metrics metrics;
     struct sl_rand rng;
-    struct event *stop_ev; /* the main thread writes to stop_pipe to ask for a drain */
-    int stop_pipe[2];
+    struct event *wake_ev; /* other threads write to wake_pipe: 'x' to drain, 's' to swap */
+    int wake_pipe[2];
     int in_flight; /* calls not yet finished */
     bool draining;
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
@@ -57,7 +61,8 @@ struct sl_server {
     int port;                     /* the bound port, useful when the config asked for 0 */
     struct sl_health **health;    /* [deployment] */
     struct sl_target *targets;    /* [deployment] */
-    char *models_json;            /* the body of GET /v1/models, built once */
+    struct sl_follower *follower; /* follows the controller; NULL without one */
+    int64_t version;              /* the version published last (atomic) */
     bool env_proxy;               /* an http(s)_proxy/all_proxy variable is set: let curl use it */
     struct sl_accounts *accounts; /* teams and keys; NULL when auth is not required */
     struct sl_audit *audit;       /* the audit log writer; NULL when the log is off */
@@ -77,6 +82,13 @@ int sl_server_run(struct sl_server *srv) SL_MUST_CHECK;
 void sl_server_stop(struct sl_server *srv);
 /* Frees the workers (calls still attached end with them), then flushes the audit log. */
 void sl_server_destroy(struct sl_server *srv);
+
+/* Makes snap (a reference, which is taken) the version every worker's new calls get: each
+ * worker picks it up at its next request or wake-up and drops its old one, which is freed when
+ * the last call on it ends. Thread-safe; never blocks on the workers. */
+void sl_server_publish(struct sl_server *srv, struct sl_snapshot *snap);
+/* The version the worker's new calls get (borrowed: take a reference to keep it). */
+struct sl_snapshot *sl_server_snapshot(struct sl_worker *w);
 
 /* The client's key: "Authorization: Bearer KEY" or "x-api-key: KEY"; NULL when neither. */
 const char *sl_server_secret(struct evhttp_request *req, size_t *len);
