@@ -231,8 +231,8 @@ struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t err
     return c;
 }
 
-struct sl_classifier *sl_classifier_parse(const char *path, const char *text, size_t len,
-                                          char *err, size_t errlen)
+struct sl_classifier *sl_classifier_parse(const char *path, const char *text, size_t len, char *err,
+                                          size_t errlen)
 {
     struct sl_classifier *c = NULL;
     cJSON *root = NULL;

@@ -472,7 +472,7 @@ static struct sl_classifier *load_classifier(struct sl_jsonconf *ld, const struc
 static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_config *cfg,
                      const cJSON *o, const char *path, struct sl_route *r, struct sl_arm *arm)
 {
-    static const char *const keys[] = {"name",  "weight",     "model", "tiers",
+    static const char *const keys[] = {"name",       "weight",     "model", "tiers",
                                        "classifier", "thresholds", NULL};
     const char *name, *model;
     const cJSON *tiers, *thr;
@@ -499,8 +499,9 @@ static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_co
     thr = cJSON_GetObjectItemCaseSensitive(o, "thresholds");
     if ((model = sl_jsonconf_string(ld, o, "model", path))) {
         if (tiers || thr || cJSON_GetObjectItemCaseSensitive(o, "classifier")) {
-            sl_jsonconf_fail(ld, path, "an arm with a model is not routed: no tiers, "
-                                       "classifier or thresholds");
+            sl_jsonconf_fail(ld, path,
+                             "an arm with a model is not routed: no tiers, "
+                             "classifier or thresholds");
             return;
         }
         sl_jsonconf_key(key, sizeof(key), path, "model");
@@ -539,9 +540,8 @@ static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_co
         return;
     if (arm->classifier || thr) {
         sl_jsonconf_key(key, sizeof(key), path, "thresholds");
-        arm->thresholds = load_thresholds(ld, thr, key,
-                                          arm->classifier ? arm->classifier : r->classifier,
-                                          r->n_tiers - 1);
+        arm->thresholds = load_thresholds(
+            ld, thr, key, arm->classifier ? arm->classifier : r->classifier, r->n_tiers - 1);
     }
 }
 
@@ -669,8 +669,8 @@ static void load_routes(struct sl_jsonconf *ld, const struct build *b, struct sl
         if (ld->failed)
             return;
         snprintf(key, sizeof(key), "%s.thresholds", path);
-        r->thresholds = load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"),
-                                        key, r->classifier, r->n_tiers - 1);
+        r->thresholds = load_thresholds(ld, cJSON_GetObjectItemCaseSensitive(it, "thresholds"), key,
+                                        r->classifier, r->n_tiers - 1);
         if (ld->failed)
             return;
         load_sampling(ld, it, path, r);
@@ -680,7 +680,8 @@ static void load_routes(struct sl_jsonconf *ld, const struct build *b, struct sl
             return;
         for (size_t t = 0; t < r->n_tiers; t++)
             r->tiers[t].slot = cfg->n_route_tiers++;
-        if (cfg->n_routes > SL_CONFIG_MAX_ROUTES || cfg->n_route_tiers > SL_CONFIG_MAX_ROUTE_TIERS) {
+        if (cfg->n_routes > SL_CONFIG_MAX_ROUTES ||
+            cfg->n_route_tiers > SL_CONFIG_MAX_ROUTE_TIERS) {
             sl_jsonconf_fail(ld, "routes", "at most %d routes with %d tiers in all",
                              SL_CONFIG_MAX_ROUTES, SL_CONFIG_MAX_ROUTE_TIERS);
             return;
@@ -720,12 +721,12 @@ static void load_root(struct sl_jsonconf *ld, const struct build *b, struct sl_c
                       const cJSON *root)
 {
     static const char *const keys[] = {
-        "listen", "workers",     "log_level", "max_body_bytes", "max_header_bytes",
-        "retry",  "timeouts_ms", "breaker",   "providers",      "models",
-        "routes", "data_dir",    "auth",      "audit",          "evaluators",
+        "listen",     "workers",     "log_level", "max_body_bytes", "max_header_bytes",
+        "retry",      "timeouts_ms", "breaker",   "providers",      "models",
+        "routes",     "data_dir",    "auth",      "audit",          "evaluators",
         "controller", NULL};
-    static const char *const controller_keys[] = {"snapshot", "updates", "reports",
-                                                  "heartbeat_ms", NULL};
+    static const char *const controller_keys[] = {"snapshot", "updates", "reports", "heartbeat_ms",
+                                                  NULL};
     static const char *const evaluators_keys[] = {"endpoints", "queue", NULL};
     static const char *const auth_keys[] = {"required", "admin_key_env", NULL};
     static const char *const audit_keys[] = {"enabled", "max_queue", "batch_rows", "flush_ms",
@@ -866,8 +867,8 @@ struct sl_classifier *sl_config_classifier_file(void *ctx, const char *file, con
 }
 
 /* Loads a parsed tree (taken) into a new config; name is for messages. */
-static struct sl_config *load_tree(const char *name, const struct build *b, cJSON *root,
-                                   char *err, size_t errlen)
+static struct sl_config *load_tree(const char *name, const struct build *b, cJSON *root, char *err,
+                                   size_t errlen)
 {
     struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
     struct sl_config *cfg = xcalloc(1, sizeof(*cfg));

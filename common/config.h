@@ -141,9 +141,9 @@ struct sl_evaluators {
 /* The controller this proxy follows (ZeroMQ endpoints); all NULL: none, the file's routes
  * stay. */
 struct sl_controller_config {
-    char *snapshot; /* its ROUTER, asked for the whole state */
-    char *updates;  /* its PUB: every change, and heartbeats */
-    char *reports;  /* its PULL: the version this proxy serves */
+    char *snapshot;    /* its ROUTER, asked for the whole state */
+    char *updates;     /* its PUB: every change, and heartbeats */
+    char *reports;     /* its PULL: the version this proxy serves */
     long heartbeat_ms; /* the controller's heartbeat; 3 missed ones mean it is lost */
 };
 

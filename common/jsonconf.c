@@ -15,7 +15,8 @@ void sl_jsonconf_fail(struct sl_jsonconf *ld, const char *key, const char *fmt, 
 
     if (ld->failed++)
         return; /* the first problem is the one to fix */
-    n = snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key);
+    n = *key ? snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key)
+             : snprintf(ld->err, ld->errlen, "%s: ", ld->file);
     if (n < 0 || (size_t)n >= ld->errlen)
         return;
     va_start(ap, fmt);

@@ -94,8 +94,8 @@ struct sl_call {
     long content_events;          /* a stream's events: a fallback token count when no text kept */
     struct sl_buf text;           /* a stream's answer text, when kept */
 
-    struct event timer; /* first-byte timeout, or the wait for a Retry-After */
-    struct event watch; /* the client's socket, to notice that it left */
+    struct event timer;       /* first-byte timeout, or the wait for a Retry-After */
+    struct event watch;       /* the client's socket, to notice that it left */
     struct sl_snapshot *snap; /* the configuration version serving the call (a reference) */
     const struct sl_arm *arm; /* the route's A/B arm for the call, or NULL */
     struct sl_call *next_free;
@@ -615,8 +615,7 @@ static void account(struct sl_call *c)
         const struct sl_tier *top = &c->route->tiers[c->route->n_tiers - 1];
         double premium = c->premium_cost = sl_cost_usd(&top->models[0]->price, &c->usage);
         if (premium >= 0) {
-            sl_metrics_add(&m->premium_nusd[c->route->slot],
-                           (uint64_t)(premium * 1e9 + 0.5));
+            sl_metrics_add(&m->premium_nusd[c->route->slot], (uint64_t)(premium * 1e9 + 0.5));
             if (!c->stream) {
                 snprintf(num, sizeof(num), "%.8f", premium);
                 evhttp_add_header(evhttp_request_get_output_headers(c->req),
@@ -1077,9 +1076,8 @@ void sl_call_pool_free(struct sl_worker *w)
 /* --- routing ---------------------------------------------------------------------------- */
 
 /* The cheapest of models[0..n) with a deployment that can take a request now. */
-static const struct sl_model *cheapest_available(struct sl_call *c,
-                                                 const struct sl_model *const *models, size_t n,
-                                                 uint64_t now)
+static const struct sl_model *
+cheapest_available(struct sl_call *c, const struct sl_model *const *models, size_t n, uint64_t now)
 {
     struct sl_health *const *health = c->w->server->health;
 
@@ -1166,8 +1164,8 @@ static bool route(struct sl_call *c, const cJSON *root)
                        : cheapest_available(c, r->tiers[t].models, r->tiers[t].n_models, now);
     }
     if (!c->model) { /* nothing is available: let the attempt report it properly */
-        c->model = arm && arm->tiers && arm->tiers[tier] ? arm->tiers[tier][0]
-                                                          : r->tiers[tier].models[0];
+        c->model =
+            arm && arm->tiers && arm->tiers[tier] ? arm->tiers[tier][0] : r->tiers[tier].models[0];
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tiers[c->tier].slot]);

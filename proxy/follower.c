@@ -45,9 +45,9 @@ struct sl_follower {
     pthread_t thread;
     bool started;
 
-    uint64_t seq;    /* the last change applied */
-    bool synced;     /* a snapshot came and no update was missed since */
-    char *pending;   /* the snapshot's config, applied when the snapshot ends */
+    uint64_t seq;  /* the last change applied */
+    bool synced;   /* a snapshot came and no update was missed since */
+    char *pending; /* the snapshot's config, applied when the snapshot ends */
     int64_t heard_ms, asked_ms, reported_ms;
     int64_t applied_us; /* when the version served now was published */
     char error[512];    /* why the newest version was refused; "" when it was not */
@@ -205,12 +205,12 @@ static void apply(struct sl_follower *f, const char *body, size_t len)
     if (version == __atomic_load_n(&f->srv->version, __ATOMIC_ACQUIRE) || version == f->refused)
         goto out;
     snprintf(name, sizeof(name), "version %lld", (long long)version);
-    cfg = sl_config_build(name, f->srv->cfg->path, f->file_root, doc, resolve, f, err,
-                          sizeof(err));
+    cfg = sl_config_build(name, f->srv->cfg->path, f->file_root, doc, resolve, f, err, sizeof(err));
     if (cfg && !assign_slots(f, cfg)) {
-        snprintf(err, sizeof(err), "%s: routes: more distinct route or tier names than %d/%d "
-                 "over this process's life; restart it", name, SL_CONFIG_MAX_ROUTES,
-                 SL_CONFIG_MAX_ROUTE_TIERS);
+        snprintf(err, sizeof(err),
+                 "%s: routes: more distinct route or tier names than %d/%d "
+                 "over this process's life; restart it",
+                 name, SL_CONFIG_MAX_ROUTES, SL_CONFIG_MAX_ROUTE_TIERS);
         sl_config_destroy(cfg);
         cfg = NULL;
     }
@@ -270,7 +270,8 @@ static void ask(struct sl_follower *f)
     f->asked_ms = sl_clock_mono_us() / 1000;
     f->dealer = open_socket(f, ZMQ_DEALER, f->ctl->snapshot);
     if (f->dealer &&
-        (zmq_send(f->dealer, SL_CLONE_ICANHAZ, strlen(SL_CLONE_ICANHAZ), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        (zmq_send(f->dealer, SL_CLONE_ICANHAZ, strlen(SL_CLONE_ICANHAZ),
+                  ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
          zmq_send(f->dealer, f->id, strlen(f->id), ZMQ_DONTWAIT) < 0) &&
         errno != EAGAIN)
         sl_warn("cannot ask the controller for a snapshot: %s", zmq_strerror(errno));

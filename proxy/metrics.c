@@ -236,9 +236,11 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                               "would have cost on its premium tier.\n"
                               "# TYPE sluice_premium_cost_usd_total counter\n");
     for (size_t r = 0; r < cfg->n_routes && rc == 0; r++)
-        rc = sl_buf_addf(
-            out, "sluice_premium_cost_usd_total{route=\"%s\"} %.9f\n", cfg->routes[r].name,
-            (double)sum_counter(w, nw, offsetof(struct sl_metrics, premium_nusd), cfg->routes[r].slot) / 1e9);
+        rc = sl_buf_addf(out, "sluice_premium_cost_usd_total{route=\"%s\"} %.9f\n",
+                         cfg->routes[r].name,
+                         (double)sum_counter(w, nw, offsetof(struct sl_metrics, premium_nusd),
+                                             cfg->routes[r].slot) /
+                             1e9);
 
     for (size_t k = 0; k < nw; k++)
         cancels += load(&w[k]->client_cancels);

@@ -400,3 +400,51 @@ Test(classifier, save_replaces_an_existing_model_whole)
     sl_classifier_destroy(c);
     free(w);
 }
+
+/* Reads back the artifact write_model wrote, as a controller's message would carry it. */
+static char *model_text(size_t *len)
+{
+    FILE *fp = fopen(path, "r");
+    char *t = calloc(1, 8192);
+
+    cr_assert_not_null(fp);
+    *len = fread(t, 1, 8191, fp);
+    fclose(fp);
+    return t;
+}
+
+Test(classifier, parses_an_artifact_in_memory_by_its_length_only)
+{
+    char err[256] = "", *text;
+    size_t len;
+    struct sl_classifier *c;
+
+    write_model(NULL, NULL);
+    text = model_text(&len);
+    text[len] = 'x'; /* a byte past the length must not be read */
+    c = sl_classifier_parse("sha256:ab", text, len, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(c->w[3], 0.5f);
+    cr_assert_str_eq(c->path, "sha256:ab");
+    sl_classifier_destroy(c);
+    memcpy(text + len, " ]", 2); /* but text inside the length is */
+    cr_assert_null(sl_classifier_parse("sha256:ab", text, len + 2, err, sizeof(err)));
+    cr_assert_not_null(strstr(err, "sha256:ab: line"), "%s", err);
+    free(text);
+}
+
+Test(classifier, the_last_reference_frees)
+{
+    char err[256] = "";
+    struct sl_classifier *c;
+
+    write_model(NULL, NULL);
+    c = sl_classifier_load(path, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    cr_assert_eq(sl_classifier_ref(c), c);
+    cr_assert_eq(c->refs, 2);
+    sl_classifier_destroy(c);
+    cr_assert_eq(c->refs, 1, "still alive for the other holder");
+    cr_assert_eq(c->w[3], 0.5f);
+    sl_classifier_destroy(c); /* freed: the sanitizer build would report a leak otherwise */
+}

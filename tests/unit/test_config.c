@@ -732,3 +732,277 @@ Test(config, evaluators_take_zeromq_endpoints)
     expect_error(MINIMAL("\"evaluators\": {\"endpoints\": [\"localhost:5557\"]},"),
                  "test.json: evaluators.endpoints: each must be an endpoint");
 }
+
+/* --- configuration versions: sl_config_build, A/B splits, policies --------------------------- */
+
+static char vdir[64], vfile[128];
+static struct sl_classifier *shared; /* what the test resolver hands out for "sha256:..." */
+static int resolved;
+
+static void versions_setup(void)
+{
+    float *w = calloc(SL_FEATURES_DIM, sizeof(*w));
+    double t[1] = {0.5};
+    char model[160];
+    FILE *fp;
+
+    snprintf(vdir, sizeof(vdir), "/tmp/sl_config_XXXXXX");
+    cr_assert_not_null(mkdtemp(vdir));
+    snprintf(model, sizeof(model), "%s/router.json", vdir);
+    cr_assert_eq(
+        sl_classifier_save(model, w, 0, SL_MESSAGES_LAST_USER, t, 1, NULL, NULL, err, sizeof(err)),
+        0, "%s", err);
+    free(w);
+    shared = sl_classifier_load(model, err, sizeof(err));
+    cr_assert_not_null(shared, "%s", err);
+    snprintf(vfile, sizeof(vfile), "%s/sluice.json", vdir);
+    fp = fopen(vfile, "w");
+    cr_assert_not_null(fp);
+    fputs("{\"providers\": {\"p\": {\"base_url\": \"http://127.0.0.1:9000/v1\"}},"
+          "\"models\": {\"cheap\": {\"price\": {\"input\": 1, \"output\": 1},"
+          "  \"deployments\": [{\"provider\": \"p\", \"model\": \"c\"}],"
+          "  \"fallbacks\": [\"big\"]},"
+          "\"mid\": {\"price\": {\"input\": 2, \"output\": 2},"
+          "  \"deployments\": [{\"provider\": \"p\", \"model\": \"m\"}]},"
+          "\"big\": {\"price\": {\"input\": 9, \"output\": 9},"
+          "  \"deployments\": [{\"provider\": \"p\", \"model\": \"b\"}]}},"
+          "\"routes\": {\"auto\": {\"classifier\": \"router.json\", \"tiers\": ["
+          "  {\"name\": \"small\", \"models\": [\"cheap\"]},"
+          "  {\"name\": \"large\", \"models\": [\"big\"]}]}}}",
+          fp);
+    fclose(fp);
+    resolved = 0;
+}
+
+static void versions_teardown(void)
+{
+    char p[200];
+
+    sl_classifier_destroy(shared);
+    snprintf(p, sizeof(p), "%s/router.json", vdir);
+    unlink(p);
+    unlink(vfile);
+    rmdir(vdir);
+}
+
+static struct sl_classifier *test_resolve(void *ctx, const char *file, const char *ref, char *e,
+                                          size_t elen)
+{
+    (void)ctx;
+    resolved++;
+    if (strcmp(ref, "sha256:abc") == 0)
+        return sl_classifier_ref(shared);
+    return sl_config_classifier_file(NULL, file, ref, e, elen);
+}
+
+/* Builds the version document text on vfile's tree. */
+static struct sl_config *build(const char *doc_text)
+{
+    struct sl_config *base = sl_config_load(vfile, err, sizeof(err));
+    cJSON *root, *doc = cJSON_Parse(doc_text);
+    struct sl_config *cfg;
+    FILE *fp = fopen(vfile, "r");
+    char text[4096];
+    size_t n;
+
+    cr_assert_not_null(base, "%s", err);
+    cr_assert_not_null(doc, "not JSON: %s", doc_text);
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    root = cJSON_Parse(text);
+    err[0] = '\0';
+    cfg = sl_config_build("version 7", vfile, root, doc, test_resolve, NULL, err, sizeof(err));
+    cJSON_Delete(root);
+    cJSON_Delete(doc);
+    sl_config_destroy(base);
+    return cfg;
+}
+
+static void expect_version_error(const char *doc, const char *want)
+{
+    struct sl_config *cfg = build(doc);
+
+    cr_assert_null(cfg, "accepted: %s", doc);
+    cr_assert(strstr(err, want), "expected \"%s\" in \"%s\"", want, err);
+}
+
+#define ROUTE(extra)                                                                               \
+    "{\"routes\": {\"auto\": {\"classifier\": \"sha256:abc\", \"tiers\": ["                        \
+    "{\"name\": \"small\", \"models\": [\"cheap\"]}, {\"name\": \"large\", \"models\": "           \
+    "[\"big\"]}]" extra "}}}"
+
+TestSuite(versions, .init = versions_setup, .fini = versions_teardown);
+
+Test(versions, a_document_replaces_the_routes_and_keeps_models_in_file_order)
+{
+    struct sl_config *cfg = build(ROUTE(", \"thresholds\": [0.3]"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->n_models, 3);
+    cr_assert_str_eq(cfg->models[0].name, "cheap");
+    cr_assert_str_eq(cfg->models[2].name, "big");
+    cr_assert_str_eq(cfg->deployments[1].model, "m");
+    cr_assert_eq(cfg->n_routes, 1);
+    cr_assert_eq(cfg->routes[0].classifier, shared, "the resolver's classifier is used");
+    cr_assert_float_eq(cfg->routes[0].thresholds[0], 0.3, 1e-12);
+    cr_assert_eq(cfg->routes[0].n_tiers, 2);
+    cr_assert_eq(cfg->routes[0].tiers[1].slot, 1);
+    /* the file's fallbacks stay when the document names none */
+    cr_assert_eq(cfg->models[0].n_fallbacks, 1);
+    cr_assert_eq(shared->refs, 2, "the version holds one reference");
+    sl_config_destroy(cfg);
+    cr_assert_eq(shared->refs, 1, "and gives it back");
+}
+
+Test(versions, no_routes_in_the_document_means_none_and_fallbacks_are_replaced)
+{
+    struct sl_config *cfg = build("{\"fallbacks\": {\"cheap\": [\"mid\", \"big\"], \"big\": []}}");
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->n_routes, 0);
+    cr_assert_eq(cfg->models[0].n_fallbacks, 2);
+    cr_assert_str_eq(cfg->models[0].fallbacks[0]->name, "mid");
+    cr_assert_eq(cfg->models[2].n_fallbacks, 0);
+    cr_assert_eq(resolved, 0);
+    sl_config_destroy(cfg);
+}
+
+Test(versions, problems_are_named_by_the_version_and_key)
+{
+    expect_version_error(ROUTE(", \"thresholds\": [1.5]"),
+                         "version 7: routes.auto.thresholds: must be ascending numbers");
+    expect_version_error("{\"routes\": {}, \"limits\": {}}", "version 7: limits:");
+    expect_version_error("{\"fallbacks\": {\"nope\": [\"big\"]}}", "version 7: fallbacks.nope:");
+    expect_version_error("{\"fallbacks\": {\"cheap\": [\"gone\"]}}",
+                         "models.cheap.fallbacks: \"gone\" is not a model");
+    expect_version_error("[]", "version 7: a version document must be a JSON object");
+    expect_version_error("{\"routes\": {\"auto\": {\"classifier\": \"missing.json\", \"tiers\": "
+                         "[{\"name\": \"a\", \"models\": [\"cheap\"]}, {\"name\": \"b\", "
+                         "\"models\": [\"big\"]}]}}}",
+                         "routes.auto.classifier:");
+    expect_version_error("{\"routes\": {\"auto\": {\"classifier\": \"sha256:abc\", \"tiers\": "
+                         "[{\"name\": \"a\", \"models\": [\"cheap\"]}, {\"name\": \"a\", "
+                         "\"models\": [\"big\"]}]}}}",
+                         "another tier of this route is called \"a\"");
+}
+
+Test(versions, ab_arms_are_read_with_their_variants)
+{
+    struct sl_config *cfg = build(
+        ROUTE(", \"ab\": {\"name\": \"exp1\", \"sticky\": \"header:x-tenant\", \"arms\": ["
+              "{\"name\": \"control\", \"weight\": 3},"
+              "{\"name\": \"premium\", \"weight\": 1, \"model\": \"big\"},"
+              "{\"name\": \"mid\", \"weight\": 1, \"tiers\": {\"small\": [\"mid\", \"cheap\"]}},"
+              "{\"name\": \"canary\", \"weight\": 1, \"classifier\": \"sha256:abc\", "
+              "\"thresholds\": [0.7]}]}"));
+    const struct sl_ab *ab;
+
+    cr_assert_not_null(cfg, "%s", err);
+    ab = cfg->routes[0].ab;
+    cr_assert_not_null(ab);
+    cr_assert_str_eq(ab->name, "exp1");
+    cr_assert_eq(ab->sticky, SL_STICKY_HEADER);
+    cr_assert_str_eq(ab->header, "x-tenant");
+    cr_assert_eq(ab->n_arms, 4);
+    cr_assert_float_eq(ab->total_weight, 6, 1e-12);
+    cr_assert_null(ab->arms[0].model);
+    cr_assert_null(ab->arms[0].classifier);
+    cr_assert_null(ab->arms[0].thresholds, "the control arm is the route itself");
+    cr_assert_str_eq(ab->arms[1].model->name, "big");
+    cr_assert_eq(sl_route_tier_of(&cfg->routes[0], ab->arms[1].model), 1);
+    cr_assert_not_null(ab->arms[2].tiers[0]);
+    cr_assert_null(ab->arms[2].tiers[1], "tiers not named keep the route's models");
+    cr_assert_eq(ab->arms[2].n_tier_models[0], 2);
+    cr_assert_str_eq(ab->arms[2].tiers[0][0]->name, "cheap", "cheapest first");
+    cr_assert_eq(ab->arms[3].classifier, shared);
+    cr_assert_float_eq(ab->arms[3].thresholds[0], 0.7, 1e-12);
+    cr_assert_eq(shared->refs, 3);
+    sl_config_destroy(cfg);
+    cr_assert_eq(shared->refs, 1);
+}
+
+Test(versions, ab_sticky_defaults_to_the_key_and_user_is_accepted)
+{
+    struct sl_config *cfg = build(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                                        "{\"name\": \"b\", \"weight\": 1}]}"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->routes[0].ab->sticky, SL_STICKY_KEY);
+    cr_assert_str_eq(cfg->routes[0].ab->name, "auto", "the experiment is named after its route");
+    sl_config_destroy(cfg);
+    cfg = build(ROUTE(", \"ab\": {\"sticky\": \"user\", \"arms\": [{\"name\": \"a\", \"weight\": "
+                      "1}, {\"name\": \"b\", \"weight\": 1}]}"));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->routes[0].ab->sticky, SL_STICKY_USER);
+    sl_config_destroy(cfg);
+}
+
+Test(versions, bad_ab_splits_are_refused)
+{
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1}]}"),
+                         "routes.auto.ab.arms: must be an array of at least two arms");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                               "{\"name\": \"a\", \"weight\": 1}]}"),
+                         "routes.auto.ab.arms[1]: another arm is called \"a\"");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 0},"
+                               "{\"name\": \"b\", \"weight\": 1}]}"),
+                         "routes.auto.ab.arms[0].weight: must be a number above 0");
+    expect_version_error(ROUTE(", \"ab\": {\"sticky\": \"cookie\", \"arms\": [{\"name\": \"a\", "
+                               "\"weight\": 1}, {\"name\": \"b\", \"weight\": 1}]}"),
+                         "routes.auto.ab.sticky: must be key, user or header:NAME");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                               "{\"name\": \"b\", \"weight\": 1, \"model\": \"mid\"}]}"),
+                         "\"mid\" is in none of the route's tiers");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                               "{\"name\": \"b\", \"weight\": 1, \"tiers\": {\"huge\": "
+                               "[\"big\"]}}]}"),
+                         "routes.auto.ab.arms[1].tiers.huge: no tier of this route");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                               "{\"name\": \"b\", \"weight\": 1, \"model\": \"big\", "
+                               "\"thresholds\": [0.2]}]}"),
+                         "an arm with a model is not routed");
+    expect_version_error(ROUTE(", \"ab\": {\"arms\": [{\"name\": \"a\", \"weight\": 1},"
+                               "{\"name\": \"b\", \"weight\": 1, \"thresholds\": [0.2, 0.4]}]}"),
+                         "routes.auto.ab.arms[1].thresholds: must be an array of 1 number");
+}
+
+Test(versions, policy_defaults_to_notify_and_reads_its_bounds)
+{
+    struct sl_config *cfg = build(ROUTE(""));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_not(cfg->routes[0].policy.adjust);
+    cr_assert_float_eq(cfg->routes[0].policy.step, 0.05, 1e-12);
+    sl_config_destroy(cfg);
+    cfg = build(ROUTE(", \"policy\": {\"on_alert\": \"adjust\", \"step\": 0.1, \"ceiling\": 0.3,"
+                      " \"cooldown_s\": 60}"));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(cfg->routes[0].policy.adjust);
+    cr_assert_float_eq(cfg->routes[0].policy.step, 0.1, 1e-12);
+    cr_assert_float_eq(cfg->routes[0].policy.ceiling, 0.3, 1e-12);
+    cr_assert_eq(cfg->routes[0].policy.cooldown_s, 60);
+    sl_config_destroy(cfg);
+    expect_version_error(ROUTE(", \"policy\": {\"on_alert\": \"panic\"}"),
+                         "routes.auto.policy.on_alert: must be notify or adjust");
+    expect_version_error(ROUTE(", \"policy\": {\"step\": 0.9}"), "routes.auto.policy.step");
+}
+
+Test(config, controller_endpoints_are_read_and_checked)
+{
+    struct sl_config *cfg =
+        parse(MINIMAL("\"controller\": {\"snapshot\": \"tcp://127.0.0.1:5560\", \"updates\": "
+                      "\"tcp://127.0.0.1:5561\", \"reports\": \"tcp://127.0.0.1:5562\", "
+                      "\"heartbeat_ms\": 250},"));
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->controller.updates, "tcp://127.0.0.1:5561");
+    cr_assert_eq(cfg->controller.heartbeat_ms, 250);
+    sl_config_destroy(cfg);
+    cfg = parse(MINIMAL(""));
+    cr_assert_null(cfg->controller.snapshot, "no controller unless named");
+    sl_config_destroy(cfg);
+    expect_error(MINIMAL("\"controller\": {\"snapshot\": \"tcp://a:1\", \"updates\": \"b\", "
+                         "\"reports\": \"tcp://c:3\"},"),
+                 "test.json: controller.updates: must be an endpoint");
+}
