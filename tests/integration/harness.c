@@ -1,5 +1,7 @@
 /* Starting, talking to and stopping real processes on loopback for integration tests. */
 #include "harness.h"
+
+#include <sqlite3.h>
 #include "classifier.h"
 #include "features.h"
 
@@ -154,6 +156,32 @@ void proxy_restart(struct proc *p)
     unlink(pf);
     spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
     wait_port(p, pf);
+}
+
+void controller_restart(struct proc *p)
+{
+    char exe[512], cfg[300], pf[300];
+
+    snprintf(exe, sizeof(exe), "%s/sluice-controller", bindir());
+    snprintf(cfg, sizeof(cfg), "%s/controller.json", p->dir);
+    snprintf(pf, sizeof(pf), "%s/port", p->dir);
+    unlink(pf);
+    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    wait_port(p, pf);
+}
+
+void controller_start(struct proc *p, const char *fmt, ...)
+{
+    char cfg[300], text[16384];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    make_dir(p, "controller");
+    snprintf(cfg, sizeof(cfg), "%s/controller.json", p->dir);
+    write_file(cfg, text);
+    controller_restart(p);
 }
 
 int proxy_start_fails(const char *config_json, char *err, size_t errlen)
@@ -370,6 +398,25 @@ double metric(int port, const char *series)
     }
     resp_free(&r);
     return v;
+}
+
+long audit_count(const struct proc *proxy, const char *where)
+{
+    char path[400], sql[512];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long n = -1;
+
+    snprintf(path, sizeof(path), "%s/data/audit.db", proxy->dir);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", path);
+    sqlite3_busy_timeout(db, 5000);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM requests WHERE %s", where);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
 }
 
 void classifier_write(const char *path, const char *hard_prompt, double threshold)

@@ -24,6 +24,11 @@ void proxy_start(struct proc *p, const char *fmt, ...) __attribute__((format(pri
 void proxy_restart(struct proc *p);
 /* Starts sluice-proxy expecting it to fail: returns its exit status, fills err with stderr. */
 int proxy_start_fails(const char *config_json, char *err, size_t errlen);
+/* Starts sluice-controller with a controller.json made from fmt, in a new directory, on an HTTP
+ * port it chooses. */
+void controller_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Starts a stopped sluice-controller again with the same directory and config. */
+void controller_restart(struct proc *p);
 /* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. */
 int proc_stop(struct proc *p);
 /* Asserts that the process exited cleanly (status 0: no sanitizer report, no crash). */
@@ -58,6 +63,9 @@ double mock_stat(const struct proc *mock, const char *key);
 
 /* The value of one Prometheus series line (exact text before the value), or -1. */
 double metric(int port, const char *series);
+
+/* Counts the rows of the proxy's audit.db (in its directory's data/) matching where (SQL). */
+long audit_count(const struct proc *proxy, const char *where);
 
 /* Writes a classifier artifact to path that scores prompts sharing hard_prompt's words high
  * and others low (weight +3 on each of its hashed features, bias -2), with one threshold. */

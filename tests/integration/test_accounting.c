@@ -87,26 +87,6 @@ static void chat_with(struct resp *r, const char *secret, const char *body)
     http(r, proxy.port, NULL, "/v1/chat/completions", body, auth, 0);
 }
 
-/* Counts audit rows matching where (SQL), opening audit.db read-only next to the config. */
-static long audit_count(const char *where)
-{
-    char path[400], sql[512];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long n = -1;
-
-    snprintf(path, sizeof(path), "%s/data/audit.db", proxy.dir);
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", path);
-    sqlite3_busy_timeout(db, 5000);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM requests WHERE %s", where);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 Test(accounting, key_lifecycle_create_use_list_revoke)
 {
     char secret[64], id[32], v[64], path[64];
@@ -247,7 +227,7 @@ Test(accounting, requests_per_minute_hold_exactly_under_concurrency)
             cr_assert_str_eq(shots[i].remaining, "0");
         }
     }
-    cr_assert_eq(audit_count("1") >= 0, 1);
+    cr_assert_eq(audit_count(&proxy, "1") >= 0, 1);
 }
 
 Test(accounting, team_limit_binds_across_its_keys)
@@ -484,8 +464,8 @@ Test(accounting, tokens_are_counted_when_the_upstream_sends_no_usage,
     resp_free(&r);
     proc_stop_clean(&proxy);
     /* the mock's 40 words come out near 40 tokens; the prompt near 11 + message overhead */
-    cr_assert_eq(audit_count("tokens_estimated = 1 AND tokens_out BETWEEN 30 AND 60 AND"
-                             " tokens_in BETWEEN 10 AND 30 AND cost_usd > 0"),
+    cr_assert_eq(audit_count(&proxy, "tokens_estimated = 1 AND tokens_out BETWEEN 30 AND 60 AND"
+                                     " tokens_in BETWEEN 10 AND 30 AND cost_usd > 0"),
                  1);
     proxy_restart(&proxy);
 }
@@ -503,7 +483,8 @@ Test(accounting, unpriced_model_is_recorded_as_unpriced_not_free)
     cr_assert_str_eq(v, "unpriced");
     resp_free(&r);
     proc_stop_clean(&proxy);
-    cr_assert_eq(audit_count("team = 'unpriced' AND tokens_in > 0 AND cost_usd IS NULL"), 1);
+    cr_assert_eq(audit_count(&proxy, "team = 'unpriced' AND tokens_in > 0 AND cost_usd IS NULL"),
+                 1);
     proxy_restart(&proxy);
 }
 
@@ -674,8 +655,8 @@ Test(audit_drain, rows_equal_responses_after_faults_and_a_sigterm_mid_load, .tim
     }
     cr_assert_eq(status, 0, "the proxy exits cleanly after draining");
     cr_assert_gt(responses, 100, "the load ran");
-    rows = audit_count("1");
+    rows = audit_count(&proxy, "1");
     cr_assert_eq(rows, responses, "%ld audit rows for %ld responses", rows, responses);
-    cr_assert_gt(audit_count("status >= 500"), 0, "the faults reached the clients too");
+    cr_assert_gt(audit_count(&proxy, "status >= 500"), 0, "the faults reached the clients too");
     proc_stop(&mock);
 }
