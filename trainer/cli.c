@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "evaluate.h"
 #include "export.h"
 #include "labels.h"
@@ -17,6 +18,7 @@
 #include "train.h"
 
 #define EXIT_USAGE 2
+#define EXIT_WORSE 3 /* compare: the new model is worse */
 #define MAX_DATA   64
 #define MAX_GRID   64
 
@@ -39,6 +41,12 @@ static const char usage_text[] =
     "      AUC, log-loss, calibration and, for rows with both models' scores, APGR, CPT(50%),\n"
     "      CPT(80%) and the saving at 95% quality per source, beside random and category-prior\n"
     "      routers. Default split: test.\n"
+    "  compare --model NEW.json --baseline CURRENT.json (--data FILE | --eval-db PATH)...\n"
+    "      [--split train|dev|test|all] [--source NAME] [--tolerance X] [--json]\n"
+    "      Evaluates both models on the same rows (default split: test) and prints their AUC,\n"
+    "      log-loss and, for rows with both tiers' scores, APGR side by side. The new model is\n"
+    "      not worse when its AUC, and its APGR when both have one, are at least the baseline's\n"
+    "      minus X (default 0). Exit status 0 when it is not worse, 3 when it is worse.\n"
     "  thresholds --model MODEL.json (--data FILE | --eval-db PATH) [--split dev|test|...]\n"
     "      [--source NAME] (--min-quality Q | --max-premium-share S) [--csv FILE]\n"
     "      [--svg FILE] [--write]\n"
@@ -51,7 +59,10 @@ static const char usage_text[] =
     "      The eval.db labels as a JSONL dataset (id, messages, label, category = route,\n"
     "      split) that --data reads back as the same rows.\n"
     "  time-score --model MODEL.json [--n N]\n"
-    "      p50 and p99 of feature extraction + scoring for 200 B, 2 KB and 20 KB prompts.\n";
+    "      p50 and p99 of feature extraction + scoring for 200 B, 2 KB and 20 KB prompts.\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 bad usage or bad input data, 3 (compare) the new\n"
+    "model is worse.\n";
 
 static int usage_error(FILE *err, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -151,6 +162,8 @@ enum {
     OPT_WRITE,
     OPT_N,
     OPT_EVAL_DB,
+    OPT_BASELINE,
+    OPT_TOLERANCE,
 };
 
 /* Every option of every command; each command accepts its own subset. */
@@ -180,6 +193,8 @@ static const struct option options[] = {
     {"write", no_argument, NULL, OPT_WRITE},
     {"n", required_argument, NULL, OPT_N},
     {"eval-db", required_argument, NULL, OPT_EVAL_DB},
+    {"baseline", required_argument, NULL, OPT_BASELINE},
+    {"tolerance", required_argument, NULL, OPT_TOLERANCE},
     {NULL, 0, NULL, 0},
 };
 
@@ -197,14 +212,14 @@ struct args {
     size_t n_data;
     const char *eval_db[MAX_DATA];
     size_t n_eval_db;
-    const char *out, *model, *source, *csv, *svg, *split;
+    const char *out, *model, *baseline, *source, *csv, *svg, *split;
     const char *messages, *class_weight, *select;
     double grid[MAX_GRID];
     size_t n_grid;
     bool have_lambda;
     long cv, max_iter, threads, n;
     bool cv_set;
-    double tol, price_weak, price_strong, min_quality, max_share;
+    double tol, price_weak, price_strong, min_quality, max_share, tolerance;
     bool quiet, json, write;
 };
 
@@ -257,6 +272,9 @@ static int parse(int argc, char **argv, const char *cmd, const int *allowed, str
             break;
         case OPT_MODEL:
             a->model = v;
+            break;
+        case OPT_BASELINE:
+            a->baseline = v;
             break;
         case OPT_SOURCE:
             a->source = v;
@@ -316,6 +334,9 @@ static int parse(int argc, char **argv, const char *cmd, const int *allowed, str
             break;
         case OPT_MIN_QUALITY:
             bad = parse_double(v, &a->min_quality) != 0 || a->min_quality <= 0;
+            break;
+        case OPT_TOLERANCE:
+            bad = parse_double(v, &a->tolerance) != 0 || a->tolerance < 0 || a->tolerance > 1;
             break;
         case OPT_MAX_SHARE:
             bad = parse_double(v, &a->max_share) != 0 || a->max_share < 0 || a->max_share > 1;
@@ -427,6 +448,40 @@ static int cmd_eval(int argc, char **argv, FILE *out, FILE *err)
     return status_of(sl_evaluate_run(&cfg, out, err));
 }
 
+static int cmd_compare(int argc, char **argv, FILE *out, FILE *err)
+{
+    static const int allowed[] = {OPT_MODEL,     OPT_BASELINE, OPT_DATA,
+                                  OPT_EVAL_DB,   OPT_SPLIT,    OPT_SOURCE,
+                                  OPT_TOLERANCE, OPT_JSON,     0};
+    struct sl_compare_config cfg;
+    struct args a;
+    bool not_worse;
+    int rc;
+
+    if ((rc = parse(argc, argv, "compare", allowed, &a, err)) != 0)
+        return rc;
+    if ((rc = need(err, "compare", a.model, "--model")) != 0 ||
+        (rc = need(err, "compare", a.baseline, "--baseline")) != 0)
+        return rc;
+    if (a.n_data + a.n_eval_db == 0)
+        return usage_error(err, "compare", "%s", "--data or --eval-db is required");
+    sl_compare_config_default(&cfg);
+    cfg.model = a.model;
+    cfg.baseline = a.baseline;
+    cfg.data = a.data;
+    cfg.n_data = a.n_data;
+    cfg.eval_dbs = a.eval_db;
+    cfg.n_eval_dbs = a.n_eval_db;
+    cfg.source = a.source;
+    cfg.tolerance = a.tolerance;
+    cfg.json = a.json;
+    if (a.split && parse_split(a.split, &cfg.split, &cfg.all_rows) != 0)
+        return usage_error(err, "compare", "--split: %s is not train, dev, test or all", a.split);
+    if ((rc = sl_compare_run(&cfg, &not_worse, out, err)) != 0)
+        return status_of(rc);
+    return not_worse ? 0 : EXIT_WORSE;
+}
+
 static int cmd_thresholds(int argc, char **argv, FILE *out, FILE *err)
 {
     static const int allowed[] = {
@@ -521,8 +576,13 @@ int sl_cli_main(int argc, char **argv, FILE *out, FILE *err)
         const char *name;
         int (*run)(int, char **, FILE *, FILE *);
     } commands[] = {
-        {"fit", cmd_fit},       {"eval", cmd_eval},     {"thresholds", cmd_thresholds},
-        {"export", cmd_export}, {"labels", cmd_labels}, {"time-score", cmd_time_score},
+        {"fit", cmd_fit},
+        {"eval", cmd_eval},
+        {"compare", cmd_compare},
+        {"thresholds", cmd_thresholds},
+        {"export", cmd_export},
+        {"labels", cmd_labels},
+        {"time-score", cmd_time_score},
     };
 
     if (argc < 2) {

@@ -1,5 +1,6 @@
 /* sluice-trainer's command line: parses each command's options into its module's config and
- * runs it. Exit statuses: 0 success, 1 failure, 2 bad usage or bad input data. */
+ * runs it. Exit statuses: 0 success, 1 failure, 2 bad usage or bad input data, 3 when
+ * compare finds the new model worse than the baseline. */
 #ifndef SL_CLI_H
 #define SL_CLI_H
 

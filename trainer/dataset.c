@@ -482,6 +482,25 @@ int sl_dataset_load_from(struct sl_dataset *d, const char *path, bool eval_db, c
                    : sl_dataset_load(d, path, source, errors);
 }
 
+int sl_dataset_load_many(struct sl_dataset *d, const char *const *data, size_t n_data,
+                         const char *const *eval_dbs, size_t n_eval_dbs, const char *source,
+                         FILE *errors)
+{
+    int rc = 0, bad = 0;
+
+    for (size_t i = 0; i < n_data + n_eval_dbs; i++) {
+        bool eval_db = i >= n_data;
+
+        rc = sl_dataset_load_from(d, eval_db ? eval_dbs[i - n_data] : data[i], eval_db, source,
+                                  errors);
+        if (rc == SL_EPARSE)
+            bad = 1;
+        else if (rc != 0)
+            return rc;
+    }
+    return bad ? SL_EPARSE : 0;
+}
+
 /* One row as a JSON object in the plain format; NULL when out of memory. The messages are
  * referenced, not copied: the object must be deleted before the row. */
 static cJSON *row_json(const struct sl_example *e)

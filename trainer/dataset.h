@@ -83,6 +83,13 @@ enum sl_split sl_dataset_evaldb_split(const char *request_id);
 int sl_dataset_load_from(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
                          FILE *errors) SL_MUST_CHECK;
 
+/* Appends the JSONL files data[0..n_data), then the eval.dbs eval_dbs[0..n_eval_dbs), as
+ * sl_dataset_load_from. A file with bad lines does not stop the others, so that all the bad
+ * lines are reported at once; then SL_EPARSE. Stops at the first other error. */
+int sl_dataset_load_many(struct sl_dataset *d, const char *const *data, size_t n_data,
+                         const char *const *eval_dbs, size_t n_eval_dbs, const char *source,
+                         FILE *errors) SL_MUST_CHECK;
+
 /* Writes rows rows[0..n) of d (all rows when rows is NULL) to fp as JSONL in the plain format:
  * {"id", "prompt" or "messages", "label", "category", "source", "split", "score_weak",
  * "score_strong"}, leaving out an id, category and source that are absent or "" and scores

@@ -19,14 +19,6 @@ void sl_evaluate_config_default(struct sl_evaluate_config *cfg)
     cfg->price_strong = NAN;
 }
 
-/* Routing measures for one group of rows (a source, or all of them). */
-struct group {
-    const char *name;
-    size_t n;
-    double auc;
-    struct sl_curve_summary learned, prior, random;
-};
-
 /* Everything scored once, then sliced per group. */
 struct scored {
     size_t n;
@@ -41,12 +33,11 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The measures of the rows of s whose source is name (every row with scores when NULL). */
-static int group_measure(const struct sl_evaluate_config *cfg, const struct sl_dataset *d,
-                         const struct scored *s, const char *name, struct group *g)
+static int group_measure(const struct sl_dataset *d, const struct scored *s, double pw, double ps,
+                         const char *name, struct sl_evaluate_group *g)
 {
     double *buf = malloc((s->n ? s->n : 1) * 4 * sizeof(double));
     int *lab = malloc((s->n ? s->n : 1) * sizeof(int));
-    double pw = cfg->price_weak, ps = cfg->price_strong;
     size_t m = 0;
     int rc = 0;
 
@@ -87,6 +78,80 @@ out:
     return rc;
 }
 
+int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, const size_t *rows,
+                     size_t n, double price_weak, double price_strong,
+                     struct sl_evaluate_result *res)
+{
+    struct scored s = {0};
+    const char **names = NULL;
+    size_t nnames = 0;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    res->rows = n;
+    s.n = n;
+    s.rows = rows;
+    s.score = malloc((n ? n : 1) * sizeof(double));
+    s.prior = malloc((n ? n : 1) * sizeof(double));
+    s.qw = malloc((n ? n : 1) * sizeof(double));
+    s.qs = malloc((n ? n : 1) * sizeof(double));
+    s.label = malloc((n ? n : 1) * sizeof(int));
+    names = malloc((n ? n : 1) * sizeof(*names));
+    res->groups = malloc((n + 1) * sizeof(*res->groups));
+    if (!s.score || !s.prior || !s.qw || !s.qs || !s.label || !names || !res->groups) {
+        rc = SL_ENOMEM;
+        goto out;
+    }
+    if ((rc = sl_predict_rows(c, d, rows, n, s.score)) != 0 ||
+        (rc = sl_baseline_category_prior(d, rows, n, s.prior)) != 0)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        const struct sl_example *e = &d->rows[rows[k]];
+        s.label[k] = e->label;
+        sl_dataset_quality(e, &s.qw[k], &s.qs[k]);
+        if (!e->has_scores)
+            continue;
+        /* Sources are interned: a new pointer is a new source. */
+        size_t j = 0;
+        while (j < nnames && names[j] != e->source)
+            j++;
+        if (j == nnames)
+            names[nnames++] = e->source;
+    }
+    if ((rc = sl_scores_auc(s.score, s.label, n, &res->auc)) != 0)
+        goto out;
+    res->logloss = sl_scores_logloss(s.score, s.label, n);
+    sl_scores_calibration(s.score, s.label, n, res->bins);
+    qsort(names, nnames, sizeof(*names), cmp_str);
+    for (size_t j = 0; j < nnames; j++)
+        if ((rc = group_measure(d, &s, price_weak, price_strong, names[j],
+                                &res->groups[res->n_groups++])) != 0)
+            goto out;
+    if (nnames > 1 && (rc = group_measure(d, &s, price_weak, price_strong, NULL,
+                                          &res->groups[res->n_groups++])) != 0)
+        goto out;
+    if (res->n_groups > 0)
+        res->overall = &res->groups[res->n_groups - 1];
+out:
+    if (rc != 0)
+        sl_evaluate_result_free(res);
+    free(s.score);
+    free(s.prior);
+    free(s.qw);
+    free(s.qs);
+    free(s.label);
+    free(names);
+    return rc;
+}
+
+void sl_evaluate_result_free(struct sl_evaluate_result *res)
+{
+    free(res->groups);
+    res->groups = NULL;
+    res->n_groups = 0;
+    res->overall = NULL;
+}
+
 static void print_summary_row(FILE *out, const char *source, const char *router,
                               const struct sl_curve_summary *s)
 {
@@ -95,19 +160,21 @@ static void print_summary_row(FILE *out, const char *source, const char *router,
 }
 
 static void print_tables(FILE *out, const struct sl_evaluate_config *cfg,
-                         const struct sl_classifier *c, size_t n, double auc, double logloss,
-                         const struct sl_scores_bin *bins, const struct group *g, size_t ng)
+                         const struct sl_classifier *c, const struct sl_evaluate_result *r)
 {
+    const struct sl_scores_bin *bins = r->bins;
+    const struct sl_evaluate_group *g = r->groups;
+    size_t ng = r->n_groups;
     const cJSON *tr = c->meta ? cJSON_GetObjectItemCaseSensitive(c->meta, "training") : NULL;
     const cJSON *lambda = tr ? cJSON_GetObjectItemCaseSensitive(tr, "lambda") : NULL;
 
     fprintf(out, "model: %s", cfg->model);
     if (cJSON_IsNumber(lambda))
         fprintf(out, " (lambda %g)", lambda->valuedouble);
-    fprintf(out, "\nrows: %zu (%s, split %s)\n", n, cfg->data,
+    fprintf(out, "\nrows: %zu (%s, split %s)\n", r->rows, cfg->data,
             cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
-    fprintf(out, "auc: %.4f  logloss: %.4f\n\ncalibration:\n  %-9s %10s %9s %6s\n", auc, logloss,
-            "p", "mean_pred", "observed", "rows");
+    fprintf(out, "auc: %.4f  logloss: %.4f\n\ncalibration:\n  %-9s %10s %9s %6s\n", r->auc,
+            r->logloss, "p", "mean_pred", "observed", "rows");
     for (int b = 0; b < SL_SCORES_BINS; b++) {
         if (bins[b].n == 0)
             fprintf(out, "  %.1f-%.1f   %10s %9s %6d\n", bins[b].lo, bins[b].hi, "-", "-", 0);
@@ -151,19 +218,21 @@ static cJSON *summary_json(const struct sl_curve_summary *s)
     return o;
 }
 
-static int print_json(FILE *out, const struct sl_evaluate_config *cfg, size_t n, double auc,
-                      double logloss, const struct sl_scores_bin *bins, const struct group *g,
-                      size_t ng)
+static int print_json(FILE *out, const struct sl_evaluate_config *cfg,
+                      const struct sl_evaluate_result *r)
 {
+    const struct sl_scores_bin *bins = r->bins;
+    const struct sl_evaluate_group *g = r->groups;
+    size_t ng = r->n_groups;
     cJSON *o = cJSON_CreateObject(), *cal, *routing;
     char *text;
 
     cJSON_AddStringToObject(o, "model", cfg->model);
     cJSON_AddStringToObject(o, "data", cfg->data);
     cJSON_AddStringToObject(o, "split", cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
-    cJSON_AddNumberToObject(o, "rows", (double)n);
-    cJSON_AddNumberToObject(o, "auc", auc);
-    cJSON_AddNumberToObject(o, "logloss", logloss);
+    cJSON_AddNumberToObject(o, "rows", (double)r->rows);
+    cJSON_AddNumberToObject(o, "auc", r->auc);
+    cJSON_AddNumberToObject(o, "logloss", r->logloss);
     cal = cJSON_AddArrayToObject(o, "calibration");
     for (int b = 0; b < SL_SCORES_BINS; b++) {
         cJSON *e = cJSON_CreateObject();
@@ -198,12 +267,8 @@ int sl_evaluate_run(const struct sl_evaluate_config *cfg, FILE *out, FILE *err)
 {
     struct sl_dataset d;
     struct sl_classifier *c = NULL;
-    struct scored s = {0};
-    struct sl_scores_bin bins[SL_SCORES_BINS];
-    struct group *groups = NULL;
-    const char **names = NULL;
-    size_t *rows = NULL, n = 0, nnames = 0, ng = 0;
-    double auc, logloss;
+    struct sl_evaluate_result res = {0};
+    size_t *rows = NULL, n = 0;
     char msg[512];
     int rc;
 
@@ -214,61 +279,17 @@ int sl_evaluate_run(const struct sl_evaluate_config *cfg, FILE *out, FILE *err)
         goto out;
     }
     if ((rc = sl_dataset_load_rows(&d, cfg->data, cfg->eval_db, cfg->source,
-                                   cfg->all_rows ? NULL : &cfg->split, &rows, &n, err)) != 0)
-        goto out;
-    s.n = n;
-    s.rows = rows;
-    s.score = malloc(n * sizeof(double));
-    s.prior = malloc(n * sizeof(double));
-    s.qw = malloc(n * sizeof(double));
-    s.qs = malloc(n * sizeof(double));
-    s.label = malloc(n * sizeof(int));
-    names = malloc(n * sizeof(*names));
-    groups = malloc((n + 1) * sizeof(*groups));
-    if (!s.score || !s.prior || !s.qw || !s.qs || !s.label || !names || !groups) {
-        rc = SL_ENOMEM;
-        goto out;
-    }
-    if ((rc = sl_predict_rows(c, &d, rows, n, s.score)) != 0 ||
-        (rc = sl_baseline_category_prior(&d, rows, n, s.prior)) != 0)
-        goto out;
-    for (size_t k = 0; k < n; k++) {
-        const struct sl_example *e = &d.rows[rows[k]];
-        s.label[k] = e->label;
-        sl_dataset_quality(e, &s.qw[k], &s.qs[k]);
-        if (!e->has_scores)
-            continue;
-        /* Sources are interned: a new pointer is a new source. */
-        size_t j = 0;
-        while (j < nnames && names[j] != e->source)
-            j++;
-        if (j == nnames)
-            names[nnames++] = e->source;
-    }
-    if ((rc = sl_scores_auc(s.score, s.label, n, &auc)) != 0)
-        goto out;
-    logloss = sl_scores_logloss(s.score, s.label, n);
-    sl_scores_calibration(s.score, s.label, n, bins);
-    qsort(names, nnames, sizeof(*names), cmp_str);
-    for (size_t j = 0; j < nnames; j++)
-        if ((rc = group_measure(cfg, &d, &s, names[j], &groups[ng++])) != 0)
-            goto out;
-    if (nnames > 1 && (rc = group_measure(cfg, &d, &s, NULL, &groups[ng++])) != 0)
+                                   cfg->all_rows ? NULL : &cfg->split, &rows, &n, err)) != 0 ||
+        (rc = sl_evaluate_rows(c, &d, rows, n, cfg->price_weak, cfg->price_strong, &res)) != 0)
         goto out;
     if (cfg->json)
-        rc = print_json(out, cfg, n, auc, logloss, bins, groups, ng);
+        rc = print_json(out, cfg, &res);
     else
-        print_tables(out, cfg, c, n, auc, logloss, bins, groups, ng);
+        print_tables(out, cfg, c, &res);
 out:
     if (rc == SL_ENOMEM)
         fprintf(err, "eval: out of memory\n");
-    free(s.score);
-    free(s.prior);
-    free(s.qw);
-    free(s.qs);
-    free(s.label);
-    free(names);
-    free(groups);
+    sl_evaluate_result_free(&res);
     free(rows);
     sl_dataset_free(&d);
     sl_classifier_destroy(c);

@@ -8,8 +8,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "classifier.h"
+#include "curve.h"
 #include "dataset.h"
 #include "errors.h"
+#include "scores.h"
 
 struct sl_evaluate_config {
     const char *model;
@@ -29,5 +32,37 @@ void sl_evaluate_config_default(struct sl_evaluate_config *cfg);
 /* Runs the command; the report goes to out, problems to err. SL_EPARSE (bad data lines),
  * SL_EINVAL (model refused, no rows), SL_ENOMEM. */
 int sl_evaluate_run(const struct sl_evaluate_config *cfg, FILE *out, FILE *err) SL_MUST_CHECK;
+
+/* The routing measures of one group of rows that carry both tiers' quality scores: one
+ * source, or all of them. */
+struct sl_evaluate_group {
+    const char *name; /* the source (interned in the dataset), or "all" */
+    size_t n;
+    double auc;
+    struct sl_curve_summary learned, prior, random;
+};
+
+/* One model's measures on a set of rows, as `sluice-trainer eval` reports them. Owns groups
+ * (sl_evaluate_result_free); the group names borrow the dataset's strings. */
+struct sl_evaluate_result {
+    size_t rows;
+    double auc; /* NAN when the rows have one class */
+    double logloss;
+    struct sl_scores_bin bins[SL_SCORES_BINS];
+    struct sl_evaluate_group *groups; /* one per source of the rows with scores, by name,
+                                         then "all" when there are several */
+    size_t n_groups;
+    const struct sl_evaluate_group *overall; /* every row with scores (a member of groups), or
+                                                NULL when no row has them */
+};
+
+/* Scores d's rows rows[0..n) (n > 0) with c and measures them into *res, the saving at the
+ * given prices (NAN, NAN: the cheap tier counted as free). On failure *res holds nothing to
+ * free. SL_ENOMEM, or the feature extractor's error. */
+int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, const size_t *rows,
+                     size_t n, double price_weak, double price_strong,
+                     struct sl_evaluate_result *res) SL_MUST_CHECK;
+
+void sl_evaluate_result_free(struct sl_evaluate_result *res);
 
 #endif

@@ -196,7 +196,7 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
     char selection[64] = "none (one lambda)", msg[512];
     size_t nonzero = 0;
     uint64_t t0;
-    int rc = 0, bad = 0;
+    int rc = 0;
 
     sl_dataset_init(&d);
     memset(&tr, 0, sizeof(tr));
@@ -205,20 +205,9 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
     memset(&res, 0, sizeof(res));
     res.val_auc = res.val_logloss = NAN;
 
-    for (size_t i = 0; i < cfg->n_data + cfg->n_eval_dbs; i++) {
-        bool eval_db = i >= cfg->n_data;
-
-        rc = sl_dataset_load_from(&d, eval_db ? cfg->eval_dbs[i - cfg->n_data] : cfg->data[i],
-                                  eval_db, cfg->source, err);
-        if (rc == SL_EPARSE)
-            bad = 1; /* read the other files too, to report all their bad lines at once */
-        else if (rc != 0)
-            goto out;
-    }
-    if (bad) {
-        rc = SL_EPARSE;
+    if ((rc = sl_dataset_load_many(&d, cfg->data, cfg->n_data, cfg->eval_dbs, cfg->n_eval_dbs,
+                                   cfg->source, err)) != 0)
         goto out;
-    }
     t0 = sl_clock_mono_us();
     if ((rc = split_build(&tr, &d, SL_SPLIT_TRAIN, cfg->messages)) != 0 ||
         (rc = split_build(&dev, &d, SL_SPLIT_DEV, cfg->messages)) != 0)
