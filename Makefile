@@ -198,7 +198,7 @@ bin/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang -g -O1 -std=c11 -D_GNU_SOURCE -iquote common -iquote evaluator \
 		-fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_WITH_$*) $(COMMON_SRC) -lsqlite3 -lcjson -lm -pthread
+		-o $@ $< $(FUZZ_WITH_$*) $(COMMON_SRC) -lsqlite3 -lcjson -lzmq -lgsl -lgslcblas -lm -pthread
 fuzz: deps $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 		name=$$(basename $$t); mkdir -p build/fuzz/$$name; \

@@ -66,8 +66,8 @@ int sl_abtest_ztest(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double *
     return 0;
 }
 
-int sl_abtest_welch(uint64_t n1, double mean1, double var1, uint64_t n2, double mean2,
-                    double var2, double *t, double *df, double *p)
+int sl_abtest_welch(uint64_t n1, double mean1, double var1, uint64_t n2, double mean2, double var2,
+                    double *t, double *df, double *p)
 {
     double s1, s2, se2;
 
@@ -123,8 +123,7 @@ void sl_abtest_means(uint64_t n_a, double mean_a, double var_a, uint64_t n_b, do
     if (n_a == 0 || n_b == 0)
         return;
     r->diff = mean_b - mean_a;
-    if (sl_abtest_welch(n_b, mean_b, var_b, n_a, mean_a, var_a, &r->statistic, &r->df, &r->p) ==
-        0)
+    if (sl_abtest_welch(n_b, mean_b, var_b, n_a, mean_a, var_a, &r->statistic, &r->df, &r->p) == 0)
         r->method = SL_ABTEST_WELCH; /* on failure t and df are untouched: NAN */
     result_finish(r);
 }

@@ -36,8 +36,8 @@ int sl_abtest_ztest(uint64_t x1, uint64_t n1, uint64_t x2, uint64_t n2, double *
  * of freedom and the two-sided p. SL_EINVAL when a group has fewer than 2 observations, a
  * value is not finite, a variance is negative, or both variances are 0 (no spread: the test
  * is undefined). */
-int sl_abtest_welch(uint64_t n1, double mean1, double var1, uint64_t n2, double mean2,
-                    double var2, double *t, double *df, double *p) SL_MUST_CHECK;
+int sl_abtest_welch(uint64_t n1, double mean1, double var1, uint64_t n2, double mean2, double var2,
+                    double *t, double *df, double *p) SL_MUST_CHECK;
 
 enum sl_abtest_method {
     SL_ABTEST_NONE, /* no test could be made (an arm is empty, or no spread) */

@@ -33,6 +33,14 @@ static const struct option options[] = {
     {"log-payloads", required_argument, NULL, SL_CTL_OPT_LOG_PAYLOADS},
     {"all", no_argument, NULL, SL_CTL_OPT_ALL},
     {"bucket", required_argument, NULL, SL_CTL_OPT_BUCKET},
+    {"controller", required_argument, NULL, SL_CTL_OPT_CONTROLLER},
+    {"reason", required_argument, NULL, SL_CTL_OPT_REASON},
+    {"limit", required_argument, NULL, SL_CTL_OPT_LIMIT},
+    {"canary", required_argument, NULL, SL_CTL_OPT_CANARY},
+    {"weight", required_argument, NULL, SL_CTL_OPT_WEIGHT},
+    {"sticky", required_argument, NULL, SL_CTL_OPT_STICKY},
+    {"promote", required_argument, NULL, SL_CTL_OPT_PROMOTE},
+    {"note", required_argument, NULL, SL_CTL_OPT_NOTE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -213,8 +221,8 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
     memset(a, 0, sizeof(*a));
     a->since_ms = INT64_MIN;
     a->until_ms = INT64_MAX;
-    a->top = a->rpm = a->tpm = a->concurrency = -1;
-    a->budget_usd = a->warn_at = NAN;
+    a->top = a->limit = a->rpm = a->tpm = a->concurrency = -1;
+    a->budget_usd = a->warn_at = a->weight = NAN;
     a->log_payloads = -1;
     optind = 0; /* GNU: restart scanning, so that tests may parse repeatedly */
     opterr = 0;
@@ -267,7 +275,37 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
             bad = parse_long(v, 1, 1000000, &a->top) != 0;
             break;
         case SL_CTL_OPT_URL:
+        case SL_CTL_OPT_CONTROLLER:
             a->url = v;
+            break;
+        case SL_CTL_OPT_REASON:
+            a->reason = v;
+            bad = *v == '\0';
+            break;
+        case SL_CTL_OPT_LIMIT:
+            bad = parse_long(v, 1, 100000, &a->limit) != 0;
+            want = " (want 1 to 100000)";
+            break;
+        case SL_CTL_OPT_CANARY:
+            a->canary = v;
+            bad = *v == '\0';
+            break;
+        case SL_CTL_OPT_PROMOTE:
+            a->promote = v;
+            bad = *v == '\0';
+            break;
+        case SL_CTL_OPT_WEIGHT:
+            bad = parse_double(v, 0, 1, &a->weight) != 0 || a->weight == 0 || a->weight == 1;
+            want = " (want the canary's share of the calls, between 0 and 1)";
+            break;
+        case SL_CTL_OPT_STICKY:
+            a->sticky = v;
+            bad = strcmp(v, "key") != 0 && strcmp(v, "user") != 0 &&
+                  (strncmp(v, "header:", 7) != 0 || v[7] == '\0');
+            want = " (want key, user or header:NAME)";
+            break;
+        case SL_CTL_OPT_NOTE:
+            a->note = v;
             break;
         case SL_CTL_OPT_NAME:
             a->name = v;
@@ -330,4 +368,20 @@ int sl_ctl_lookup(const char *s, const char *const *names, size_t n)
         if (names[i] && strcmp(s, names[i]) == 0)
             return (int)i;
     return -1;
+}
+
+const char *sl_ctl_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+bool sl_ctl_number(const cJSON *o, const char *name, double *x)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    if (!cJSON_IsNumber(v))
+        return false;
+    *x = v->valuedouble;
+    return true;
 }

@@ -39,6 +39,14 @@ enum sl_ctl_opt {
     SL_CTL_OPT_LOG_PAYLOADS,
     SL_CTL_OPT_ALL,
     SL_CTL_OPT_BUCKET,
+    SL_CTL_OPT_CONTROLLER,
+    SL_CTL_OPT_REASON,
+    SL_CTL_OPT_LIMIT,
+    SL_CTL_OPT_CANARY,
+    SL_CTL_OPT_WEIGHT,
+    SL_CTL_OPT_STICKY,
+    SL_CTL_OPT_PROMOTE,
+    SL_CTL_OPT_NOTE,
 };
 
 /* One command's description for the parser and for its --help. */
@@ -54,12 +62,15 @@ struct sl_ctl_spec {
 
 /* Options as parsed. Unset values: NULL, false, -1, NAN; since/until INT64_MIN/INT64_MAX. */
 struct sl_ctl_args {
-    const char *db, *by, *team, *url, *name, *period, *bucket;
+    const char *db, *by, *team, *name, *period, *bucket;
+    const char *url; /* the server's base URL: --url (the proxy) or --controller; a command
+                        takes one of them */
+    const char *reason, *canary, *sticky, *promote, *note;
     int64_t since_ms, until_ms; /* [since, until), Unix milliseconds */
     bool json, all;
-    long top;
+    long top, limit;
     long rpm, tpm, concurrency;
-    double budget_usd, warn_at;
+    double budget_usd, warn_at, weight;
     int log_payloads;                  /* -1 not given, 0 no, 1 yes */
     const char *args[SL_CTL_MAX_ARGS]; /* positional arguments, in order */
     size_t n_args;
@@ -104,6 +115,10 @@ int sl_ctl_print_json(cJSON *doc, FILE *out) SL_MUST_CHECK;
 void sl_ctl_json_time(cJSON *o, const char *name, int64_t ms);
 /* Adds name: s, or name: null when s is NULL. */
 void sl_ctl_json_string(cJSON *o, const char *name, const char *s);
+/* Member name of o (which may be NULL) when it is a string, else NULL. */
+const char *sl_ctl_str(const cJSON *o, const char *name);
+/* Sets *x to member name of o (which may be NULL) and returns true when it is a number. */
+bool sl_ctl_number(const cJSON *o, const char *name, double *x);
 /* The index of s in names[0..n), or -1. */
 int sl_ctl_lookup(const char *s, const char *const *names, size_t n);
 

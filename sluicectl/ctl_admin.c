@@ -52,9 +52,8 @@ static int add_escaped(struct sl_buf *b, const char *s)
     return rc;
 }
 
-/* Sets r's path to prefix + escaped(arg) (+ nothing when arg is NULL). */
-static int set_path(struct sl_ctl_admin_request *r, const char *method, const char *prefix,
-                    const char *arg)
+int sl_ctl_admin_request_init(struct sl_ctl_admin_request *r, const char *method,
+                              const char *prefix, const char *arg, const char *suffix)
 {
     struct sl_buf b;
     int rc;
@@ -64,10 +63,19 @@ static int set_path(struct sl_ctl_admin_request *r, const char *method, const ch
     sl_buf_init(&b, MAX_PATH);
     if ((rc = sl_buf_adds(&b, prefix)) == 0 && arg)
         rc = add_escaped(&b, arg);
+    if (rc == 0 && suffix)
+        rc = sl_buf_adds(&b, suffix);
     if (rc == 0 && !(r->path = sl_buf_take(&b, NULL)))
         rc = SL_ENOMEM;
     sl_buf_free(&b);
     return rc;
+}
+
+/* The proxy's paths: prefix + escaped(arg) (+ nothing when arg is NULL). */
+static int set_path(struct sl_ctl_admin_request *r, const char *method, const char *prefix,
+                    const char *arg)
+{
+    return sl_ctl_admin_request_init(r, method, prefix, arg, NULL);
 }
 
 /* Adds {"rpm","tpm","concurrency"} with the limits given; none given: nothing. */
@@ -85,8 +93,7 @@ static bool add_limits(cJSON *o, const struct sl_ctl_limits *l)
             cJSON_AddNumberToObject(lim, "concurrency", (double)l->concurrency));
 }
 
-/* Prints o as r's body and deletes it; ok is false when building o failed somewhere. */
-static int set_body(struct sl_ctl_admin_request *r, cJSON *o, bool ok)
+int sl_ctl_admin_request_json(struct sl_ctl_admin_request *r, cJSON *o, bool ok)
 {
     int rc = 0;
 
@@ -113,7 +120,7 @@ int sl_ctl_admin_team_set(const struct sl_ctl_team *t, struct sl_ctl_admin_reque
              (isnan(t->warn_at) || cJSON_AddNumberToObject(b, "warn_at", t->warn_at));
     }
     ok = ok && cJSON_AddBoolToObject(o, "log_payloads", t->log_payloads);
-    rc = set_body(r, o, ok);
+    rc = sl_ctl_admin_request_json(r, o, ok);
 out:
     if (rc != 0)
         sl_ctl_admin_request_free(r);
@@ -137,7 +144,7 @@ int sl_ctl_admin_key_create(const char *team, const char *name, const struct sl_
     o = cJSON_CreateObject();
     ok = o && cJSON_AddStringToObject(o, "team", team) &&
          (!name || cJSON_AddStringToObject(o, "name", name)) && add_limits(o, l);
-    rc = set_body(r, o, ok);
+    rc = sl_ctl_admin_request_json(r, o, ok);
 out:
     if (rc != 0)
         sl_ctl_admin_request_free(r);
@@ -202,28 +209,12 @@ out:
     cJSON_Delete(doc);
 }
 
-static const char *str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool number(const cJSON *o, const char *name, double *x)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    if (!cJSON_IsNumber(v))
-        return false;
-    *x = v->valuedouble;
-    return true;
-}
-
 /* A count, or "-" when absent or 0 (the API's "unlimited"). */
 static void count_cell(struct sl_ctl_table *t, const cJSON *o, const char *name)
 {
     double x;
 
-    if (number(o, name, &x) && x > 0)
+    if (sl_ctl_number(o, name, &x) && x > 0)
         sl_ctl_table_cellf(t, "%lld", (long long)x);
     else
         sl_ctl_table_cell(t, NULL);
@@ -235,7 +226,7 @@ static void time_cell(struct sl_ctl_table *t, const cJSON *o, const char *name)
     char s[32];
     double x;
 
-    if (number(o, name, &x) && x > 0) {
+    if (sl_ctl_number(o, name, &x) && x > 0) {
         sl_ctl_format_time((int64_t)x, s, sizeof(s));
         sl_ctl_table_cell(t, s);
     } else {
@@ -268,12 +259,13 @@ int sl_ctl_admin_keys_table(const cJSON *doc, struct sl_ctl_table *t)
     cJSON_ArrayForEach(k, data)
     {
         const cJSON *lim = cJSON_GetObjectItemCaseSensitive(k, "limits");
+        const char *name = sl_ctl_str(k, "name");
         if (!cJSON_IsObject(k))
             return SL_EPARSE;
-        sl_ctl_table_cell(t, str(k, "id"));
-        sl_ctl_table_cell(t, str(k, "team"));
-        sl_ctl_table_cell(t, str(k, "name") && *str(k, "name") ? str(k, "name") : NULL);
-        sl_ctl_table_cell(t, str(k, "hint"));
+        sl_ctl_table_cell(t, sl_ctl_str(k, "id"));
+        sl_ctl_table_cell(t, sl_ctl_str(k, "team"));
+        sl_ctl_table_cell(t, name && *name ? name : NULL);
+        sl_ctl_table_cell(t, sl_ctl_str(k, "hint"));
         time_cell(t, k, "created");
         time_cell(t, k, "revoked");
         count_cell(t, lim, "rpm");
@@ -290,20 +282,20 @@ static void team_row(struct sl_ctl_table *t, const cJSON *team)
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(team, "log_payloads");
     double x;
 
-    sl_ctl_table_cell(t, str(team, "name"));
+    sl_ctl_table_cell(t, sl_ctl_str(team, "name"));
     count_cell(t, lim, "rpm");
     count_cell(t, lim, "tpm");
     count_cell(t, lim, "concurrency");
-    if (number(budget, "usd", &x) && x > 0)
+    if (sl_ctl_number(budget, "usd", &x) && x > 0)
         sl_ctl_table_cellf(t, "%.2f", x);
     else
         sl_ctl_table_cell(t, NULL);
-    sl_ctl_table_cell(t, cJSON_IsObject(budget) ? str(budget, "period") : NULL);
-    if (cJSON_IsObject(budget) && number(budget, "warn_at", &x))
+    sl_ctl_table_cell(t, cJSON_IsObject(budget) ? sl_ctl_str(budget, "period") : NULL);
+    if (cJSON_IsObject(budget) && sl_ctl_number(budget, "warn_at", &x))
         sl_ctl_table_cellf(t, "%.0f%%", 100 * x);
     else
         sl_ctl_table_cell(t, NULL);
-    if (number(team, "spent_usd", &x))
+    if (sl_ctl_number(team, "spent_usd", &x))
         sl_ctl_table_cellf(t, "%.4f", x);
     else
         sl_ctl_table_cell(t, NULL);
@@ -315,7 +307,7 @@ int sl_ctl_admin_teams_table(const cJSON *doc, struct sl_ctl_table *t)
 {
     const cJSON *data = data_array(doc), *team;
 
-    if (!data && !str(doc, "name"))
+    if (!data && !sl_ctl_str(doc, "name"))
         return SL_EPARSE;
     sl_ctl_table_column(t, "team", SL_CTL_LEFT);
     sl_ctl_table_column(t, "rpm", SL_CTL_RIGHT);
@@ -540,31 +532,22 @@ static const struct sl_ctl_spec teams_spec = {
     0,
 };
 
-/* One admin call of a command, from its parsed arguments to the exit status. */
-struct call {
-    const struct sl_ctl_spec *spec;
-    struct sl_ctl_args a;
-    struct sl_ctl_admin_conn conn;
-    char url[2048]; /* conn.url: the base URL without trailing slashes */
-    sl_ctl_admin_send_fn send;
-    void *arg;
-    FILE *out, *err;
-};
+static const struct sl_ctl_admin_server proxy = {"the proxy", "url", "SLUICE_URL", DEFAULT_URL};
 
 /* Finds the URL and the admin key. SL_CTL_RUN or an exit status. */
-static int connect_to(struct call *c)
+static int connect_to(struct sl_ctl_admin_call *c)
 {
-    const char *env_url = getenv("SLUICE_URL");
-
-    const char *url = c->a.url ? c->a.url : env_url && *env_url ? env_url : DEFAULT_URL;
+    const struct sl_ctl_admin_server *srv = c->server;
+    const char *env_url = getenv(srv->env);
+    const char *url = c->a.url ? c->a.url : env_url && *env_url ? env_url : srv->default_url;
     size_t len = strlen(url);
 
     if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
         len >= sizeof(c->url)) {
         if (c->a.url)
-            return sl_ctl_usage(c->spec, c->err, "--url: bad value \"%s\" (want http://HOST:PORT)",
-                                c->a.url);
-        return sl_ctl_fail(c->err, "SLUICE_URL: \"%s\" is not an http:// or https:// URL", url);
+            return sl_ctl_usage(c->spec, c->err, "--%s: bad value \"%s\" (want http://HOST:PORT)",
+                                srv->option, c->a.url);
+        return sl_ctl_fail(c->err, "%s: \"%s\" is not an http:// or https:// URL", srv->env, url);
     }
     while (len > 0 && url[len - 1] == '/') /* the paths bring their own */
         len--;
@@ -572,45 +555,65 @@ static int connect_to(struct call *c)
     c->conn.url = c->url;
     c->conn.key = getenv("SLUICE_ADMIN_KEY");
     if (!c->conn.key || !*c->conn.key)
-        return sl_ctl_fail(c->err, "SLUICE_ADMIN_KEY is not set: export the proxy's admin key "
-                                   "(it is never taken from the command line)");
+        return sl_ctl_fail(c->err,
+                           "SLUICE_ADMIN_KEY is not set: export %s's admin key "
+                           "(it is never taken from the command line)",
+                           srv->what);
     for (const char *p = c->conn.key; *p; p++)
         if (iscntrl((unsigned char)*p) || *p == ' ')
             return sl_ctl_fail(c->err, "SLUICE_ADMIN_KEY holds a space or a control character");
     return SL_CTL_RUN;
 }
 
-static int parse(struct call *c, int argc, char **argv)
+int sl_ctl_admin_parse(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     return sl_ctl_parse(c->spec, argc, argv, sl_clock_wall_ms(), &c->a, c->out, c->err);
 }
 
-/* Sends req (freed here), then on a 2xx answer parses it into *doc unless --json, which prints
- * the body as it came. Returns SL_CTL_RUN with *doc set when the command should go on to print
- * it, or the exit status. */
-static int perform(struct call *c, struct sl_ctl_admin_request *req, int built, cJSON **doc)
+/* Sends req and leaves a 2xx answer in resp. SL_CTL_RUN or the exit status. */
+static int exchange(struct sl_ctl_admin_call *c, struct sl_ctl_admin_request *req, int built,
+                    struct sl_ctl_admin_response *resp)
 {
-    struct sl_ctl_admin_response resp = {0};
     char msg[512];
-    int status = SL_CTL_RUN, rc;
-    size_t len;
+    int status;
 
-    *doc = NULL;
     if ((status = connect_to(c)) != SL_CTL_RUN)
         goto out;
     if (built != 0) {
         status = sl_ctl_fail(c->err, "%s", sl_strerror(built));
         goto out;
     }
-    if ((rc = c->send(&c->conn, req, &resp, msg, sizeof(msg), c->arg)) != 0) {
+    if (c->send(&c->conn, req, resp, msg, sizeof(msg), c->arg) != 0) {
         status = sl_ctl_fail(c->err, "%s", msg);
         goto out;
     }
-    if (resp.status < 200 || resp.status > 299) {
-        sl_ctl_admin_error(&resp, msg, sizeof(msg));
+    if (resp->status < 200 || resp->status > 299) {
+        sl_ctl_admin_error(resp, msg, sizeof(msg));
         status = sl_ctl_fail(c->err, "%s", msg);
-        goto out;
     }
+out:
+    return status;
+}
+
+/* Parses resp's body into *doc; path names the call in the message. */
+static int parse_answer(struct sl_ctl_admin_call *c, const struct sl_ctl_admin_response *resp,
+                        const char *path, cJSON **doc)
+{
+    if ((*doc = cJSON_Parse(resp->body)))
+        return SL_CTL_RUN;
+    return sl_ctl_fail(c->err, "%s%s: the answer is not JSON", c->conn.url, path);
+}
+
+int sl_ctl_admin_perform(struct sl_ctl_admin_call *c, struct sl_ctl_admin_request *req, int built,
+                         cJSON **doc)
+{
+    struct sl_ctl_admin_response resp = {0};
+    int status;
+    size_t len;
+
+    *doc = NULL;
+    if ((status = exchange(c, req, built, &resp)) != SL_CTL_RUN)
+        goto out;
     if (c->a.json) {
         len = strlen(resp.body);
         fputs(resp.body, c->out);
@@ -619,17 +622,29 @@ static int perform(struct call *c, struct sl_ctl_admin_request *req, int built, 
         status = 0;
         goto out;
     }
-    if (!(*doc = cJSON_Parse(resp.body)))
-        status = sl_ctl_fail(c->err, "%s%s: the answer is not JSON", c->conn.url, req->path);
+    status = parse_answer(c, &resp, req->path, doc);
 out:
     sl_ctl_admin_request_free(req);
     sl_ctl_admin_response_free(&resp);
     return status;
 }
 
-/* Prints a table filled by fill from doc, or none when it has no rows; deletes doc. */
-static int print_table(struct call *c, cJSON *doc,
-                       int (*fill)(const cJSON *, struct sl_ctl_table *), const char *none)
+int sl_ctl_admin_fetch(struct sl_ctl_admin_call *c, struct sl_ctl_admin_request *req, int built,
+                       cJSON **doc)
+{
+    struct sl_ctl_admin_response resp = {0};
+    int status;
+
+    *doc = NULL;
+    if ((status = exchange(c, req, built, &resp)) == SL_CTL_RUN)
+        status = parse_answer(c, &resp, req->path, doc);
+    sl_ctl_admin_request_free(req);
+    sl_ctl_admin_response_free(&resp);
+    return status;
+}
+
+int sl_ctl_admin_print_table(struct sl_ctl_admin_call *c, cJSON *doc,
+                             int (*fill)(const cJSON *, struct sl_ctl_table *), const char *none)
 {
     struct sl_ctl_table *t = sl_ctl_table_create();
     int rc = t ? fill(doc, t) : SL_ENOMEM;
@@ -650,7 +665,7 @@ static struct sl_ctl_limits limits_of(const struct sl_ctl_args *a)
     return (struct sl_ctl_limits){a->rpm, a->tpm, a->concurrency};
 }
 
-static int key_create(struct call *c, int argc, char **argv)
+static int key_create(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
     struct sl_ctl_limits l;
@@ -658,27 +673,27 @@ static int key_create(struct call *c, int argc, char **argv)
     cJSON *doc;
     int status;
 
-    if ((status = parse(c, argc, argv)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN)
         return status;
     if (!c->a.team)
         return sl_ctl_usage(c->spec, c->err, "--team is required");
     l = limits_of(&c->a);
-    if ((status = perform(c, &req, sl_ctl_admin_key_create(c->a.team, c->a.name, &l, &req),
-                          &doc)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_perform(
+             c, &req, sl_ctl_admin_key_create(c->a.team, c->a.name, &l, &req), &doc)) != SL_CTL_RUN)
         return status;
-    if (!str(doc, "key") || !str(doc, "id")) {
+    if (!sl_ctl_str(doc, "key") || !sl_ctl_str(doc, "id")) {
         cJSON_Delete(doc);
         return sl_ctl_fail(c->err, "%s: the answer holds no key", c->conn.url);
     }
     lim = cJSON_GetObjectItemCaseSensitive(doc, "limits");
-    fprintf(c->out, "created key %s for team %s", str(doc, "id"),
-            str(doc, "team") ? str(doc, "team") : c->a.team);
-    if (str(doc, "name") && *str(doc, "name"))
-        fprintf(c->out, " (%s)", str(doc, "name"));
+    fprintf(c->out, "created key %s for team %s", sl_ctl_str(doc, "id"),
+            sl_ctl_str(doc, "team") ? sl_ctl_str(doc, "team") : c->a.team);
+    if (sl_ctl_str(doc, "name") && *sl_ctl_str(doc, "name"))
+        fprintf(c->out, " (%s)", sl_ctl_str(doc, "name"));
     fputs("\nlimits:", c->out);
     for (const char *n = "rpm\0tpm\0concurrency\0"; *n; n += strlen(n) + 1) {
         double x;
-        if (number(lim, n, &x) && x > 0)
+        if (sl_ctl_number(lim, n, &x) && x > 0)
             fprintf(c->out, " %s %lld", n, (long long)x);
         else
             fprintf(c->out, " %s -", n);
@@ -688,24 +703,25 @@ static int key_create(struct call *c, int argc, char **argv)
             "This is the only time the key is shown: store it now. It cannot be shown again\n"
             "(keys list shows its last characters only); if it is lost, revoke it and create\n"
             "another.\n",
-            str(doc, "key"));
+            sl_ctl_str(doc, "key"));
     cJSON_Delete(doc);
     return fflush(c->out) == 0 ? 0 : sl_ctl_fail(c->err, "cannot write the key");
 }
 
-static int keys_list(struct call *c, int argc, char **argv)
+static int keys_list(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
     cJSON *doc;
     int status;
 
-    if ((status = parse(c, argc, argv)) != SL_CTL_RUN ||
-        (status = perform(c, &req, sl_ctl_admin_keys_list(c->a.team, &req), &doc)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN ||
+        (status = sl_ctl_admin_perform(c, &req, sl_ctl_admin_keys_list(c->a.team, &req), &doc)) !=
+            SL_CTL_RUN)
         return status;
-    return print_table(c, doc, sl_ctl_admin_keys_table, "no keys");
+    return sl_ctl_admin_print_table(c, doc, sl_ctl_admin_keys_table, "no keys");
 }
 
-static int key_revoke(struct call *c, int argc, char **argv)
+static int key_revoke(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
     char when[32];
@@ -713,17 +729,17 @@ static int key_revoke(struct call *c, int argc, char **argv)
     cJSON *doc;
     int status;
 
-    if ((status = parse(c, argc, argv)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN)
         return status;
     if (!*c->a.args[0])
         return sl_ctl_usage(c->spec, c->err, "the key ID is empty");
-    if ((status = perform(c, &req, sl_ctl_admin_key_revoke(c->a.args[0], &req), &doc)) !=
-        SL_CTL_RUN)
+    if ((status = sl_ctl_admin_perform(c, &req, sl_ctl_admin_key_revoke(c->a.args[0], &req),
+                                       &doc)) != SL_CTL_RUN)
         return status;
-    if (number(doc, "revoked", &x) && x > 0) {
+    if (sl_ctl_number(doc, "revoked", &x) && x > 0) {
         sl_ctl_format_time((int64_t)x, when, sizeof(when));
         fprintf(c->out, "revoked key %s at %s UTC\n",
-                str(doc, "id") ? str(doc, "id") : c->a.args[0], when);
+                sl_ctl_str(doc, "id") ? sl_ctl_str(doc, "id") : c->a.args[0], when);
     } else {
         fprintf(c->out, "revoked key %s\n", c->a.args[0]);
     }
@@ -731,14 +747,14 @@ static int key_revoke(struct call *c, int argc, char **argv)
     return 0;
 }
 
-static int team_set(struct call *c, int argc, char **argv)
+static int team_set(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
     struct sl_ctl_team team;
     cJSON *doc;
     int status;
 
-    if ((status = parse(c, argc, argv)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN)
         return status;
     if (!*c->a.args[0])
         return sl_ctl_usage(c->spec, c->err, "the team NAME is empty");
@@ -752,22 +768,23 @@ static int team_set(struct call *c, int argc, char **argv)
         .warn_at = c->a.warn_at,
         .log_payloads = c->a.log_payloads == 1,
     };
-    if ((status = perform(c, &req, sl_ctl_admin_team_set(&team, &req), &doc)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_perform(c, &req, sl_ctl_admin_team_set(&team, &req), &doc)) !=
+        SL_CTL_RUN)
         return status;
     fprintf(c->out, "team %s saved\n", c->a.args[0]);
-    return print_table(c, doc, sl_ctl_admin_teams_table, "");
+    return sl_ctl_admin_print_table(c, doc, sl_ctl_admin_teams_table, "");
 }
 
-static int teams_list(struct call *c, int argc, char **argv)
+static int teams_list(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
     cJSON *doc;
     int status;
 
-    if ((status = parse(c, argc, argv)) != SL_CTL_RUN ||
-        (status = perform(c, &req, sl_ctl_admin_teams_list(&req), &doc)) != SL_CTL_RUN)
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN ||
+        (status = sl_ctl_admin_perform(c, &req, sl_ctl_admin_teams_list(&req), &doc)) != SL_CTL_RUN)
         return status;
-    return print_table(c, doc, sl_ctl_admin_teams_table, "no teams");
+    return sl_ctl_admin_print_table(c, doc, sl_ctl_admin_teams_table, "no teams");
 }
 
 int sl_ctl_admin_run(sl_ctl_admin_send_fn send, void *arg, int argc, char **argv, FILE *out,
@@ -776,7 +793,7 @@ int sl_ctl_admin_run(sl_ctl_admin_send_fn send, void *arg, int argc, char **argv
     static const struct {
         const char *group, *name;
         const struct sl_ctl_spec *spec;
-        int (*run)(struct call *, int, char **);
+        int (*run)(struct sl_ctl_admin_call *, int, char **);
     } commands[] = {
         {"keys", "create", &key_create_spec, key_create},
         {"keys", "list", &keys_list_spec, keys_list},
@@ -786,8 +803,11 @@ int sl_ctl_admin_run(sl_ctl_admin_send_fn send, void *arg, int argc, char **argv
     };
     bool keys = strcmp(argv[0], "keys") == 0;
     const struct sl_ctl_spec *group = keys ? &keys_spec : &teams_spec;
-    struct call c = {
-        .send = send ? send : sl_ctl_admin_send_curl, .arg = arg, .out = out, .err = err};
+    struct sl_ctl_admin_call c = {.server = &proxy,
+                                  .send = send ? send : sl_ctl_admin_send_curl,
+                                  .arg = arg,
+                                  .out = out,
+                                  .err = err};
 
     if (argc < 2)
         return sl_ctl_usage(group, err, "which command?");

@@ -1,4 +1,5 @@
-/* sluicectl keys and teams: calls to the proxy's admin API (/admin/keys, /admin/teams).
+/* sluicectl keys and teams: calls to the proxy's admin API (/admin/keys, /admin/teams), and
+ * the machinery that the commands of other admin APIs share (ctl_control: the controller's).
  * Requests are built and responses read by pure functions that tests reach without a server;
  * one transport (libcurl, or a test's stand-in) carries them. Requests and responses own their
  * strings and are released with their _free. The admin key comes from $SLUICE_ADMIN_KEY only
@@ -11,12 +12,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "errors.h"
+#include "ctl.h"
 #include "ctl_table.h"
+#include "errors.h"
 
 /* One call: method, path (with its query, escaped) and the JSON body or NULL. */
 struct sl_ctl_admin_request {
-    const char *method; /* static: "GET", "POST", "DELETE" */
+    const char *method; /* static: "GET", "POST", "PUT", "DELETE" */
     char *path;
     char *body;
 };
@@ -28,6 +30,16 @@ struct sl_ctl_admin_response {
 
 void sl_ctl_admin_request_free(struct sl_ctl_admin_request *r);
 void sl_ctl_admin_response_free(struct sl_ctl_admin_response *r);
+
+/* For request builders. Sets r to method (static) and the path prefix + arg percent-encoded +
+ * suffix, without a body; a NULL arg or suffix is left out. 0, SL_ENOMEM, or SL_ETOOBIG for a
+ * path over 4 KiB; r is the caller's to free either way. */
+int sl_ctl_admin_request_init(struct sl_ctl_admin_request *r, const char *method,
+                              const char *prefix, const char *arg,
+                              const char *suffix) SL_MUST_CHECK;
+/* Prints doc unformatted as r's body and deletes doc. ok false (building doc failed somewhere)
+ * or doc NULL: SL_ENOMEM. */
+int sl_ctl_admin_request_json(struct sl_ctl_admin_request *r, cJSON *doc, bool ok) SL_MUST_CHECK;
 
 /* Rate limits; 0 or less: not given (unlimited). */
 struct sl_ctl_limits {
@@ -84,6 +96,45 @@ int sl_ctl_admin_send_curl(const struct sl_ctl_admin_conn *c,
                            const struct sl_ctl_admin_request *req,
                            struct sl_ctl_admin_response *resp, char *err, size_t errlen,
                            void *arg) SL_MUST_CHECK;
+
+/* A server with an admin API, as the command line names it. */
+struct sl_ctl_admin_server {
+    const char *what;   /* "the proxy", for messages */
+    const char *option; /* its URL option without "--" ("url"), parsed into args.url */
+    const char *env;    /* the environment variable with its URL when the option is not given */
+    const char *default_url; /* when neither is */
+};
+
+/* One run of an admin command. The caller sets spec, server, send, arg, out and err;
+ * sl_ctl_admin_parse fills a, the first call conn and url. */
+struct sl_ctl_admin_call {
+    const struct sl_ctl_spec *spec;
+    const struct sl_ctl_admin_server *server;
+    struct sl_ctl_args a;
+    struct sl_ctl_admin_conn conn;
+    char url[2048]; /* conn.url: the base URL without trailing slashes */
+    sl_ctl_admin_send_fn send;
+    void *arg;
+    FILE *out, *err;
+};
+
+/* The command's options (sl_ctl_parse): SL_CTL_RUN, or the exit status to return. */
+int sl_ctl_admin_parse(struct sl_ctl_admin_call *c, int argc, char **argv);
+/* Sends req (freed here; built is what building it returned, reported if not 0). On a 2xx
+ * answer with --json, prints the body as it came and returns 0; without, parses it into *doc
+ * (the caller's to delete) and returns SL_CTL_RUN so that the command goes on to print it.
+ * Otherwise reports why on c->err (the server's message for an HTTP error) and returns the
+ * exit status. */
+int sl_ctl_admin_perform(struct sl_ctl_admin_call *c, struct sl_ctl_admin_request *req, int built,
+                         cJSON **doc);
+/* The same, but always parses the answer into *doc, --json or not (for commands that make
+ * several calls and print their answers together). */
+int sl_ctl_admin_fetch(struct sl_ctl_admin_call *c, struct sl_ctl_admin_request *req, int built,
+                       cJSON **doc);
+/* Prints the table that fill makes of doc, or the line none when it has no rows; deletes doc.
+ * The exit status. */
+int sl_ctl_admin_print_table(struct sl_ctl_admin_call *c, cJSON *doc,
+                             int (*fill)(const cJSON *, struct sl_ctl_table *), const char *none);
 
 /* Runs `sluicectl keys ...` or `sluicectl teams ...` (argv[0] is "keys" or "teams") through
  * send (NULL: libcurl) and returns the exit status. */

@@ -74,26 +74,9 @@ static const char *group_expr(enum sl_ctl_quality_by by)
     return "NULL";
 }
 
-/* ?1 ?2: the window; ?3: the bucket's length in ms. The %s take the group expression. */
+/* ?1 ?2: the window; ?3: the bucket's length in ms. The %s takes the group expression. */
 static const char query[] =
-    "WITH per AS ("
-    " SELECT r.sample_id AS sid,"
-    "  MAX(r.pass IS NOT NULL) AS scored,"
-    "  COALESCE(MAX(r.pass = 0), 0) AS failed,"
-    "  SUM(r.scorer = 'judge' AND r.grade IS NOT NULL) AS graded,"
-    "  TOTAL(CASE WHEN r.scorer = 'judge' THEN r.grade END) AS grade_sum,"
-    "  SUM(r.scorer = 'shadow' AND r.verdict = 'win') AS wins,"
-    "  SUM(r.scorer = 'shadow' AND r.verdict = 'tie') AS ties,"
-    "  SUM(r.scorer = 'shadow' AND r.verdict = 'loss') AS losses,"
-    "  SUM(r.scorer = 'judge' AND r.pass IS NULL) AS judge_failures,"
-    "  SUM(r.scorer = 'shadow' AND r.verdict IS NULL) AS shadow_failures"
-    " FROM results r JOIN samples s ON s.id = r.sample_id"
-    " WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2"
-    " GROUP BY r.sample_id)"
-    " SELECT s.ts_ms - s.ts_ms %% ?3, %s, COUNT(*),"
-    "  TOTAL(p.scored), TOTAL(p.scored = 1 AND p.failed = 0), TOTAL(p.graded),"
-    "  TOTAL(p.grade_sum), TOTAL(p.wins), TOTAL(p.ties), TOTAL(p.losses),"
-    "  TOTAL(p.judge_failures), TOTAL(p.shadow_failures)"
+    "WITH " SL_CTL_QUALITY_PER_SAMPLE " SELECT s.ts_ms - s.ts_ms %% ?3, %s, " SL_CTL_QUALITY_COLUMNS
     " FROM samples s LEFT JOIN per p ON p.sid = s.id"
     " WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2"
     " GROUP BY 1, 2 ORDER BY 1, 2";
@@ -122,8 +105,22 @@ static void add_counts(struct sl_ctl_quality_counts *t, const struct sl_ctl_qual
     t->shadow_failures += x->shadow_failures;
 }
 
-/* Turns c's grade sum into the mean and sets the pass rate. */
-static void finish(struct sl_ctl_quality_counts *c)
+void sl_ctl_quality_counts_read(sqlite3_stmt *st, int col, struct sl_ctl_quality_counts *c)
+{
+    c->samples = sqlite3_column_int64(st, col);
+    c->scored = sqlite3_column_int64(st, col + 1);
+    c->passed = sqlite3_column_int64(st, col + 2);
+    c->graded = sqlite3_column_int64(st, col + 3);
+    c->grade_mean = sqlite3_column_double(st, col + 4); /* the sum until finish */
+    c->wins = sqlite3_column_int64(st, col + 5);
+    c->ties = sqlite3_column_int64(st, col + 6);
+    c->losses = sqlite3_column_int64(st, col + 7);
+    c->judge_failures = sqlite3_column_int64(st, col + 8);
+    c->shadow_failures = sqlite3_column_int64(st, col + 9);
+    c->pass_rate = NAN;
+}
+
+void sl_ctl_quality_counts_finish(struct sl_ctl_quality_counts *c)
 {
     c->pass_rate = c->scored > 0 ? (double)c->passed / (double)c->scored : NAN;
     c->grade_mean = c->graded > 0 ? c->grade_mean / (double)c->graded : NAN;
@@ -174,22 +171,13 @@ int sl_ctl_quality_run(sqlite3 *db, enum sl_ctl_quality_by by, enum sl_ctl_quali
         }
         r->n++;
         row->bucket_ms = sqlite3_column_int64(st, 0);
-        row->c.samples = sqlite3_column_int64(st, 2);
-        row->c.scored = sqlite3_column_int64(st, 3);
-        row->c.passed = sqlite3_column_int64(st, 4);
-        row->c.graded = sqlite3_column_int64(st, 5);
-        row->c.grade_mean = sqlite3_column_double(st, 6); /* the sum until finish */
-        row->c.wins = sqlite3_column_int64(st, 7);
-        row->c.ties = sqlite3_column_int64(st, 8);
-        row->c.losses = sqlite3_column_int64(st, 9);
-        row->c.judge_failures = sqlite3_column_int64(st, 10);
-        row->c.shadow_failures = sqlite3_column_int64(st, 11);
+        sl_ctl_quality_counts_read(st, 2, &row->c);
         add_counts(&r->totals, &row->c);
-        finish(&row->c);
+        sl_ctl_quality_counts_finish(&row->c);
     }
     if (step != SQLITE_DONE)
         rc = SL_EIO;
-    finish(&r->totals);
+    sl_ctl_quality_counts_finish(&r->totals);
 out:
     sqlite3_finalize(st);
     sl_buf_free(&sql);
@@ -210,7 +198,7 @@ static void add_number_or_null(cJSON *o, const char *name, double x)
 
 /* The builders do not check each cJSON call: cJSON's adders ignore a NULL object, and
  * sluicectl's main makes cJSON abort when out of memory rather than drop a member. */
-static void counts_json(cJSON *o, const struct sl_ctl_quality_counts *c)
+void sl_ctl_quality_counts_json(cJSON *o, const struct sl_ctl_quality_counts *c)
 {
     cJSON *shadow;
 
@@ -247,11 +235,11 @@ cJSON *sl_ctl_quality_json(const struct sl_ctl_quality *r)
             cJSON_AddStringToObject(row, by, r->rows[i].group);
         else
             cJSON_AddNullToObject(row, by);
-        counts_json(row, &r->rows[i].c);
+        sl_ctl_quality_counts_json(row, &r->rows[i].c);
         cJSON_AddItemToArray(rows, row);
     }
     totals = cJSON_AddObjectToObject(o, "totals");
-    counts_json(totals, &r->totals);
+    sl_ctl_quality_counts_json(totals, &r->totals);
     return o;
 }
 

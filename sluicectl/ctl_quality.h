@@ -43,6 +43,39 @@ struct sl_ctl_quality_counts {
     int64_t shadow_failures;    /* shadow results without a verdict */
 };
 
+/* For other reports over eval.db that count as this one does (ctl_ab). SL_CTL_QUALITY_PER_SAMPLE
+ * is a common table expression "per" that folds each sample's results into one row (for
+ * samples with ts_ms in [?1, ?2)); SL_CTL_QUALITY_COLUMNS, selected over samples s LEFT JOIN
+ * per p ON p.sid = s.id and a GROUP BY, are the SL_CTL_QUALITY_N_COLUMNS counts that
+ * sl_ctl_quality_counts_read takes from a row, starting at column col. Until
+ * sl_ctl_quality_counts_finish, grade_mean holds the sum of the grades (so that counts can be
+ * added) and pass_rate is NAN. Neither text holds a '%'. */
+#define SL_CTL_QUALITY_PER_SAMPLE                                                                  \
+    "per AS (SELECT r.sample_id AS sid,"                                                           \
+    "  MAX(r.pass IS NOT NULL) AS scored,"                                                         \
+    "  COALESCE(MAX(r.pass = 0), 0) AS failed,"                                                    \
+    "  SUM(r.scorer = 'judge' AND r.grade IS NOT NULL) AS graded,"                                 \
+    "  TOTAL(CASE WHEN r.scorer = 'judge' THEN r.grade END) AS grade_sum,"                         \
+    "  SUM(r.scorer = 'shadow' AND r.verdict = 'win') AS wins,"                                    \
+    "  SUM(r.scorer = 'shadow' AND r.verdict = 'tie') AS ties,"                                    \
+    "  SUM(r.scorer = 'shadow' AND r.verdict = 'loss') AS losses,"                                 \
+    "  SUM(r.scorer = 'judge' AND r.pass IS NULL) AS judge_failures,"                              \
+    "  SUM(r.scorer = 'shadow' AND r.verdict IS NULL) AS shadow_failures"                          \
+    " FROM results r JOIN samples s ON s.id = r.sample_id"                                         \
+    " WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2"                                                        \
+    " GROUP BY r.sample_id)"
+#define SL_CTL_QUALITY_COLUMNS                                                                     \
+    "COUNT(*), TOTAL(p.scored), TOTAL(p.scored = 1 AND p.failed = 0), TOTAL(p.graded),"            \
+    " TOTAL(p.grade_sum), TOTAL(p.wins), TOTAL(p.ties), TOTAL(p.losses),"                          \
+    " TOTAL(p.judge_failures), TOTAL(p.shadow_failures)"
+#define SL_CTL_QUALITY_N_COLUMNS 10
+
+void sl_ctl_quality_counts_read(sqlite3_stmt *st, int col, struct sl_ctl_quality_counts *c);
+/* Sets pass_rate and turns the grade sum into the mean (NAN where nothing counts). */
+void sl_ctl_quality_counts_finish(struct sl_ctl_quality_counts *c);
+/* Adds c's members to o as the report's rows have them ("samples" ... "shadow_failures"). */
+void sl_ctl_quality_counts_json(cJSON *o, const struct sl_ctl_quality_counts *c);
+
 struct sl_ctl_quality_row {
     int64_t bucket_ms; /* the bucket's start, Unix ms (UTC hours and days) */
     char *group;       /* NULL: samples that recorded none */

@@ -1,17 +1,28 @@
-/* sluicectl: the operators' command line. Reports over the audit log, quality and alerts
- * over the evaluator's database, and calls to the proxy's admin API; each command lives in
- * its module, this file only dispatches. */
+/* sluicectl: the operators' command line. Reports over the audit log, quality, alerts and
+ * A/B results over the evaluator's database, and calls to the proxy's and the controller's
+ * admin APIs; each command lives in its module, this file only dispatches. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_ab.h"
 #include "ctl_admin.h"
 #include "ctl_alerts.h"
 #include "ctl.h"
+#include "ctl_control.h"
 #include "ctl_quality.h"
 #include "report.h"
+
+/* "ab promote|stop|set" changes a split through the controller; "ab ROUTE" reports one. */
+static int ab_cmd(int argc, char **argv, FILE *out, FILE *err)
+{
+    if (argc >= 2 && (strcmp(argv[1], "promote") == 0 || strcmp(argv[1], "stop") == 0 ||
+                      strcmp(argv[1], "set") == 0))
+        return sl_ctl_control_cmd(argc, argv, out, err);
+    return sl_ctl_ab_cmd(argc, argv, out, err);
+}
 
 static const struct {
     const char *name;
@@ -20,7 +31,11 @@ static const struct {
     {"spend", sl_report_spend_cmd},   {"savings", sl_report_savings_cmd},
     {"routes", sl_report_routes_cmd}, {"keys", sl_ctl_admin_cmd},
     {"teams", sl_ctl_admin_cmd},      {"alerts", sl_ctl_alerts_cmd},
-    {"quality", sl_ctl_quality_cmd},
+    {"quality", sl_ctl_quality_cmd},  {"ab", ab_cmd},
+    {"config", sl_ctl_control_cmd},   {"versions", sl_ctl_control_cmd},
+    {"version", sl_ctl_control_cmd},  {"rollback", sl_ctl_control_cmd},
+    {"rollout", sl_ctl_control_cmd},  {"classifier", sl_ctl_control_cmd},
+    {"events", sl_ctl_control_cmd},
 };
 
 static const char usage_text[] =
@@ -38,6 +53,9 @@ static const char usage_text[] =
     "  alerts ack ID [--by NAME]           acknowledge an alert\n"
     "  quality [--by tier|model|route|arm] [--bucket hour|day] [--since WHEN] [--until WHEN]\n"
     "                                      samples, pass rate, judge grade, shadow verdicts\n"
+    "  ab ROUTE [--since WHEN] [--until WHEN]\n"
+    "                                      an A/B experiment per arm, against the control, with\n"
+    "                                      p-values for pass rate and cost per call\n"
     "\n"
     "The proxy's admin API (--url URL, default $SLUICE_URL or http://127.0.0.1:8080; --json):\n"
     "  keys create --team T [--name N] [--rpm N] [--tpm N] [--concurrency N]\n"
@@ -46,6 +64,21 @@ static const char usage_text[] =
     "  teams set NAME [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X]\n"
     "      [--period day|week|month] [--warn-at F] [--log-payloads yes|no]\n"
     "  teams list\n"
+    "\n"
+    "The controller's admin API (--controller URL, default $SLUICE_CONTROLLER_URL or\n"
+    "http://127.0.0.1:8070; --json):\n"
+    "  config get                          the current configuration version's document\n"
+    "  config set FILE --reason R          FILE becomes the next version; prints what changed\n"
+    "  versions [--limit N]                the version history\n"
+    "  version N                           one version: who, why, what changed, its document\n"
+    "  rollback N --reason R               version N's document as the next version\n"
+    "  rollout [VERSION]                   which proxies run it, and how fast it got there\n"
+    "  classifier register FILE [--note TEXT] [--canary ROUTE --weight W\n"
+    "      [--sticky key|user|header:NAME]] [--promote ROUTE]\n"
+    "  classifier list\n"
+    "  ab promote ROUTE ARM | ab stop ROUTE ARM | ab set ROUTE FILE\n"
+    "  events [--limit N]                  what the controller did, newest first\n"
+    "\n"
     "The admin key is read from $SLUICE_ADMIN_KEY only, never from the command line.\n"
     "\n"
     "sluicectl COMMAND --help describes a command. Exit status: 0 success, 1 failure,\n"
