@@ -428,9 +428,10 @@ void classifier_write(const char *path, const char *hard_prompt, double threshol
     cr_assert_not_null(w);
     sl_features_init(&f);
     cr_assert_eq(sl_features_extract(&f, hard_prompt, strlen(hard_prompt), 1), 0);
+    /* Hashed features carry a sign: the weight takes it, so that every one adds. */
     for (size_t i = 0; i < f.n; i++)
         if (f.idx[i] < SL_FEATURES_HASHED)
-            w[f.idx[i]] = 3.0f;
+            w[f.idx[i]] = f.val[i] < 0 ? -3.0f : 3.0f;
     cr_assert_eq(sl_classifier_save(path, w, -2.0, SL_MESSAGES_LAST_USER, &threshold, 1, NULL, NULL,
                                     err, sizeof(err)),
                  0, "%s", err);

@@ -115,3 +115,212 @@ Test(control, ab_split_follows_the_weights_and_keeps_each_user_in_one_arm, .init
     cr_assert_eq(audit_count(&proxy, "arm = 'premium' AND model <> 'large'"), 0);
     cr_assert_eq(audit_count(&proxy, "arm IS NULL OR arm = ''"), 0);
 }
+
+/* --- versions from the controller ---------------------------------------------------------------
+ */
+
+static char endpoints[300];
+
+/* Starts the mock, a proxy that follows a controller (heartbeat 200 ms) on ipc endpoints of
+ * this test, and the controller, which validates versions against the proxy's own file. */
+static void start_controlled(void)
+{
+    char eps[3][120];
+    const char *names[3] = {"snapshot", "updates", "reports"};
+
+    setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
+    for (int i = 0; i < 3; i++)
+        snprintf(eps[i], sizeof(eps[i]), "ipc:///tmp/sluice-control-%d-%s", (int)getpid(),
+                 names[i]);
+    snprintf(endpoints, sizeof(endpoints),
+             "\"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
+             " \"heartbeat_ms\": 200},",
+             eps[0], eps[1], eps[2]);
+    start_mock();
+    proxy_start(&proxy, PROXY_FILE, endpoints, mock.port, model_path, "");
+    controller_start(&ctl,
+                     "{\"sluice\": \"%s/sluice.json\", \"snapshot\": \"%s\", \"updates\": \"%s\","
+                     " \"reports\": \"%s\", \"heartbeat_ms\": 200, \"log_level\": \"warn\"}",
+                     proxy.dir, eps[0], eps[1], eps[2]);
+}
+
+/* The configuration version a proxy serves now, from its /health. */
+static long served_version(const struct proc *p)
+{
+    struct resp r;
+    cJSON *j, *v;
+    long n;
+
+    http(&r, p->port, NULL, "/health", NULL, NULL, 0);
+    cr_assert_eq(r.status, 200);
+    j = resp_json(&r);
+    v = cJSON_GetObjectItemCaseSensitive(j, "config_version");
+    cr_assert(cJSON_IsNumber(v), "%s", r.body);
+    n = (long)v->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    return n;
+}
+
+/* Waits up to 5 s for the proxy to serve version want. */
+static void wait_version(const struct proc *p, long want)
+{
+    long v = -1;
+
+    for (int i = 0; i < 500 && (v = served_version(p)) != want; i++)
+        sleep_ms(10);
+    cr_assert_eq(v, want, "the proxy serves version %ld, not %ld", v, want);
+}
+
+/* Puts a version whose route "auto" has this threshold; returns its number. */
+static long put_threshold(double t)
+{
+    char body[600];
+    struct resp r;
+    cJSON *j, *v;
+    long n;
+
+    snprintf(body, sizeof(body),
+             "{\"reason\": \"test\", \"document\": {\"routes\": {\"auto\": {\"classifier\": "
+             "\"%s\", \"thresholds\": [%.4f], \"tiers\": [{\"name\": \"cheap\", \"models\": "
+             "[\"small\"]}, {\"name\": \"premium\", \"models\": [\"large\"]}]}}}}",
+             model_path, t);
+    http(&r, ctl.port, "PUT", "/admin/config", body, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    j = resp_json(&r);
+    v = cJSON_GetObjectItemCaseSensitive(j, "version");
+    cr_assert(cJSON_IsNumber(v), "%s", r.body);
+    n = (long)v->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    return n;
+}
+
+/* Clients that call the proxy in a loop until told to stop, counting what they get. */
+struct load {
+    int port;
+    volatile int stop;
+    long ok, failed;
+    pthread_t threads[4];
+    long ok_by[4], failed_by[4];
+};
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+struct load_arg {
+    struct load *l;
+    int i;
+};
+
+static void *load_client(void *arg)
+{
+    struct load_arg *a = arg;
+    struct load *l = a->l;
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char url[64];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", l->port);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    for (long n = 0; !l->stop; n++) {
+        long status = 0;
+        /* alternate easy and hard prompts, so that thresholds matter */
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+                         n % 2 ? "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                                 "\"content\":\"" HARD "\"}]}"
+                               : "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                                 "\"content\":\"hi\"}]}");
+        if (curl_easy_perform(h) == CURLE_OK &&
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
+            l->ok_by[a->i]++;
+        else
+            l->failed_by[a->i]++;
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    free(a);
+    return NULL;
+}
+
+static void load_start(struct load *l, int port)
+{
+    memset(l, 0, sizeof(*l));
+    l->port = port;
+    for (int i = 0; i < 4; i++) {
+        struct load_arg *a = malloc(sizeof(*a));
+        a->l = l;
+        a->i = i;
+        cr_assert_eq(pthread_create(&l->threads[i], NULL, load_client, a), 0);
+    }
+}
+
+static void load_stop(struct load *l)
+{
+    l->stop = 1;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(l->threads[i], NULL);
+        l->ok += l->ok_by[i];
+        l->failed += l->failed_by[i];
+    }
+}
+
+Test(control, a_hundred_swaps_under_load_fail_no_request, .init = start_controlled,
+     .fini = stop_all)
+{
+    struct load l;
+    long first, last = 0;
+    char where[128];
+
+    wait_version(&proxy, 1); /* the controller's first version: the file's own routes */
+    load_start(&l, proxy.port);
+    sleep_ms(100);
+    for (int i = 0; i < 100; i++) {
+        last = put_threshold(0.2 + (i % 60) * 0.01);
+        if (i == 0)
+            first = last;
+        sleep_ms(20);
+    }
+    wait_version(&proxy, last);
+    sleep_ms(100);
+    load_stop(&l);
+    cr_assert_eq(first, 2);
+    cr_assert_eq(last, 101, "every change is a new version");
+    cr_assert_eq(l.failed, 0, "%ld of %ld requests failed during the swaps", l.failed,
+                 l.ok + l.failed);
+    cr_assert_gt(l.ok, 200, "the load was light: %ld requests", l.ok);
+    /* Every row names a version that existed, and the swaps happened under the load. */
+    for (int i = 0; i < 200 && audit_count(&proxy, "1") < l.ok; i++)
+        sleep_ms(10);
+    cr_assert_eq(audit_count(&proxy, "1"), l.ok);
+    snprintf(where, sizeof(where), "config_version NOT BETWEEN 0 AND %ld", last);
+    cr_assert_eq(audit_count(&proxy, where), 0);
+    cr_assert_gt(audit_count(&proxy, "config_version BETWEEN 2 AND 100"), 0);
+    cr_assert_gt(audit_count(&proxy, "config_version = 101"), 0);
+}
+
+Test(control, the_proxy_keeps_its_version_while_the_controller_is_down_and_catches_up,
+     .init = start_controlled, .fini = stop_all)
+{
+    char arm[32];
+    long v;
+
+    wait_version(&proxy, 1);
+    v = put_threshold(0.3);
+    wait_version(&proxy, v);
+    proc_stop_clean(&ctl);
+    sleep_ms(800); /* four heartbeats: the proxy knows the controller is gone */
+    for (int i = 0; i < 20; i++)
+        chat_as(proxy.port, "u", arm, sizeof(arm));
+    cr_assert_eq(served_version(&proxy), v, "still the last version");
+    controller_restart(&ctl);
+    cr_assert_eq(put_threshold(0.4), v + 1, "versions survive the restart");
+    wait_version(&proxy, v + 1);
+}

@@ -667,3 +667,196 @@ Test(evaluator, a_stationary_run_of_the_same_length_raises_no_alert)
     cr_assert_eq(query_int("SELECT count(*) FROM alerts"), 0);
     stop_loop();
 }
+
+/* --- the closed loop: drift, alert, the controller's policy, recovery, and back ----------------
+ */
+
+#define ADMIN_AUTH "Authorization: Bearer sk-admin-loop"
+#define EASY       "What is the capital of France?"
+static struct proc loop_ctl;
+
+/* The controller's configuration, from GET /admin/config, and its version in *version. */
+static cJSON *ctl_config(long *version)
+{
+    struct resp r;
+    cJSON *j;
+
+    http(&r, loop_ctl.port, NULL, "/admin/config", NULL, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = resp_json(&r);
+    *version = (long)cJSON_GetObjectItemCaseSensitive(j, "version")->valuedouble;
+    resp_free(&r);
+    return j;
+}
+
+static double ctl_threshold(long *version)
+{
+    cJSON *j = ctl_config(version);
+    const cJSON *t =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                               cJSON_GetObjectItemCaseSensitive(
+                                   cJSON_GetObjectItemCaseSensitive(
+                                       cJSON_GetObjectItemCaseSensitive(j, "document"), "routes"),
+                                   "auto"),
+                               "thresholds"),
+                           0);
+    double v;
+
+    cr_assert(cJSON_IsNumber(t), "no threshold in the controller's configuration");
+    v = t->valuedouble;
+    cJSON_Delete(j);
+    return v;
+}
+
+static long proxy_version(void)
+{
+    struct resp r;
+    cJSON *j;
+    long v;
+
+    http(&r, loop_proxy.port, NULL, "/health", NULL, NULL, 0);
+    j = resp_json(&r);
+    v = (long)cJSON_GetObjectItemCaseSensitive(j, "config_version")->valuedouble;
+    cJSON_Delete(j);
+    resp_free(&r);
+    return v;
+}
+
+/* The classifier's score of prompt, from the proxy's answer header. */
+static double score_of(const char *prompt)
+{
+    char body[512], v[64];
+    struct resp r;
+
+    snprintf(body, sizeof(body),
+             "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+             "\"content\":\"%s\"}]}",
+             prompt);
+    http(&r, loop_proxy.port, NULL, "/v1/chat/completions", body, NULL, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(resp_header(&r, "x-sluice-score", v, sizeof(v)));
+    resp_free(&r);
+    return atof(v);
+}
+
+/* Calls alternating an easy prompt and a hard one (which the mock's cheap model answers badly
+ * with probability p_bad_hard), n in all, then waits until the evaluator scored all sent. */
+static void mixed_calls(int n, long long total)
+{
+    for (int i = 0; i < n; i++) {
+        struct resp r;
+        http(&r, loop_proxy.port, NULL, "/v1/chat/completions",
+             i % 2 ? "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"" EASY_HARD
+                     "\"}]}"
+                   : "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"" EASY
+                     "\"}]}",
+             NULL, 0);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        resp_free(&r);
+    }
+    wait_count("SELECT count(*) FROM results", total);
+}
+
+Test(evaluator, closed_loop_drift_raises_the_threshold_until_quality_recovers_then_restores_it)
+{
+    char eps[3][400], body[2048];
+    double easy, hard, t0, step, t;
+    long long sent = 0;
+    long base, v;
+    struct resp r;
+
+    setenv("SLUICE_ADMIN_KEY", "sk-admin-loop", 1);
+    snprintf(loop_model, sizeof(loop_model), "/tmp/sluice-loop-model-%d.json", (int)getpid());
+    classifier_write(loop_model, "Why is the sea so salty?", 0.5);
+    start_mock();
+    mock_set(&mock, "s", "{\"p_bad_hard\": 0.05}");
+    evaluator_start(", \"default_scorers\": [\"rules\"]}");
+    for (int i = 0; i < 3; i++)
+        snprintf(eps[i], sizeof(eps[i]), "ipc://%s/%s.sock", ev.dir,
+                 (const char *[]){"snapshot", "updates", "reports"}[i]);
+    proxy_start(&loop_proxy,
+                "{\"workers\": 1, \"log_level\": \"warn\", \"auth\": {\"required\": false},"
+                " \"audit\": {\"enabled\": false},"
+                " \"evaluators\": {\"endpoints\": [\"%s\"], \"queue\": 100000},"
+                " \"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
+                "                  \"heartbeat_ms\": 200},"
+                " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"
+                " \"models\": {"
+                "  \"small\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"s\"}]},"
+                "  \"large\": {\"deployments\": [{\"provider\": \"mock\", \"model\": \"l\"}]}},"
+                " \"routes\": {\"auto\": {\"classifier\": \"%s\", \"sampling\": {\"rate\": 1},"
+                "   \"tiers\": [{\"name\": \"cheap\", \"models\": [\"small\"]},"
+                "               {\"name\": \"large\", \"models\": [\"large\"]}]}}}",
+                endpoint, eps[0], eps[1], eps[2], mock.port, loop_model);
+    controller_start(&loop_ctl,
+                     "{\"sluice\": \"%s/sluice.json\", \"snapshot\": \"%s\", \"updates\": \"%s\","
+                     " \"reports\": \"%s\", \"alerts\": [\"ipc://%s/alerts.sock\"],"
+                     " \"heartbeat_ms\": 200, \"log_level\": \"warn\"}",
+                     loop_proxy.dir, eps[0], eps[1], eps[2], ev.dir);
+    for (int i = 0; i < 500 && proxy_version() != 1; i++)
+        sleep_ms(10);
+    cr_assert_eq(proxy_version(), 1);
+
+    /* A threshold that keeps both prompts on the cheap tier, and a policy whose one step
+     * sends the hard prompt to the premium tier. */
+    easy = score_of(EASY);
+    hard = score_of(EASY_HARD);
+    sent += 2;
+    cr_assert(easy + 0.05 < hard && hard < 0.999, "scores: easy %g, hard %g", easy, hard);
+    t0 = (hard + 1) / 2;
+    step = t0 - (easy + hard) / 2;
+    snprintf(body, sizeof(body),
+             "{\"reason\": \"loop test\", \"document\": {\"routes\": {\"auto\": {\"classifier\": "
+             "\"%s\", \"thresholds\": [%.6f], \"sampling\": {\"rate\": 1}, \"policy\": "
+             "{\"on_alert\": \"adjust\", \"step\": %.6f, \"ceiling\": %.6f, \"cooldown_s\": 0},"
+             " \"tiers\": [{\"name\": \"cheap\", \"models\": [\"small\"]}, {\"name\": "
+             "\"large\", \"models\": [\"large\"]}]}}}}",
+             loop_model, t0, step, step);
+    http(&r, loop_ctl.port, "PUT", "/admin/config", body, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    t = ctl_threshold(&base);
+    for (int i = 0; i < 500 && proxy_version() != base; i++)
+        sleep_ms(10);
+    cr_assert_eq(proxy_version(), base);
+
+    /* A baseline for the drift detector, then the cheap model fails hard prompts. */
+    mixed_calls(1500, sent += 1500);
+    cr_assert_eq(query_int("SELECT count(*) FROM alerts"), 0, "no alert before the drift");
+    mock_set(&mock, "s", "{\"p_bad_hard\": 0.6}");
+    for (int n = 0; n < 1000 && proxy_version() == base; n += 20)
+        mixed_calls(20, sent += 20);
+    cr_assert_eq(query_int(OPEN_TIER_ALERTS), 1, "the drift raised a tier alert");
+    cr_log_info("threshold %.3f -> %.3f after %lld calls since the drift", t0, t0 - step,
+                sent - 1502);
+    for (int i = 0; i < 100 && proxy_version() == base; i++)
+        sleep_ms(10);
+    t = ctl_threshold(&v);
+    cr_assert_eq(v, base + 1, "the policy made one new version");
+    cr_assert_float_eq(t, t0 - step, 1e-6, "the threshold moved by one step toward premium");
+    cr_assert_eq(proxy_version(), v, "and the proxy serves it");
+    http(&r, loop_ctl.port, NULL, "/admin/versions?limit=1", NULL, ADMIN_AUTH, 0);
+    cr_assert(strstr(r.body, "alert #"), "the version's reason is the alert: %s", r.body);
+    resp_free(&r);
+
+    /* The hard prompt now goes to the premium tier; the cheap tier's quality recovers, the
+     * alert resolves, and the policy puts the threshold back. */
+    for (int n = 0; n < 3000 && proxy_version() == base + 1; n += 20)
+        mixed_calls(20, sent += 20);
+    for (int i = 0; i < 100 && proxy_version() == base + 1; i++)
+        sleep_ms(10);
+    cr_log_info("back to %.3f after %lld calls in all", t0, sent - 1502);
+    cr_assert_eq(query_int("SELECT count(*) FROM alerts WHERE key = 'tier=auto/cheap' AND "
+                           "state = 'resolved'"),
+                 1, "the cheap tier's alert resolved");
+    cr_assert_geq(query_int("SELECT 100 * sum(r.pass) / count(*) FROM results r JOIN samples s"
+                            " ON s.id = r.sample_id WHERE s.tier = 'cheap' AND"
+                            " s.config_version = (SELECT max(config_version) - 1 FROM samples)"),
+                  95, "the cheap tier passes again while the threshold is raised");
+    t = ctl_threshold(&v);
+    cr_assert_eq(v, base + 2);
+    cr_assert_float_eq(t, t0, 1e-6, "the threshold is back where it was");
+    cr_assert_eq(proxy_version(), v);
+    proc_stop_clean(&loop_ctl);
+    stop_loop();
+}
