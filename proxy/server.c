@@ -135,6 +135,11 @@ static void handle_metrics(struct sl_worker *w, struct evhttp_request *req)
         all[i] = &srv->workers[i].metrics;
     sl_buf_init(&b, 64u << 20);
     if (sl_metrics_render(&b, sl_server_snapshot(w)->cfg, all, n, srv->health) ||
+        sl_buf_addf(&b,
+                    "# HELP sluice_config_version The configuration version new calls get (0: "
+                    "the file's).\n# TYPE sluice_config_version gauge\nsluice_config_version "
+                    "%lld\n",
+                    (long long)__atomic_load_n(&srv->version, __ATOMIC_ACQUIRE)) ||
         (srv->accounts && sl_accounts_render_metrics(srv->accounts, &b)) ||
         (srv->audit && sl_audit_render_metrics(srv->audit, &b)) ||
         (srv->sampler && render_samples(srv, &b))) {
