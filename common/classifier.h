@@ -29,8 +29,8 @@ struct sl_classifier {
  * for another feature specification is refused, naming both hashes. */
 struct sl_classifier *sl_classifier_load(const char *path, char *err, size_t errlen);
 /* Same, from an artifact already in memory; name stands for the path in messages. */
-struct sl_classifier *sl_classifier_parse(const char *name, const char *text, size_t len,
-                                          char *err, size_t errlen);
+struct sl_classifier *sl_classifier_parse(const char *name, const char *text, size_t len, char *err,
+                                          size_t errlen);
 /* Adds a reference and returns c. Thread-safe. */
 struct sl_classifier *sl_classifier_ref(struct sl_classifier *c);
 /* Drops a reference; the last one frees c. NULL is a no-op. */
