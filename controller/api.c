@@ -21,6 +21,7 @@
  * it would not change the current document. Every change takes "author" (default "admin") and
  * "reason" (default: what it does). */
 #include "api.h"
+#include "auth.h"
 
 #define SL_LOG_MODULE "api"
 #include "log.h"
@@ -141,21 +142,9 @@ static bool allow(struct call *c, int want, const char *names)
 static const char *secret(struct evhttp_request *req, size_t *len)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *v = evhttp_find_header(h, "Authorization");
 
-    if (v && strncasecmp(v, "Bearer ", 7) == 0) {
-        v += 7;
-        while (*v == ' ')
-            v++;
-    } else {
-        v = evhttp_find_header(h, "x-api-key");
-    }
-    if (!v || !*v)
-        return NULL;
-    *len = strlen(v);
-    while (*len && v[*len - 1] == ' ')
-        (*len)--;
-    return v;
+    return sl_auth_key(evhttp_find_header(h, "Authorization"), evhttp_find_header(h, "x-api-key"),
+                       len);
 }
 
 static bool authorized(struct call *c)

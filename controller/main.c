@@ -8,6 +8,7 @@
 #define SL_LOG_MODULE "controller"
 #include "config.h"
 #include "log.h"
+#include "portfile.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -98,21 +99,6 @@ static int apply_overrides(struct sl_ctrlconf *cfg, const struct options *o)
     return 0;
 }
 
-/* Writes the port atomically, so a test that polls for the file never reads half of it. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) || rename(tmp, path)) {
-        perror(path);
-        return -1;
-    }
-    return 0;
-}
-
 static void on_signal(evutil_socket_t sig, short events, void *arg)
 {
     sl_info("signal %d: stopping", (int)sig);
@@ -168,7 +154,7 @@ int main(int argc, char **argv)
     }
     if (sl_bus_start(bus))
         goto out;
-    if (o.port_file && write_port_file(o.port_file, sl_api_port(api)))
+    if (o.port_file && sl_portfile_write(o.port_file, sl_api_port(api)))
         goto out;
     sl_info("version %lld of %s; admin API on %s:%d, snapshots on %s, updates on %s, reports on "
             "%s, control.db in %s",

@@ -4,6 +4,7 @@
 #define SL_LOG_MODULE "proxy"
 #include "config.h"
 #include "log.h"
+#include "portfile.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -110,21 +111,6 @@ static int apply_overrides(struct sl_config *cfg, const struct options *o)
     return 0;
 }
 
-/* Writes the port atomically, so a test that polls for the file never reads half of it. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    FILE *f;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) || rename(tmp, path)) {
-        perror(path);
-        return -1;
-    }
-    return 0;
-}
-
 static void *signal_thread(void *arg)
 {
     struct sl_server *srv = arg;
@@ -179,7 +165,7 @@ int main(int argc, char **argv)
         if (cfg->providers[i].api_key_env && !cfg->providers[i].api_key)
             sl_warn("provider %s: environment variable %s is not set; calling without a key",
                     cfg->providers[i].name, cfg->providers[i].api_key_env);
-    if (o.port_file && write_port_file(o.port_file, srv->port))
+    if (o.port_file && sl_portfile_write(o.port_file, srv->port))
         goto out;
     sl_info("listening on %s:%d with %d workers, %zu models, %zu deployments", cfg->listen_host,
             srv->port, cfg->workers, cfg->n_models, cfg->n_deployments);

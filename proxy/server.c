@@ -11,6 +11,7 @@
 #include "upstream.h"
 
 #define SL_LOG_MODULE "server"
+#include "auth.h"
 #include "buf.h"
 #include "json.h"
 #include "db.h"
@@ -82,21 +83,9 @@ void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char
 const char *sl_server_secret(struct evhttp_request *req, size_t *len)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *v = evhttp_find_header(h, "Authorization");
 
-    if (v && strncasecmp(v, "Bearer ", 7) == 0) {
-        v += 7;
-        while (*v == ' ')
-            v++;
-    } else {
-        v = evhttp_find_header(h, "x-api-key");
-    }
-    if (!v || !*v)
-        return NULL;
-    *len = strlen(v);
-    while (*len && v[*len - 1] == ' ')
-        (*len)--;
-    return v;
+    return sl_auth_key(evhttp_find_header(h, "Authorization"), evhttp_find_header(h, "x-api-key"),
+                       len);
 }
 
 static void send_text(struct sl_worker *w, struct evhttp_request *req, const char *type,

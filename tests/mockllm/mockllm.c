@@ -16,6 +16,7 @@
 #include <event2/util.h>
 
 #include "log.h"
+#include "portfile.h"
 
 #define MAX_THREADS 256
 
@@ -137,31 +138,6 @@ static void set_port(struct sockaddr_storage *ss, int port)
         ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 }
 
-/* Writes the port through a temporary file, so that a reader never sees half a number. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    FILE *f;
-    int rc = 0;
-
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) {
-        sl_error("%s: %s", tmp, strerror(errno));
-        return SL_EIO;
-    }
-    if (fprintf(f, "%d\n", port) < 0)
-        rc = SL_EIO;
-    if (fclose(f) != 0)
-        rc = SL_EIO;
-    if (!rc && rename(tmp, path) != 0)
-        rc = SL_EIO;
-    if (rc) {
-        sl_error("%s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    return rc;
-}
-
 /* Parses a numeric "HOST:PORT" or "[HOST6]:PORT". (evutil_parse_sockaddr_port refuses port 0.) */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sslen)
 {
@@ -263,7 +239,7 @@ int main(int argc, char **argv)
         status = rc == SL_EINVAL ? 2 : 1;
         goto out;
     }
-    if (cfg.port_file && write_port_file(cfg.port_file, srv[0]->port))
+    if (cfg.port_file && sl_portfile_write(cfg.port_file, srv[0]->port))
         goto out;
     for (int i = 0; i < cfg.threads; i++) {
         if (mock_server_start(srv[i])) {
