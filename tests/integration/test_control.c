@@ -324,3 +324,43 @@ Test(control, the_proxy_keeps_its_version_while_the_controller_is_down_and_catch
     cr_assert_eq(put_threshold(0.4), v + 1, "versions survive the restart");
     wait_version(&proxy, v + 1);
 }
+
+#define HEADER_SPLIT                                                                               \
+    ", \"ab\": {\"name\": \"by-tenant\", \"sticky\": \"header:x-tenant\", \"arms\": ["             \
+    "{\"name\": \"a\", \"weight\": 1}, {\"name\": \"b\", \"weight\": 1, \"thresholds\": [0.9]}]}"
+
+static void start_header_split(void)
+{
+    start_mock();
+    proxy_start(&proxy, PROXY_FILE, "", mock.port, model_path, HEADER_SPLIT);
+}
+
+/* The arm a call with this x-tenant header gets. */
+static void arm_of_tenant(int tenant, char *arm, size_t armlen)
+{
+    char hdr[64];
+    struct resp r;
+
+    snprintf(hdr, sizeof(hdr), "x-tenant: t%d", tenant);
+    http(&r, proxy.port, NULL, "/v1/chat/completions",
+         "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", hdr, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(resp_header(&r, "x-sluice-arm", arm, armlen));
+    resp_free(&r);
+}
+
+Test(control, ab_split_by_header_is_sticky_per_header_value, .init = start_header_split,
+     .fini = stop_all)
+{
+    char first[32], again[32];
+    int b = 0;
+
+    for (int t = 0; t < 400; t++) {
+        arm_of_tenant(t, first, sizeof(first));
+        arm_of_tenant(t, again, sizeof(again));
+        cr_assert_str_eq(first, again, "tenant %d moved between arms", t);
+        b += strcmp(first, "b") == 0;
+    }
+    /* Half by weight; three standard deviations over 400 tenants is 30. */
+    cr_assert(b > 170 && b < 230, "%d of 400 tenants in b", b);
+}
