@@ -10,6 +10,8 @@
  * events: what the policy did or was told: kind "notify", "held", "adjust" or "restore". */
 #include "versions.h"
 
+#include "clfcache.h"
+
 #define SL_LOG_MODULE "versions"
 #include "db.h"
 #include "json.h"
@@ -38,22 +40,15 @@ static const char *const migrations[] = {
 #define STATIC_MAX   (16u << 20)  /* sluice.json */
 #define ARTIFACT_MAX (256u << 20) /* a classifier file read for the API */
 
-/* A parsed classifier that a version names by id, kept while some version config uses it. */
-struct cached {
-    char id[SL_VERSIONS_ID_LEN];
-    struct sl_classifier *c; /* the cache's own reference */
-};
-
 struct sl_versions {
     pthread_mutex_t mu;
     sqlite3 *db;
     char *static_path;
-    cJSON *file_root;      /* sluice.json's tree */
-    int64_t current;       /* 0 before version 1 */
-    cJSON *doc;            /* the current document */
-    struct sl_config *cfg; /* built from it; NULL when it no longer builds */
-    struct cached *cache;
-    size_t n_cache, cap_cache;
+    cJSON *file_root;         /* sluice.json's tree */
+    int64_t current;          /* 0 before version 1 */
+    cJSON *doc;               /* the current document */
+    struct sl_config *cfg;    /* built from it; NULL when it no longer builds */
+    struct sl_clfcache *clfs; /* the classifiers versions name, parsed once */
 };
 
 int64_t sl_versions_now_us(void)
@@ -262,29 +257,6 @@ static cJSON *column_json(sqlite3_stmt *st, int i)
 
 /* ---- the classifier cache and the resolver ---- */
 
-static struct sl_classifier *cache_find(struct sl_versions *vs, const char *id)
-{
-    for (size_t i = 0; i < vs->n_cache; i++)
-        if (strcmp(vs->cache[i].id, id) == 0)
-            return vs->cache[i].c;
-    return NULL;
-}
-
-/* Forgets the classifiers that no configuration uses any more (the cache holds their only
- * reference), so that a long-lived controller keeps only what its current version needs. */
-static void cache_prune(struct sl_versions *vs)
-{
-    size_t k = 0;
-
-    for (size_t i = 0; i < vs->n_cache; i++) {
-        if (__atomic_load_n(&vs->cache[i].c->refs, __ATOMIC_ACQUIRE) == 1)
-            sl_classifier_destroy(vs->cache[i].c);
-        else
-            vs->cache[k++] = vs->cache[i];
-    }
-    vs->n_cache = k;
-}
-
 /* Reads a registered body; 0, SL_ENOTFOUND, SL_EIO. */
 static int load_body(struct sl_versions *vs, const char *id, char **body, size_t *len)
 {
@@ -328,8 +300,8 @@ static struct sl_classifier *resolve(void *ctx, const char *file, const char *re
     int rc;
 
     if (strncmp(ref, "sha256:", 7) != 0)
-        return sl_config_classifier_file(NULL, file, ref, err, errlen);
-    if ((c = cache_find(vs, ref)))
+        return sl_clfcache_file(vs->clfs, file, ref, err, errlen);
+    if ((c = sl_clfcache_get(vs->clfs, ref)))
         return sl_classifier_ref(c);
     rc = strlen(ref) < SL_VERSIONS_ID_LEN ? load_body(vs, ref, &body, &len) : SL_ENOTFOUND;
     if (rc == SL_ENOTFOUND) {
@@ -345,15 +317,10 @@ static struct sl_classifier *resolve(void *ctx, const char *file, const char *re
     free(body);
     if (!c)
         return NULL;
-    if (vs->n_cache == vs->cap_cache) {
-        vs->cap_cache = vs->cap_cache ? vs->cap_cache * 2 : 8;
-        vs->cache = realloc(vs->cache, vs->cap_cache * sizeof(*vs->cache));
-        if (!vs->cache)
-            abort();
+    if (sl_clfcache_put(vs->clfs, ref, sl_classifier_ref(c))) {
+        /* not kept (out of memory): this version's reference works all the same */
     }
-    snprintf(vs->cache[vs->n_cache].id, SL_VERSIONS_ID_LEN, "%s", ref);
-    vs->cache[vs->n_cache++].c = c;
-    return sl_classifier_ref(c);
+    return c; /* the parse's reference goes to the version */
 }
 
 /* Builds doc against sluice.json; NULL with "document: key: what is wrong" in err. */
@@ -361,7 +328,7 @@ static struct sl_config *build(struct sl_versions *vs, const cJSON *doc, char *e
 {
     struct sl_config *cfg =
         sl_config_build("document", vs->static_path, vs->file_root, doc, resolve, vs, err, errlen);
-    cache_prune(vs);
+    sl_clfcache_prune(vs->clfs);
     return cfg;
 }
 
@@ -417,7 +384,7 @@ static int commit_locked(struct sl_versions *vs, const cJSON *doc, const char *a
     sl_config_destroy(vs->cfg);
     vs->cfg = cfg;
     cfg = NULL;
-    cache_prune(vs); /* the old configuration's classifiers went with it */
+    sl_clfcache_prune(vs->clfs); /* the old configuration's classifiers went with it */
     out->version = vs->current;
     out->diff = diff;
     diff = NULL;
@@ -901,6 +868,8 @@ struct sl_versions *sl_versions_open(const char *data_dir, const char *static_pa
         abort();
     pthread_mutex_init(&vs->mu, NULL);
     vs->static_path = xstrdup(static_path);
+    if (!(vs->clfs = sl_clfcache_create()))
+        abort();
     if (!(text = sl_jsonconf_read(static_path, STATIC_MAX, &len, err, errlen)) ||
         !(vs->file_root = sl_jsonconf_parse(static_path, text, len, err, errlen)))
         goto fail;
@@ -956,9 +925,7 @@ void sl_versions_close(struct sl_versions *vs)
     if (!vs)
         return;
     sl_config_destroy(vs->cfg);
-    for (size_t i = 0; i < vs->n_cache; i++)
-        sl_classifier_destroy(vs->cache[i].c);
-    free(vs->cache);
+    sl_clfcache_destroy(vs->clfs);
     cJSON_Delete(vs->doc);
     cJSON_Delete(vs->file_root);
     free(vs->static_path);

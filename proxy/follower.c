@@ -5,6 +5,7 @@
 #include "snapshot.h"
 
 #define SL_LOG_MODULE "follower"
+#include "clfcache.h"
 #include "clock.h"
 #include "clone.h"
 #include "jsonconf.h"
@@ -21,13 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
-
-/* A classifier the follower holds: one the controller sent ("sha256:HEX") or a file a
- * version named. Versions share them by reference. */
-struct held {
-    char *ref;
-    struct sl_classifier *c;
-};
 
 /* Names that have a metrics row: a route (or "route/tier") keeps its row in every version. */
 struct slots {
@@ -53,55 +47,23 @@ struct sl_follower {
     char error[512];    /* why the newest version was refused; "" when it was not */
     int64_t refused;    /* that version, so that its error is logged once */
 
-    struct held *held;
-    size_t n_held, cap_held;
+    struct sl_clfcache *clfs; /* received ones by "sha256:HEX", files by their identity */
     struct slots routes, tiers;
 };
 
 /* --- classifiers and metrics rows ---------------------------------------------------------- */
 
-static struct sl_classifier *find_held(struct sl_follower *f, const char *ref)
-{
-    for (size_t i = 0; i < f->n_held; i++)
-        if (strcmp(f->held[i].ref, ref) == 0)
-            return f->held[i].c;
-    return NULL;
-}
-
-static bool hold(struct sl_follower *f, const char *ref, struct sl_classifier *c)
-{
-    if (f->n_held == f->cap_held) {
-        size_t cap = f->cap_held ? f->cap_held * 2 : 8;
-        struct held *h = realloc(f->held, cap * sizeof(*h));
-        if (!h)
-            return false;
-        f->held = h;
-        f->cap_held = cap;
-    }
-    if (!(f->held[f->n_held].ref = strdup(ref)))
-        return false;
-    f->held[f->n_held++].c = c;
-    return true;
-}
-
-/* The resolver for sl_config_build: a classifier held already, or a file loaded once. */
+/* The resolver for sl_config_build: a classifier the controller sent, or a file. */
 static struct sl_classifier *resolve(void *ctx, const char *file, const char *ref, char *err,
                                      size_t errlen)
 {
     struct sl_follower *f = ctx;
-    struct sl_classifier *c = find_held(f, ref);
+    struct sl_classifier *c;
 
-    if (c)
-        return sl_classifier_ref(c);
-    if (strncmp(ref, "sha256:", 7) == 0) {
+    if (strncmp(ref, "sha256:", 7) != 0)
+        return sl_clfcache_file(f->clfs, file, ref, err, errlen);
+    if (!(c = sl_clfcache_get(f->clfs, ref))) {
         snprintf(err, errlen, "%s: the controller has not sent this classifier", ref);
-        return NULL;
-    }
-    if (!(c = sl_config_classifier_file(NULL, file, ref, err, errlen)))
-        return NULL;
-    if (!hold(f, ref, c)) {
-        snprintf(err, errlen, "%s: out of memory", ref);
-        sl_classifier_destroy(c);
         return NULL;
     }
     return sl_classifier_ref(c);
@@ -114,7 +76,7 @@ static void receive_classifier(struct sl_follower *f, const struct sl_clone_msg 
     char hex[65], err[1024];
     struct sl_classifier *c;
 
-    if (find_held(f, id))
+    if (sl_clfcache_get(f->clfs, id))
         return;
     sl_sha256_hex(m->body, m->len, hex);
     if (strncmp(id, "sha256:", 7) || strcmp(id + 7, hex)) {
@@ -125,10 +87,8 @@ static void receive_classifier(struct sl_follower *f, const struct sl_clone_msg 
         sl_error("%s", err);
         return;
     }
-    if (!hold(f, id, c)) {
+    if (sl_clfcache_put(f->clfs, id, c))
         sl_error("classifier %s: out of memory", id);
-        sl_classifier_destroy(c);
-    }
 }
 
 /* The row of name, given one if it has none; SIZE_MAX when the table is full. */
@@ -228,6 +188,7 @@ static void apply(struct sl_follower *f, const char *body, size_t len)
         goto out;
     }
     sl_server_publish(f->srv, snap);
+    sl_clfcache_prune(f->clfs); /* what no version holds any more */
     f->applied_us = sl_clock_wall_us();
     f->error[0] = '\0';
     f->refused = 0;
@@ -392,6 +353,8 @@ struct sl_follower *sl_follower_create(struct sl_server *srv)
         return NULL;
     f->srv = srv;
     f->ctl = &srv->cfg->controller;
+    if (!(f->clfs = sl_clfcache_create()))
+        goto fail;
     if (gethostname(host, sizeof(host)))
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
@@ -436,11 +399,7 @@ void sl_follower_destroy(struct sl_follower *f)
         zmq_close(f->push);
     if (f->zmq)
         zmq_ctx_term(f->zmq);
-    for (size_t i = 0; i < f->n_held; i++) {
-        free(f->held[i].ref);
-        sl_classifier_destroy(f->held[i].c);
-    }
-    free(f->held);
+    sl_clfcache_destroy(f->clfs);
     for (size_t i = 0; i < f->routes.n; i++)
         free(f->routes.names[i]);
     for (size_t i = 0; i < f->tiers.n; i++)

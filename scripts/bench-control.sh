@@ -7,10 +7,12 @@
 #      version's created_us) to the last of the four proxies serving it (the applied_us each
 #      proxy reports). p50 and p99 over the changes.
 #   2. Latency under swaps: wrk against proxy 1 (route "auto", scored by the classifier) in
-#      interleaved rounds with and without a change every 100 ms; in the rounds without, the
-#      same loop reads the configuration instead of changing it, so that the only difference
-#      is the swap. Added latency is the proxy's p99 minus the mock's own p99 measured in the
-#      same round; p99_ratio_swapping is the median added p99 swapping over not swapping.
+#      interleaved rounds with and without 10 new versions a second (one curl process at
+#      --rate 10/s; in the rounds without, it reads the configuration instead, so that the only
+#      difference is the swap). The latency the proxy adds is what it reports per answer in
+#      x-sluice-overhead-us (time in the gateway, the upstream's excluded), collected by
+#      scripts/bench/overhead.lua; p99_ratio_swapping is the median over rounds of its p99
+#      swapping over not swapping. wrk's end-to-end p99 is shown beside it.
 # Last line:
 #   bench-control: propagate_p50_ms=N propagate_p99_ms=N p99_ratio_swapping=R
 #
@@ -166,18 +168,27 @@ percentile() { # percentile P "values"
 
 # ---- 2. latency while swapping ---------------------------------------------------------
 
-# A loop at 10 per second: changes (swap) or reads of the configuration (quiet), so that both
-# kinds of round carry the same controller and curl work.
+# Ten calls a second to the controller from one curl process (--rate), so that process
+# start-ups do not set the pace: changes (swap) or reads of the configuration (quiet), so that
+# both kinds of round carry the same controller and curl work.
 start_loop() {
-    local kind=$1
-    (
-        n=100000
-        while :; do
-            if [[ $kind == swap ]]; then change "$n" >/dev/null; else ctl GET /admin/config >/dev/null; fi
-            n=$((n + 1))
-            sleep 0.1
-        done
-    ) &
+    local kind=$1 n t cfg=$TMP/loop-$1.curl
+    : >"$cfg"
+    for ((n = 0; n < 10 * (2 * DURATION + 4); n++)); do
+        {
+            echo "url = \"$CTL_URL/admin/config\""
+            echo "header = \"Authorization: Bearer $ADMIN\""
+            echo 'header = "Content-Type: application/json"'
+            echo 'output = "/dev/null"'
+            if [[ $kind == swap ]]; then
+                t=$(awk -v n="$n" 'BEGIN { printf "%.3f", 0.2 + (n % 60) / 100 }')
+                echo 'request = "PUT"'
+                echo "data = \"{\\\"reason\\\":\\\"bench swap\\\",\\\"document\\\":{\\\"routes\\\":{\\\"auto\\\":{\\\"classifier\\\":\\\"$BIN/router-default.json\\\",\\\"thresholds\\\":[$t],\\\"tiers\\\":[{\\\"name\\\":\\\"small\\\",\\\"models\\\":[\\\"small\\\"]},{\\\"name\\\":\\\"large\\\",\\\"models\\\":[\\\"large\\\"]}]}}}}\""
+            fi
+            echo next
+        } >>"$cfg"
+    done
+    curl -sS --rate 10/s -K "$cfg" >/dev/null 2>"$TMP/loop-$kind.err" &
     LOOP_PID=$!
 }
 
@@ -186,25 +197,45 @@ stop_loop() {
     LOOP_PID=""
 }
 
+declare -A OV_P50 OV_P99 E2E_P99 RATE
+# wrk against proxy 1 with overhead.lua for DURATION seconds while the loop of kind runs;
+# appends the proxy's overhead p50/p99 and wrk's end-to-end p99 under kind.
+measure_kind() {
+    local kind=$1 round=$2 url=$3 out=$TMP/wrk-$1-r$2.txt stats ov v0 v1
+    local rps p50 p99 sockerr non2xx requests
+    v0=$(ctl GET /admin/config | sed -n 's/.*"version":\([0-9]*\).*/\1/p')
+    start_loop "$kind"
+    BENCH_DIR=$BENCH_DIR BENCH_BODY=$BODY wrk -t2 -c"$CONC" -d"${DURATION}s" --timeout 10s \
+        --latency -s "$BENCH_DIR/overhead.lua" "$url" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || die "wrk failed against proxy 1 ($kind): $(cat "$out")"
+    WRK_PID=""
+    stop_loop
+    v1=$(ctl GET /admin/config | sed -n 's/.*"version":\([0-9]*\).*/\1/p')
+    stats=$(parse_wrk "$out") || die "could not read wrk's output: $(cat "$out")"
+    read -r rps p50 p99 sockerr non2xx requests <<<"$stats"
+    ((sockerr + non2xx <= MAX_ERRORS)) || die "proxy 1 ($kind) had $sockerr socket errors and $non2xx non-2xx answers"
+    ov=$(grep -E '^overhead_us ' "$out") || die "no overhead line in wrk's output"
+    [[ $ov =~ p50=([0-9]+)\ p99=([0-9]+)\ n=([0-9]+) ]] || die "bad overhead line: $ov"
+    ((BASH_REMATCH[3] > 0)) || die "no x-sluice-overhead-us header in proxy 1's answers"
+    if [[ $kind == swap && $((v1 - v0)) -lt $((DURATION * 5)) ]]; then
+        die "only $((v1 - v0)) swaps in a ${DURATION} s swapping round"
+    fi
+    OV_P50[$kind]+="${BASH_REMATCH[1]} "
+    OV_P99[$kind]+="${BASH_REMATCH[2]} "
+    E2E_P99[$kind]+="$p99 "
+    RATE[$kind]+="$rps "
+    log "$(printf 'round %d/%d %-5s %6.0f req/s  overhead p50 %5d us p99 %5d us  end-to-end p99 %6.0f us  versions %d -> %d' \
+        "$round" "$ROUNDS" "$kind" "$rps" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "$p99" "$v0" "$v1")"
+}
+
 measure_swapping() {
-    local round kind i kinds=(quiet swap) url=http://127.0.0.1:${PROXY_PORT[0]}/v1/chat/completions
-    local direct=http://127.0.0.1:$MOCK_PORT/v1/chat/completions v0 v1
-    check_target direct nonstream "$direct" "${BODY/auto/small}"
+    local round i kinds=(quiet swap) url=http://127.0.0.1:${PROXY_PORT[0]}/v1/chat/completions
     check_target proxy nonstream "$url" "$BODY"
     run_wrk "$url" "$BODY" "$CONC" 1 "$TMP/warmup.txt" "proxy (warm-up)"
     for ((round = 1; round <= ROUNDS; round++)); do
         for ((i = 0; i < 2; i++)); do
-            kind=${kinds[(i + round - 1) % 2]}
-            v0=$(ctl GET /admin/config | sed -n 's/.*"version":\([0-9]*\).*/\1/p')
-            start_loop "$kind"
-            measure direct "$kind" "$CONC" "$round" "$direct" "${BODY/auto/small}"
-            measure proxy "$kind" "$CONC" "$round" "$url" "$BODY"
-            stop_loop
-            v1=$(ctl GET /admin/config | sed -n 's/.*"version":\([0-9]*\).*/\1/p')
-            log "round $round $kind: versions $v0 -> $v1"
-            if [[ $kind == swap && $((v1 - v0)) -lt $((DURATION * 2 * 5)) ]]; then
-                die "only $((v1 - v0)) swaps in a $((DURATION * 2)) s swapping round"
-            fi
+            measure_kind "${kinds[(i + round - 1) % 2]}" "$round" "$url"
         done
     done
 }
@@ -212,7 +243,7 @@ measure_swapping() {
 # ---- main ------------------------------------------------------------------------------
 
 main() {
-    local p50 p99 added_quiet added_swap ratio k r
+    local p50 p99 ratio k
     require_programs "$BIN/mockllm" "$BIN/sluice-proxy" "$BIN/sluice-controller" wrk curl awk od
     [[ -r $BIN/router-default.json ]] || die "$BIN/router-default.json is missing; run 'make all'"
     check_settings
@@ -233,25 +264,15 @@ main() {
     p99=$(percentile 99 "$PROPAGATE")
 
     measure_swapping
-    # The added p99 of each round, then the median over rounds.
-    for k in quiet swap; do
-        r=""
-        read -ra pp <<<"${P99[proxy $k $CONC]}"
-        read -ra dd <<<"${P99[direct $k $CONC]}"
-        for i in "${!pp[@]}"; do r+="$(calc "${pp[i]} - ${dd[i]}") "; done
-        if [[ $k == quiet ]]; then added_quiet=$(median "$r"); else added_swap=$(median "$r"); fi
-    done
-    ratio=$(printf '%.2f' "$(calc "$added_swap / $added_quiet")")
+    ratio=$(printf '%.2f' "$(calc "$(median "${OV_P99[swap]}") / $(median "${OV_P99[quiet]}")")")
 
-    printf '\n%-8s %10s %9s %9s\n' round 'req/s' 'p50_us' 'p99_us'
+    printf '\n%-22s %10s %14s %14s %16s\n' 'proxy 1, c='"$CONC" 'req/s' 'overhead_p50' 'overhead_p99' 'end-to-end_p99'
     for k in quiet swap; do
-        printf '%-8s %10.0f %9.0f %9.0f   (proxy)\n' "$k" "$(m_rps proxy "$k" "$CONC")" \
-            "$(m_p50 proxy "$k" "$CONC")" "$(m_p99 proxy "$k" "$CONC")"
-        printf '%-8s %10.0f %9.0f %9.0f   (mock direct)\n' "$k" "$(m_rps direct "$k" "$CONC")" \
-            "$(m_p50 direct "$k" "$CONC")" "$(m_p99 direct "$k" "$CONC")"
+        printf '%-22s %10.0f %14.0f %14.0f %16.0f\n' "$k" "$(median "${RATE[$k]}")" \
+            "$(median "${OV_P50[$k]}")" "$(median "${OV_P99[$k]}")" "$(median "${E2E_P99[$k]}")"
     done
-    echo "added p99 (proxy - direct, median of $ROUNDS rounds of ${DURATION}s at c=$CONC):" \
-        "quiet $(printf '%.0f' "$added_quiet") us, swapping 10/s $(printf '%.0f' "$added_swap") us"
+    echo "(medians of $ROUNDS rounds of ${DURATION}s; overhead: the proxy's x-sluice-overhead-us," \
+        "the latency it adds, upstream excluded; swap: 10 new versions a second)"
     echo "propagation to $PROXIES proxies over $CHANGES changes: p50 $p50 ms, p99 $p99 ms," \
         "max $(percentile 100 "$PROPAGATE") ms"
     echo
