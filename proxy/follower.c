@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -312,6 +313,10 @@ static void *follow(void *arg)
 
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* Building a version is background work: a lower weight than the workers' keeps it from
+     * taking their CPU on a busy machine, yet (unlike SCHED_IDLE) it still runs at once. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10))
+        sl_warn("the follower thread runs at the workers' priority: setpriority refused");
     ask(f);
     for (;;) {
         zmq_pollitem_t items[2] = {{f->dealer, 0, ZMQ_POLLIN, 0}, {f->sub, 0, ZMQ_POLLIN, 0}};

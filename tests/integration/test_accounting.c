@@ -434,9 +434,11 @@ Test(accounting, metrics_show_the_audit_queue_and_team_spending)
     cr_assert_eq(metric(proxy.port, "sluice_refused_total{reason=\"invalid_key\"}"), 1);
 }
 
-/* A provider that cannot send usage in streams: the proxy counts the tokens itself. */
+/* A provider that cannot send usage in streams: the proxy counts the tokens itself. Criterion
+ * runs the suite's init first, so its processes are stopped before these start. */
 static void start_without_stream_usage(void)
 {
+    stop();
     setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
     mock_start(&mock, NULL, 11);
     proxy_start(&proxy,
