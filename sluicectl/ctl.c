@@ -362,6 +362,14 @@ void sl_ctl_json_string(cJSON *o, const char *name, const char *s)
         cJSON_AddNullToObject(o, name);
 }
 
+void sl_ctl_json_number(cJSON *o, const char *name, double x)
+{
+    if (isnan(x))
+        cJSON_AddNullToObject(o, name);
+    else
+        cJSON_AddNumberToObject(o, name, x);
+}
+
 int sl_ctl_lookup(const char *s, const char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++)

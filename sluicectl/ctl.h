@@ -115,6 +115,8 @@ int sl_ctl_print_json(cJSON *doc, FILE *out) SL_MUST_CHECK;
 void sl_ctl_json_time(cJSON *o, const char *name, int64_t ms);
 /* Adds name: s, or name: null when s is NULL. */
 void sl_ctl_json_string(cJSON *o, const char *name, const char *s);
+/* Adds name: x, or name: null when x is NaN (unknown). */
+void sl_ctl_json_number(cJSON *o, const char *name, double x);
 /* Member name of o (which may be NULL) when it is a string, else NULL. */
 const char *sl_ctl_str(const cJSON *o, const char *name);
 /* Sets *x to member name of o (which may be NULL) and returns true when it is a number. */

@@ -144,22 +144,14 @@ out:
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void add_number_or_null(cJSON *o, const char *name, double x)
-{
-    if (isnan(x))
-        cJSON_AddNullToObject(o, name);
-    else
-        cJSON_AddNumberToObject(o, name, x);
-}
-
 /* As in ctl_quality: cJSON's adders ignore a NULL object, and sluicectl's main makes cJSON
  * abort when out of memory rather than drop a member. */
 static void test_json(cJSON *o, const char *name, const struct sl_abtest *t)
 {
     cJSON *x = cJSON_AddObjectToObject(o, name);
 
-    add_number_or_null(x, "diff", t->diff);
-    add_number_or_null(x, "p", t->p);
+    sl_ctl_json_number(x, "diff", t->diff);
+    sl_ctl_json_number(x, "p", t->p);
     cJSON_AddStringToObject(x, "test", sl_abtest_method_name(t->method));
     cJSON_AddBoolToObject(x, "significant", t->significant);
     cJSON_AddBoolToObject(x, "too_few_samples", t->too_few);
@@ -183,11 +175,11 @@ cJSON *sl_ctl_ab_json(const struct sl_ctl_ab *r)
         sl_ctl_quality_counts_json(row, &a->c);
         x = cJSON_AddObjectToObject(row, "cost");
         cJSON_AddNumberToObject(x, "calls", (double)a->costed);
-        add_number_or_null(x, "mean_usd", a->cost_mean);
-        add_number_or_null(x, "variance", a->cost_var);
+        sl_ctl_json_number(x, "mean_usd", a->cost_mean);
+        sl_ctl_json_number(x, "variance", a->cost_var);
         x = cJSON_AddObjectToObject(row, "premium");
         cJSON_AddNumberToObject(x, "samples", (double)a->premium);
-        add_number_or_null(x, "share", a->premium_share);
+        sl_ctl_json_number(x, "share", a->premium_share);
         if (i == r->control) {
             cJSON_AddNullToObject(row, "against_control");
         } else {

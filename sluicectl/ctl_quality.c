@@ -188,14 +188,6 @@ out:
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static void add_number_or_null(cJSON *o, const char *name, double x)
-{
-    if (isnan(x))
-        cJSON_AddNullToObject(o, name);
-    else
-        cJSON_AddNumberToObject(o, name, x);
-}
-
 /* The builders do not check each cJSON call: cJSON's adders ignore a NULL object, and
  * sluicectl's main makes cJSON abort when out of memory rather than drop a member. */
 void sl_ctl_quality_counts_json(cJSON *o, const struct sl_ctl_quality_counts *c)
@@ -205,9 +197,9 @@ void sl_ctl_quality_counts_json(cJSON *o, const struct sl_ctl_quality_counts *c)
     cJSON_AddNumberToObject(o, "samples", (double)c->samples);
     cJSON_AddNumberToObject(o, "scored", (double)c->scored);
     cJSON_AddNumberToObject(o, "passed", (double)c->passed);
-    add_number_or_null(o, "pass_rate", c->pass_rate);
+    sl_ctl_json_number(o, "pass_rate", c->pass_rate);
     cJSON_AddNumberToObject(o, "judge_graded", (double)c->graded);
-    add_number_or_null(o, "judge_grade_mean", c->grade_mean);
+    sl_ctl_json_number(o, "judge_grade_mean", c->grade_mean);
     shadow = cJSON_AddObjectToObject(o, "shadow");
     cJSON_AddNumberToObject(shadow, "win", (double)c->wins);
     cJSON_AddNumberToObject(shadow, "tie", (double)c->ties);
