@@ -189,8 +189,8 @@ static void apply(struct sl_follower *f, const char *body, size_t len)
         goto out;
     }
     sl_server_publish(f->srv, snap);
-    sl_clfcache_prune(f->clfs); /* what no version holds any more */
-    f->applied_us = sl_clock_wall_us();
+    f->applied_us = sl_clock_wall_us(); /* from here on new calls get it */
+    sl_clfcache_prune(f->clfs);         /* what no version holds any more */
     f->error[0] = '\0';
     f->refused = 0;
     sl_info("serving configuration version %lld", (long long)version);
