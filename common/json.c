@@ -283,3 +283,24 @@ int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out, char *fi
     cJSON_Delete(root);
     return rc;
 }
+
+/* A string, or null for NULL. */
+static int add_string_or_null(struct sl_buf *b, const char *s)
+{
+    return s ? sl_json_add_string(b, s) : sl_buf_adds(b, "null");
+}
+
+int sl_json_add_error(struct sl_buf *b, const char *type, const char *code, const char *param,
+                      const char *message)
+{
+    int rc = sl_buf_adds(b, "{\"error\":{\"message\":");
+
+    rc = rc ? rc : sl_json_add_string(b, message);
+    rc = rc ? rc : sl_buf_adds(b, ",\"type\":");
+    rc = rc ? rc : sl_json_add_string(b, type);
+    rc = rc ? rc : sl_buf_adds(b, ",\"param\":");
+    rc = rc ? rc : add_string_or_null(b, param);
+    rc = rc ? rc : sl_buf_adds(b, ",\"code\":");
+    rc = rc ? rc : add_string_or_null(b, code);
+    return rc ? rc : sl_buf_adds(b, "}}");
+}

@@ -28,5 +28,9 @@ int sl_json_chat_text(const char *text, size_t len, struct sl_buf *out, char *fi
 
 /* Appends s as a JSON string literal (quotes included), escaping what JSON requires. */
 int sl_json_add_string(struct sl_buf *b, const char *s) SL_MUST_CHECK;
+/* Appends OpenAI's error body {"error":{"message","type","param","code"}}; param and code may
+ * be NULL (JSON null). */
+int sl_json_add_error(struct sl_buf *b, const char *type, const char *code, const char *param,
+                      const char *message) SL_MUST_CHECK;
 
 #endif

@@ -24,22 +24,22 @@
 #include "auth.h"
 
 #define SL_LOG_MODULE "api"
+#include "buf.h"
+#include "json.h"
 #include "log.h"
+#include "portfile.h"
 #include "sha256.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 
 #define MAX_SEGMENTS  8
 #define DEFAULT_LIMIT 50
@@ -95,16 +95,13 @@ static void send_json(struct call *c, int status, cJSON *doc)
 static void send_error(struct call *c, int status, const char *type, const char *code,
                        const char *param, const char *message)
 {
-    cJSON *doc = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(doc, "error");
+    struct sl_buf b;
 
-    cJSON_AddStringToObject(e, "message", message);
-    cJSON_AddStringToObject(e, "type", type);
-    if (param)
-        cJSON_AddStringToObject(e, "param", param);
-    else
-        cJSON_AddNullToObject(e, "param");
-    cJSON_AddStringToObject(e, "code", code);
-    send_json(c, status, doc);
+    sl_buf_init(&b, 8192);
+    if (sl_json_add_error(&b, type, code, param, message))
+        abort(); /* out of memory */
+    send_body(c, status, "application/json", b.data, b.len);
+    sl_buf_free(&b);
 }
 
 static void bad_request(struct call *c, const char *param, const char *message)
@@ -893,20 +890,6 @@ out:
 
 /* ---- life cycle ---- */
 
-static int bound_port(evutil_socket_t fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return -1;
-}
-
 struct sl_api *sl_api_create(struct event_base *base, const struct sl_ctrlconf *cfg,
                              struct sl_versions *vs, struct sl_bus *bus, char *err, size_t errlen)
 {
@@ -935,7 +918,7 @@ struct sl_api *sl_api_create(struct event_base *base, const struct sl_ctrlconf *
                  cfg->listen_port);
         goto fail;
     }
-    if ((api->port = bound_port(evhttp_bound_socket_get_fd(sock))) < 0) {
+    if ((api->port = sl_portfile_bound(evhttp_bound_socket_get_fd(sock))) < 0) {
         snprintf(err, errlen, "cannot read the bound port");
         goto fail;
     }

@@ -326,12 +326,9 @@ static void end_stream_with_error(struct sl_call *c, const char *message)
     int rc;
 
     sl_buf_init(&b, 4096);
-    rc = sl_buf_adds(&b, "data: {\"error\":{\"message\":");
-    if (rc == 0)
-        rc = sl_json_add_string(&b, message);
-    if (rc == 0)
-        rc = sl_buf_adds(&b, ",\"type\":\"server_error\",\"param\":null,"
-                             "\"code\":\"upstream_stream_error\"}}\n\n");
+    rc = sl_buf_adds(&b, "data: ");
+    rc = rc ? rc : sl_json_add_error(&b, "server_error", "upstream_stream_error", NULL, message);
+    rc = rc ? rc : sl_buf_adds(&b, "\n\n");
     if (rc == 0)
         send_chunk(c, b.data, b.len);
     sl_buf_free(&b);

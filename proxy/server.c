@@ -16,6 +16,7 @@
 #include "json.h"
 #include "db.h"
 #include "log.h"
+#include "portfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,15 +61,8 @@ void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char
     int rc;
 
     sl_buf_init(&b, 8192);
-    rc = sl_buf_adds(&b, "{\"error\":{\"message\":");
-    rc = rc ? rc : sl_json_add_string(&b, message);
-    rc = rc ? rc : sl_buf_adds(&b, ",\"type\":");
-    rc = rc ? rc : sl_json_add_string(&b, type);
-    rc = rc ? rc : sl_buf_adds(&b, ",\"param\":");
-    rc = rc ? rc : (param ? sl_json_add_string(&b, param) : sl_buf_adds(&b, "null"));
-    rc = rc ? rc : sl_buf_adds(&b, ",\"code\":");
-    rc = rc ? rc : sl_json_add_string(&b, code);
-    rc = rc ? rc : sl_buf_adds(&b, "}}\n");
+    rc = sl_json_add_error(&b, type, code, param, message);
+    rc = rc ? rc : sl_buf_adds(&b, "\n");
     if (rc == 0 && body)
         evbuffer_add(body, b.data, b.len);
     sl_buf_free(&b);
@@ -272,18 +266,6 @@ static struct evconnlistener *listen_on(struct event_base *base, const char *hos
     return l;
 }
 
-static int bound_port(struct evconnlistener *l)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len))
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
 {
     const struct sl_config *cfg = srv->cfg;
@@ -446,7 +428,8 @@ struct sl_server *sl_server_create(const struct sl_config *cfg)
         if (worker_init(srv, &srv->workers[i], port))
             goto fail;
         if (i == 0)
-            port = bound_port(srv->workers[0].listener); /* port 0: the rest join this one */
+            port = sl_portfile_bound(evconnlistener_get_fd(
+                srv->workers[0].listener)); /* port 0: the rest join this one */
     }
     srv->port = port;
     /* Version 0: the file's own routes, until a controller sends a version. */

@@ -2,6 +2,8 @@
  * embeddings and OpenAI-shaped errors. */
 #include "mockllm.h"
 
+#include "json.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -79,15 +81,7 @@ int mock_body_string(struct sl_buf *b, const char *s)
 
 int mock_body_error(struct sl_buf *b, const char *message, const char *type, const char *code)
 {
-    int rc = sl_buf_adds(b, "{\"error\":{\"message\":");
-
-    if (!rc)
-        rc = mock_body_string(b, message);
-    if (!rc)
-        rc = sl_buf_addf(b, ",\"type\":\"%s\",\"param\":null,\"code\":", type);
-    if (!rc)
-        rc = code ? sl_buf_addf(b, "\"%s\"}}", code) : sl_buf_adds(b, "null}}");
-    return rc;
+    return sl_json_add_error(b, type, code, NULL, message);
 }
 
 /* Word i, with a space after all but the last, so that the chunks add up to the text. */

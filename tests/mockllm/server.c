@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "log.h"
+#include "portfile.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -303,20 +304,6 @@ void mock_server_destroy(struct mock_server *srv)
     free(srv);
 }
 
-static int bound_port(evutil_socket_t fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return -1;
-}
-
 int mock_server_listen(struct mock_server *srv, const struct sockaddr *sa, int salen,
                        bool reuse_port)
 {
@@ -333,7 +320,7 @@ int mock_server_listen(struct mock_server *srv, const struct sockaddr *sa, int s
         errno = ENOMEM;
         return SL_ESYS;
     }
-    srv->port = bound_port(evconnlistener_get_fd(l));
+    srv->port = sl_portfile_bound(evconnlistener_get_fd(l));
     return srv->port < 0 ? SL_ESYS : 0;
 }
 

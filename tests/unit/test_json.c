@@ -103,3 +103,18 @@ Test(json, escapes_strings)
     cr_assert(sl_json_valid(b.data, b.len));
     sl_buf_free(&b);
 }
+
+Test(json, error_body_is_openai_shaped_with_nulls_for_absent_members)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 1024);
+    cr_assert_eq(sl_json_add_error(&b, "invalid_request_error", "bad", "model", "No \"x\"."), 0);
+    cr_assert_str_eq(b.data, "{\"error\":{\"message\":\"No \\\"x\\\".\",\"type\":"
+                             "\"invalid_request_error\",\"param\":\"model\",\"code\":\"bad\"}}");
+    sl_buf_reset(&b);
+    cr_assert_eq(sl_json_add_error(&b, "server_error", NULL, NULL, "m"), 0);
+    cr_assert_str_eq(b.data, "{\"error\":{\"message\":\"m\",\"type\":\"server_error\","
+                             "\"param\":null,\"code\":null}}");
+    sl_buf_free(&b);
+}
