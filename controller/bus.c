@@ -348,7 +348,7 @@ static bool on_report(struct sl_bus *b)
     p = find_proxy(b, id->valuestring);
     p->version = (int64_t)version->valuedouble;
     p->applied_us = (int64_t)applied->valuedouble;
-    p->last_seen_us = sl_versions_now_us();
+    p->last_seen_us = sl_clock_wall_us();
     free(p->error);
     p->error = cJSON_IsString(error) ? strndup(error->valuestring, MAX_ERROR) : NULL;
     if (p->version > 0)
@@ -386,7 +386,7 @@ static bool on_alert(struct sl_bus *b)
         return true;
     }
     rc = sl_policy_on_alert(b->vs, topic, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]),
-                            sl_versions_now_us(), &version);
+                            sl_clock_wall_us(), &version);
     close_frames(f, n);
     if (rc == SL_EPARSE)
         bad(b, "an %s message that is not an alert's JSON", topic);
@@ -505,7 +505,7 @@ struct sl_bus *sl_bus_create(const struct sl_ctrlconf *cfg, struct sl_versions *
     b->vs = vs;
     pthread_mutex_init(&b->mu, NULL);
     pthread_mutex_init(&b->wake_mu, NULL);
-    b->seq = (uint64_t)sl_versions_now_us();
+    b->seq = (uint64_t)sl_clock_wall_us();
     b->bad_window_us = sl_clock_mono_us();
     snprintf(wake, sizeof(wake), "inproc://sluice-bus-wake-%p", (void *)b);
     if (!(b->ctx = zmq_ctx_new())) {
@@ -622,7 +622,7 @@ static int cmp_proxy(const void *x, const void *y)
 cJSON *sl_bus_rollout_json(struct sl_bus *b, int64_t version, int64_t created_us, bool *complete)
 {
     cJSON *arr = cJSON_CreateArray();
-    int64_t now = sl_versions_now_us();
+    int64_t now = sl_clock_wall_us();
     int64_t alive_us = 3 * (int64_t)b->cfg->heartbeat_ms * 1000;
 
     if (!arr)

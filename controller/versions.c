@@ -9,6 +9,7 @@
  *   (shift), the alert that moved it last and when.
  * events: what the policy did or was told: kind "notify", "held", "adjust" or "restore". */
 #include "versions.h"
+#include "clock.h"
 
 #include "clfcache.h"
 
@@ -24,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const migrations[] = {
     "CREATE TABLE versions(version INTEGER PRIMARY KEY, created_us INTEGER NOT NULL,"
@@ -50,14 +50,6 @@ struct sl_versions {
     struct sl_config *cfg;    /* built from it; NULL when it no longer builds */
     struct sl_clfcache *clfs; /* the classifiers versions name, parsed once */
 };
-
-int64_t sl_versions_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -343,7 +335,7 @@ static int commit_locked(struct sl_versions *vs, const cJSON *doc, const char *a
     cJSON *diff = sl_versions_diff(vs->doc, doc);
     sqlite3_stmt *st = NULL;
     char *doc_text = NULL, *diff_text = NULL;
-    int64_t now = sl_versions_now_us();
+    int64_t now = sl_clock_wall_us();
     int rc = SL_EIO;
 
     memset(out, 0, sizeof(*out));
@@ -586,7 +578,7 @@ int sl_versions_register_classifier(struct sl_versions *vs, const char *body, si
     bind_text(st, 1, id);
     bind_text(st, 2, sl_features_spec_hash()); /* the parse checked that it is this build's */
     sqlite3_bind_text(st, 3, body, (int)len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, sl_versions_now_us());
+    sqlite3_bind_int64(st, 4, sl_clock_wall_us());
     bind_text(st, 5, note);
     if (sqlite3_step(st) != SQLITE_DONE) {
         sl_error("control.db: cannot store classifier %s: %s", id, sqlite3_errmsg(vs->db));
@@ -751,7 +743,7 @@ int sl_versions_add_event(struct sl_versions *vs, const char *kind, const char *
     pthread_mutex_lock(&vs->mu);
     if ((st = prepare(vs, "INSERT INTO events(ts_us, kind, route, tier, alert_id, version,"
                           " message) VALUES(?, ?, ?, ?, ?, ?, ?)"))) {
-        sqlite3_bind_int64(st, 1, sl_versions_now_us());
+        sqlite3_bind_int64(st, 1, sl_clock_wall_us());
         bind_text(st, 2, kind);
         bind_text(st, 3, route);
         bind_text(st, 4, tier);

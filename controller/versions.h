@@ -139,7 +139,5 @@ cJSON *sl_versions_events_json(struct sl_versions *vs, int limit);
  * absent for an added member, "to" for a removed one. */
 cJSON *sl_versions_diff(const cJSON *from, const cJSON *to);
 
-/* Unix µs (CLOCK_REALTIME). */
-int64_t sl_versions_now_us(void);
 
 #endif

@@ -354,6 +354,25 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
     return SL_CTL_RUN;
 }
 
+void sl_ctl_print_window(FILE *out, int64_t since_ms, int64_t until_ms)
+{
+    char a[32], b[32];
+    bool since = since_ms != INT64_MIN, until = until_ms != INT64_MAX;
+
+    if (since)
+        sl_ctl_format_time(since_ms / 1000, a, sizeof(a));
+    if (until)
+        sl_ctl_format_time(until_ms / 1000, b, sizeof(b));
+    if (since && until)
+        fprintf(out, ", %s to %s UTC", a, b);
+    else if (since)
+        fprintf(out, ", since %s UTC", a);
+    else if (until)
+        fprintf(out, ", until %s UTC", b);
+    else
+        fputs(", all time", out);
+}
+
 void sl_ctl_json_string(cJSON *o, const char *name, const char *s)
 {
     if (s)

@@ -104,6 +104,9 @@ void sl_ctl_default_evaldb(char *out, size_t outlen);
 
 /* Writes Unix seconds as "YYYY-MM-DD HH:MM" (UTC). */
 void sl_ctl_format_time(int64_t unix_s, char *out, size_t outlen);
+/* Prints a report's time window after its title: ", A to B UTC", ", since A UTC", ", until B
+ * UTC" or ", all time" (since_ms INT64_MIN and until_ms INT64_MAX are open ends). */
+void sl_ctl_print_window(FILE *out, int64_t since_ms, int64_t until_ms);
 
 /* Parses a positive decimal integer (an alert's id). SL_EINVAL otherwise. */
 int sl_ctl_parse_id(const char *s, int64_t *id);

@@ -196,30 +196,8 @@ cJSON *sl_ctl_ab_json(const struct sl_ctl_ab *r)
 
 static void title(FILE *out, const struct sl_ctl_ab *r)
 {
-    char a[32], b[32];
-    bool since = r->since_ms != INT64_MIN, until = r->until_ms != INT64_MAX;
-
     fprintf(out, "A/B results of route %s", r->route);
-    if (since)
-        sl_ctl_format_time(r->since_ms / 1000, a, sizeof(a));
-    if (until)
-        sl_ctl_format_time(r->until_ms / 1000, b, sizeof(b));
-    if (since && until)
-        fprintf(out, ", %s to %s UTC", a, b);
-    else if (since)
-        fprintf(out, ", since %s UTC", a);
-    else if (until)
-        fprintf(out, ", until %s UTC", b);
-    else
-        fputs(", all time", out);
-}
-
-static void percent_cell(struct sl_ctl_table *t, double x)
-{
-    if (isnan(x))
-        sl_ctl_table_cell(t, NULL);
-    else
-        sl_ctl_table_cellf(t, "%.1f%%", 100 * x);
+    sl_ctl_print_window(out, r->since_ms, r->until_ms);
 }
 
 static void arms_table(struct sl_ctl_table *t, const struct sl_ctl_ab *r)
@@ -240,7 +218,7 @@ static void arms_table(struct sl_ctl_table *t, const struct sl_ctl_ab *r)
         sl_ctl_table_cell(t, a->name);
         sl_ctl_table_cellf(t, "%lld", (long long)a->c.samples);
         sl_ctl_table_cellf(t, "%lld", (long long)a->c.scored);
-        percent_cell(t, a->c.pass_rate);
+        sl_ctl_table_percent(t, a->c.pass_rate);
         if (isnan(a->c.grade_mean))
             sl_ctl_table_cell(t, NULL);
         else
@@ -252,7 +230,7 @@ static void arms_table(struct sl_ctl_table *t, const struct sl_ctl_ab *r)
             sl_ctl_table_cell(t, NULL);
         else
             sl_ctl_table_cellf(t, "%.6f", a->cost_mean);
-        percent_cell(t, a->premium_share);
+        sl_ctl_table_percent(t, a->premium_share);
     }
 }
 

@@ -239,33 +239,17 @@ cJSON *sl_ctl_quality_json(const struct sl_ctl_quality *r)
 
 static void title(FILE *out, const struct sl_ctl_quality *r)
 {
-    char a[32], b[32];
-    bool since = r->since_ms != INT64_MIN, until = r->until_ms != INT64_MAX;
-
     fprintf(out, "quality by %s per %s", sl_ctl_quality_by_name(r->by),
             sl_ctl_quality_bucket_name(r->bucket));
-    if (since)
-        sl_ctl_format_time(r->since_ms / 1000, a, sizeof(a));
-    if (until)
-        sl_ctl_format_time(r->until_ms / 1000, b, sizeof(b));
-    if (since && until)
-        fprintf(out, ", %s to %s UTC\n", a, b);
-    else if (since)
-        fprintf(out, ", since %s UTC\n", a);
-    else if (until)
-        fprintf(out, ", until %s UTC\n", b);
-    else
-        fputs(", all time\n", out);
+    sl_ctl_print_window(out, r->since_ms, r->until_ms);
+    fputc('\n', out);
 }
 
 static void counts_cells(struct sl_ctl_table *t, const struct sl_ctl_quality_counts *c)
 {
     sl_ctl_table_cellf(t, "%lld", (long long)c->samples);
     sl_ctl_table_cellf(t, "%lld", (long long)c->scored);
-    if (isnan(c->pass_rate))
-        sl_ctl_table_cell(t, NULL);
-    else
-        sl_ctl_table_cellf(t, "%.1f%%", 100 * c->pass_rate);
+    sl_ctl_table_percent(t, c->pass_rate);
     if (isnan(c->grade_mean))
         sl_ctl_table_cell(t, NULL);
     else

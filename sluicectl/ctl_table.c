@@ -2,6 +2,7 @@
 #include "ctl_table.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -122,6 +123,14 @@ void sl_ctl_table_cellf(struct sl_ctl_table *t, const char *fmt, ...)
         s = NULL;
     va_end(ap);
     put(t, s);
+}
+
+void sl_ctl_table_percent(struct sl_ctl_table *t, double fraction)
+{
+    if (isnan(fraction))
+        sl_ctl_table_cell(t, NULL);
+    else
+        sl_ctl_table_cellf(t, "%.1f%%", 100 * fraction);
 }
 
 void sl_ctl_table_rule(struct sl_ctl_table *t)

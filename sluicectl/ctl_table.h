@@ -26,6 +26,8 @@ void sl_ctl_table_column(struct sl_ctl_table *t, const char *header, enum sl_ctl
 void sl_ctl_table_cell(struct sl_ctl_table *t, const char *text);
 void sl_ctl_table_cellf(struct sl_ctl_table *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Fills the next cell with fraction as a percentage, one decimal; NaN (unknown) prints as "-". */
+void sl_ctl_table_percent(struct sl_ctl_table *t, double fraction);
 /* Draws a line of dashes above the next row (before a totals row). */
 void sl_ctl_table_rule(struct sl_ctl_table *t);
 

@@ -651,38 +651,17 @@ cJSON *sl_report_routes_json(const struct sl_report_routes *r)
 /* "spend by team, team search, 2024-11-01 00:00 to 2024-11-08 00:00 UTC" */
 static void print_title(FILE *out, const char *what, const struct sl_report_filter *f)
 {
-    char a[32], b[32];
-    bool since = f->since_ms != INT64_MIN, until = f->until_ms != INT64_MAX;
-
     fputs(what, out);
     if (f->team)
         fprintf(out, ", team %s", f->team);
-    if (since)
-        sl_ctl_format_time(f->since_ms / 1000, a, sizeof(a));
-    if (until)
-        sl_ctl_format_time(f->until_ms / 1000, b, sizeof(b));
-    if (since && until)
-        fprintf(out, ", %s to %s UTC\n", a, b);
-    else if (since)
-        fprintf(out, ", since %s UTC\n", a);
-    else if (until)
-        fprintf(out, ", until %s UTC\n", b);
-    else
-        fputs(", all time\n", out);
+    sl_ctl_print_window(out, f->since_ms, f->until_ms);
+    fputc('\n', out);
 }
 
 /* Cost columns: six decimals while every amount is below a dollar, four above. */
 static int usd_decimals(double largest)
 {
     return fabs(largest) >= 1 ? 4 : 6;
-}
-
-static void percent_cell(struct sl_ctl_table *t, double fraction, bool known)
-{
-    if (known)
-        sl_ctl_table_cellf(t, "%.1f%%", 100 * fraction);
-    else
-        sl_ctl_table_cell(t, NULL);
 }
 
 /* Prints and destroys t, then the footnote if any. */
@@ -752,7 +731,7 @@ static void savings_cells(struct sl_ctl_table *t, const struct sl_report_savings
     sl_ctl_table_cellf(t, "%.*f", dec, row->cost_usd);
     sl_ctl_table_cellf(t, "%.*f", dec, row->premium_cost_usd);
     sl_ctl_table_cellf(t, "%.*f", dec, row->saved_usd);
-    percent_cell(t, row->saved_fraction, !isnan(row->saved_fraction));
+    sl_ctl_table_percent(t, row->saved_fraction);
     /* One column per tier of the totals, so that every row lines up. */
     for (size_t k = 0; k < r->totals.n_tiers; k++) {
         int64_t n = 0;
@@ -809,7 +788,7 @@ static void route_cells(struct sl_ctl_table *t, const struct sl_report_routes *r
         for (size_t j = 0; j < row->n_tiers; j++)
             if (same(row->tiers[j].name, r->totals.tiers[k].name))
                 n = row->tiers[j].requests;
-        percent_cell(t, row->requests > 0 ? (double)n / row->requests : 0, true);
+        sl_ctl_table_percent(t, row->requests > 0 ? (double)n / row->requests : 0);
     }
     if (row->overhead_p50_us >= 0)
         sl_ctl_table_cellf(t, "%lld", (long long)row->overhead_p50_us);
@@ -819,7 +798,7 @@ static void route_cells(struct sl_ctl_table *t, const struct sl_report_routes *r
         sl_ctl_table_cellf(t, "%lld", (long long)row->overhead_p95_us);
     else
         sl_ctl_table_cell(t, NULL);
-    percent_cell(t, row->requests > 0 ? (double)row->errors / row->requests : 0, true);
+    sl_ctl_table_percent(t, row->requests > 0 ? (double)row->errors / row->requests : 0);
     sl_ctl_table_cellf(t, "%.*f", dec, row->cost_usd);
 }
 
