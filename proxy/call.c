@@ -926,6 +926,23 @@ static void copy(char *dst, size_t size, const char *src)
         snprintf(dst, size, "%s", src);
 }
 
+/* What an A/B arm changes of its route: the thresholds, and tier t's models (n of them). */
+static const double *thresholds_of(const struct sl_route *r, const struct sl_arm *arm)
+{
+    return arm && arm->thresholds ? arm->thresholds : r->thresholds;
+}
+
+static const struct sl_model *const *tier_models(const struct sl_route *r, const struct sl_arm *arm,
+                                                 size_t t, size_t *n)
+{
+    if (arm && arm->tiers && arm->tiers[t]) {
+        *n = arm->n_tier_models[t];
+        return arm->tiers[t];
+    }
+    *n = r->tiers[t].n_models;
+    return r->tiers[t].models;
+}
+
 static void queue_sample(struct sl_call *c);
 
 /* Settles the call's key and team (limits, spending) and queues its audit row. */
@@ -1006,8 +1023,7 @@ static void queue_sample(struct sl_call *c)
         copy(s->deployment, sizeof(s->deployment), c->dep->name);
     }
     for (size_t i = 0; i + 1 < rt->n_tiers && i < SL_SAMPLE_MAX_THRESHOLDS; i++)
-        s->thresholds[s->n_thresholds++] =
-            c->arm && c->arm->thresholds ? c->arm->thresholds[i] : rt->thresholds[i];
+        s->thresholds[s->n_thresholds++] = thresholds_of(rt, c->arm)[i];
     s->config_version = c->snap->version;
     if (c->arm)
         copy(s->arm, sizeof(s->arm), c->arm->name);
@@ -1130,9 +1146,10 @@ static bool route(struct sl_call *c, const cJSON *root)
     struct sl_worker *w = c->w;
     const struct sl_arm *arm = r->ab ? pick_arm(c, r->ab, root) : NULL;
     const struct sl_classifier *clf = arm && arm->classifier ? arm->classifier : r->classifier;
-    const double *thresholds = arm && arm->thresholds ? arm->thresholds : r->thresholds;
+    const double *thresholds = thresholds_of(r, arm);
+    const struct sl_model *const *models;
     uint64_t now = sl_clock_mono_us();
-    size_t tier = 0;
+    size_t tier = 0, n;
 
     c->arm = arm;
     if (c->kind != SL_ENDPOINT_CHAT) {
@@ -1155,14 +1172,12 @@ static bool route(struct sl_call *c, const cJSON *root)
     }
     /* Fallback across tiers: upward first (a stronger model can answer), then downward. */
     for (size_t k = 0; k < r->n_tiers && !c->model; k++) {
-        size_t t = c->tier = tier + k < r->n_tiers ? tier + k : r->n_tiers - 1 - k;
-        c->model = arm && arm->tiers && arm->tiers[t]
-                       ? cheapest_available(c, arm->tiers[t], arm->n_tier_models[t], now)
-                       : cheapest_available(c, r->tiers[t].models, r->tiers[t].n_models, now);
+        c->tier = tier + k < r->n_tiers ? tier + k : r->n_tiers - 1 - k;
+        models = tier_models(r, arm, c->tier, &n);
+        c->model = cheapest_available(c, models, n, now);
     }
     if (!c->model) { /* nothing is available: let the attempt report it properly */
-        c->model =
-            arm && arm->tiers && arm->tiers[tier] ? arm->tiers[tier][0] : r->tiers[tier].models[0];
+        c->model = tier_models(r, arm, tier, &n)[0];
         c->tier = tier;
     }
     sl_metrics_inc(&w->metrics.decisions[r->tiers[c->tier].slot]);
