@@ -354,6 +354,18 @@ int sl_ctl_parse(const struct sl_ctl_spec *spec, int argc, char **argv, int64_t 
     return SL_CTL_RUN;
 }
 
+int sl_ctl_report_status(FILE *out, FILE *err, const char *path, const char *db_message, int rc,
+                         int wrc)
+{
+    if (rc == SL_EIO)
+        return sl_ctl_fail(err, "%s: %s", path, db_message);
+    if (rc != 0 || wrc == SL_ENOMEM)
+        return sl_ctl_fail(err, "%s", sl_strerror(rc ? rc : wrc));
+    if (wrc != 0 || fflush(out) != 0)
+        return sl_ctl_fail(err, "cannot write the report: %s", strerror(errno));
+    return 0;
+}
+
 void sl_ctl_print_window(FILE *out, int64_t since_ms, int64_t until_ms)
 {
     char a[32], b[32];

@@ -91,6 +91,10 @@ int sl_ctl_usage(const struct sl_ctl_spec *spec, FILE *err, const char *fmt, ...
 
 /* Reports a runtime failure on err ("sluicectl: message") and returns SL_CTL_EXIT_FAILURE. */
 int sl_ctl_fail(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The exit status of a report over a database at path: rc is the query's result (SL_EIO: the
+ * database failed, with db_message saying why), wrc the printing's, then out is flushed. */
+int sl_ctl_report_status(FILE *out, FILE *err, const char *path, const char *db_message, int rc,
+                         int wrc);
 
 /* Parses a time of the command line into Unix ms: "YYYY-MM-DD" (UTC midnight) or a relative
  * "Nd" / "Nh" (N days or hours before now_ms). SL_EINVAL when s is neither. */

@@ -369,14 +369,7 @@ int sl_ctl_quality_cmd(int argc, char **argv, FILE *out, FILE *err)
                      : sl_ctl_quality_print(&r, out);
         sl_ctl_quality_free(&r);
     }
-    if (rc == SL_EIO)
-        status = sl_ctl_fail(err, "%s: %s", path, sqlite3_errmsg(db));
-    else if (rc != 0 || wrc == SL_ENOMEM)
-        status = sl_ctl_fail(err, "%s", sl_strerror(rc ? rc : wrc));
-    else if (wrc != 0 || fflush(out) != 0)
-        status = sl_ctl_fail(err, "cannot write the report: %s", strerror(errno));
-    else
-        status = 0;
+    status = sl_ctl_report_status(out, err, path, sqlite3_errmsg(db), rc, wrc);
     sqlite3_close(db);
     return status;
 }

@@ -985,14 +985,7 @@ static int run(const struct sl_ctl_spec *spec, enum report_kind kind, int argc, 
         rc = SL_EIO;
     else
         rc = report(kind, db.db, by, &a, &f, out, &wrc);
-    if (rc == SL_EIO)
-        status = sl_ctl_fail(err, "%s: %s", path, sqlite3_errmsg(db.db));
-    else if (rc != 0 || wrc == SL_ENOMEM)
-        status = sl_ctl_fail(err, "%s", sl_strerror(rc ? rc : wrc));
-    else if (wrc != 0 || fflush(out) != 0)
-        status = sl_ctl_fail(err, "cannot write the report: %s", strerror(errno));
-    else
-        status = 0;
+    status = sl_ctl_report_status(out, err, path, sqlite3_errmsg(db.db), rc, wrc);
     sqlite3_exec(db.db, "ROLLBACK", NULL, NULL, NULL); /* it only read */
     sl_auditdb_close(&db);
     return status;
