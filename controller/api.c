@@ -119,6 +119,18 @@ static void internal_error(struct call *c, const char *message)
     send_error(c, 500, "server_error", "internal_error", NULL, message);
 }
 
+/* Sends {"data": data} (taken), or 500 when data is NULL (control.db could not be read). */
+static void send_list(struct call *c, cJSON *data)
+{
+    cJSON *out;
+
+    if (!data)
+        return internal_error(c, "control.db cannot be read.");
+    out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "data", data);
+    send_json(c, 200, out);
+}
+
 /* False, after answering 405, unless the request's method is one of want (GET takes HEAD). */
 static bool allow(struct call *c, int want, const char *names)
 {
@@ -508,16 +520,10 @@ static void put_config(struct call *c, const cJSON *body)
 
 static void list_versions(struct call *c)
 {
-    cJSON *data, *out;
     int limit;
 
-    if (!get_limit(c, &limit))
-        return;
-    if (!(data = sl_versions_list_json(c->api->vs, limit)))
-        return internal_error(c, "control.db cannot be read.");
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "data", data);
-    send_json(c, 200, out);
+    if (get_limit(c, &limit))
+        send_list(c, sl_versions_list_json(c->api->vs, limit));
 }
 
 static void get_one_version(struct call *c, const char *id)
@@ -628,13 +634,7 @@ static void register_classifier(struct call *c)
 
 static void list_classifiers(struct call *c)
 {
-    cJSON *data = sl_versions_classifiers_json(c->api->vs), *out;
-
-    if (!data)
-        return internal_error(c, "control.db cannot be read.");
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "data", data);
-    send_json(c, 200, out);
+    send_list(c, sl_versions_classifiers_json(c->api->vs));
 }
 
 static void get_classifier(struct call *c, const char *id)
@@ -738,16 +738,10 @@ static void route_change(struct call *c, const char *route, const char *action, 
 
 static void list_events(struct call *c)
 {
-    cJSON *data, *out;
     int limit;
 
-    if (!get_limit(c, &limit))
-        return;
-    if (!(data = sl_versions_events_json(c->api->vs, limit)))
-        return internal_error(c, "control.db cannot be read.");
-    out = cJSON_CreateObject();
-    cJSON_AddItemToObject(out, "data", data);
-    send_json(c, 200, out);
+    if (get_limit(c, &limit))
+        send_list(c, sl_versions_events_json(c->api->vs, limit));
 }
 
 /* ---- dispatch ---- */
