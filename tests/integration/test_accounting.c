@@ -434,11 +434,9 @@ Test(accounting, metrics_show_the_audit_queue_and_team_spending)
     cr_assert_eq(metric(proxy.port, "sluice_refused_total{reason=\"invalid_key\"}"), 1);
 }
 
-/* A provider that cannot send usage in streams: the proxy counts the tokens itself. Criterion
- * runs the suite's init first, so its processes are stopped before these start. */
+/* A provider that cannot send usage in streams: the proxy counts the tokens itself. */
 static void start_without_stream_usage(void)
 {
-    stop();
     setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
     mock_start(&mock, NULL, 11);
     proxy_start(&proxy,
@@ -451,8 +449,10 @@ static void start_without_stream_usage(void)
                 mock.port);
 }
 
-Test(accounting, tokens_are_counted_when_the_upstream_sends_no_usage,
-     .init = start_without_stream_usage)
+/* A suite of its own: the accounting suite's init would start a second pair of processes. */
+TestSuite(no_stream_usage, .init = start_without_stream_usage, .fini = stop, .timeout = 120);
+
+Test(no_stream_usage, tokens_are_counted_when_the_upstream_sends_no_usage)
 {
     struct resp r;
 
