@@ -26,13 +26,13 @@ void sleep_ms(long ms)
         ;
 }
 
-static const char *bindir(void)
+const char *bin_dir(void)
 {
     const char *b = getenv("SLUICE_BIN");
     return b && *b ? b : "bin";
 }
 
-static void write_file(const char *path, const char *text)
+void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f, "cannot write %s", path);
@@ -107,7 +107,7 @@ void mock_start(struct proc *p, const char *config_json, unsigned seed)
     int n = 0;
 
     make_dir(p, "mock");
-    snprintf(exe, sizeof(exe), "%s/mockllm", bindir());
+    snprintf(exe, sizeof(exe), "%s/mockllm", bin_dir());
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     snprintf(seedstr, sizeof(seedstr), "%u", seed);
     argv[n++] = exe;
@@ -138,7 +138,7 @@ void proxy_start(struct proc *p, const char *fmt, ...)
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     make_dir(p, "proxy");
-    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
+    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bin_dir());
     snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     write_file(cfg, text);
@@ -150,7 +150,7 @@ void proxy_restart(struct proc *p)
 {
     char exe[512], cfg[300], pf[300];
 
-    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
+    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bin_dir());
     snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     unlink(pf);
@@ -162,7 +162,7 @@ void controller_restart(struct proc *p)
 {
     char exe[512], cfg[300], pf[300];
 
-    snprintf(exe, sizeof(exe), "%s/sluice-controller", bindir());
+    snprintf(exe, sizeof(exe), "%s/sluice-controller", bin_dir());
     snprintf(cfg, sizeof(cfg), "%s/controller.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     unlink(pf);
@@ -184,7 +184,8 @@ void controller_start(struct proc *p, const char *fmt, ...)
     controller_restart(p);
 }
 
-int proxy_start_fails(const char *config_json, char *err, size_t errlen)
+int program_start_fails(const char *program, const char *file, const char *config_json, char *err,
+                        size_t errlen)
 {
     struct proc p = {0};
     char exe[512], cfg[300];
@@ -192,9 +193,9 @@ int proxy_start_fails(const char *config_json, char *err, size_t errlen)
     FILE *f;
     size_t n;
 
-    make_dir(&p, "proxy");
-    snprintf(exe, sizeof(exe), "%s/sluice-proxy", bindir());
-    snprintf(cfg, sizeof(cfg), "%s/sluice.json", p.dir);
+    make_dir(&p, program);
+    snprintf(exe, sizeof(exe), "%s/%s", bin_dir(), program);
+    snprintf(cfg, sizeof(cfg), "%s/%s", p.dir, file);
     write_file(cfg, config_json);
     spawn(&p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", NULL});
     for (int i = 0; i < 500 && waitpid(p.pid, &status, WNOHANG) == 0; i++)
@@ -202,7 +203,7 @@ int proxy_start_fails(const char *config_json, char *err, size_t errlen)
     if (kill(p.pid, 0) == 0) {
         kill(p.pid, SIGKILL);
         waitpid(p.pid, &status, 0);
-        cr_assert_fail("sluice-proxy started with a config it should refuse");
+        cr_assert_fail("%s started with a config it should refuse", program);
     }
     f = fopen(p.log, "r");
     n = f ? fread(err, 1, errlen - 1, f) : 0;
@@ -210,6 +211,11 @@ int proxy_start_fails(const char *config_json, char *err, size_t errlen)
     if (f)
         fclose(f);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int proxy_start_fails(const char *config_json, char *err, size_t errlen)
+{
+    return program_start_fails("sluice-proxy", "sluice.json", config_json, err, errlen);
 }
 
 int proc_stop(struct proc *p)

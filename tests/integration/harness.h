@@ -22,7 +22,11 @@ void mock_start(struct proc *p, const char *config_json, unsigned seed);
 void proxy_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts a stopped sluice-proxy again with the same directory and config (a new port). */
 void proxy_restart(struct proc *p);
-/* Starts sluice-proxy expecting it to fail: returns its exit status, fills err with stderr. */
+/* Starts bin/program with its config file (named file, holding config_json) expecting it to
+ * fail: returns its exit status, fills err with its stderr. */
+int program_start_fails(const char *program, const char *file, const char *config_json, char *err,
+                        size_t errlen);
+/* The same for sluice-proxy and sluice.json. */
 int proxy_start_fails(const char *config_json, char *err, size_t errlen);
 /* Starts sluice-controller with a controller.json made from fmt, in a new directory, on an HTTP
  * port it chooses. */
@@ -70,6 +74,11 @@ long audit_count(const struct proc *proxy, const char *where);
 /* Writes a classifier artifact to path that scores prompts sharing hard_prompt's words high
  * and others low (weight +3 on each of its hashed features, bias -2), with one threshold. */
 void classifier_write(const char *path, const char *hard_prompt, double threshold);
+
+/* Where the programs under test are: $SLUICE_BIN, else bin. */
+const char *bin_dir(void);
+/* Writes text to path; asserts that it can. */
+void write_file(const char *path, const char *text);
 
 /* Sleeps ms milliseconds. */
 void sleep_ms(long ms);

@@ -30,20 +30,6 @@ static void *ctx, *alerts_pub;
 static char endpoint_snapshot[400], endpoint_updates[400], endpoint_reports[400];
 static char endpoint_alerts[400], work[128], clf_path[200];
 
-static const char *bindir(void)
-{
-    const char *b = getenv("SLUICE_BIN");
-    return b && *b ? b : "bin";
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -759,29 +745,10 @@ Test(controller, versions_persist_across_a_restart)
 
 Test(controller, a_bad_config_is_refused_at_start)
 {
-    char path[400], exe[512];
-    int status;
-    size_t len;
-    char *log;
-    pid_t pid;
+    char log[4096];
 
-    snprintf(ctl.dir, sizeof(ctl.dir), "/tmp/sluice-test-controller-XXXXXX");
-    cr_assert_not_null(mkdtemp(ctl.dir));
-    snprintf(ctl.log, sizeof(ctl.log), "%s/stderr.log", ctl.dir);
-    snprintf(path, sizeof(path), "%s/controller.json", ctl.dir);
-    write_file(path, "{\"listen\": \"127.0.0.1:0\"}");
-    snprintf(exe, sizeof(exe), "%s/sluice-controller", bindir());
-    pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int fd = open(ctl.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execv(exe, (char *[]){exe, "-c", path, NULL});
-        _exit(127);
-    }
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);
-    log = read_file(ctl.log, &len);
+    cr_assert_eq(program_start_fails("sluice-controller", "controller.json",
+                                     "{\"listen\": \"127.0.0.1:0\"}", log, sizeof(log)),
+                 2);
     cr_assert(strstr(log, "controller.json: sluice: is required") != NULL, "%s", log);
-    free(log);
 }

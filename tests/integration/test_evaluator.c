@@ -22,12 +22,6 @@ static struct proc ev, mock;
 static void *ctx, *push;
 static char cfg_path[300], endpoint[400];
 
-static const char *bindir(void)
-{
-    const char *b = getenv("SLUICE_BIN");
-    return b && *b ? b : "bin";
-}
-
 static void dump_log(const struct proc *p)
 {
     char buf[8192];
@@ -64,7 +58,7 @@ static void spawn_evaluator(void)
     char exe[512];
     pid_t pid;
 
-    snprintf(exe, sizeof(exe), "%s/sluice-evaluator", bindir());
+    snprintf(exe, sizeof(exe), "%s/sluice-evaluator", bin_dir());
     pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
@@ -520,7 +514,7 @@ Test(evaluator, a_bad_config_stops_it_with_the_key)
     cr_assert_not_null(f);
     fputs("{\"judge\": {\"modle\": \"mock-judge\"}}", f);
     fclose(f);
-    snprintf(exe, sizeof(exe), "%s/sluice-evaluator", bindir());
+    snprintf(exe, sizeof(exe), "%s/sluice-evaluator", bin_dir());
     snprintf(cmd, sizeof(cmd), "%s -c %s 2>&1", exe, path);
     p = popen(cmd, "r");
     cr_assert_not_null(p);
