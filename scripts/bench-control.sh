@@ -121,12 +121,18 @@ ctl() {
         "${data[@]}" "$CTL_URL$2" <<<"Authorization: Bearer $ADMIN"
 }
 
-# change N: a new version whose threshold depends on N; prints its number.
-change() {
-    local t out
+# change_body N: the PUT /admin/config body of the N-th change (the threshold depends on N).
+change_body() {
+    local t
     t=$(awk -v n="$1" 'BEGIN { printf "%.3f", 0.2 + (n % 60) / 100 }')
-    out=$(ctl PUT /admin/config "{\"reason\":\"bench $1\",\"document\":{\"routes\":{\"auto\":{\"classifier\":\"$BIN/router-default.json\",\"thresholds\":[$t],\"tiers\":[{\"name\":\"small\",\"models\":[\"small\"]},{\"name\":\"large\",\"models\":[\"large\"]}]}}}}") ||
-        die "PUT /admin/config failed: $out"
+    printf '{"reason":"bench %s","document":{"routes":{"auto":{"classifier":"%s","thresholds":[%s],"tiers":[{"name":"small","models":["small"]},{"name":"large","models":["large"]}]}}}}' \
+        "$1" "$BIN/router-default.json" "$t"
+}
+
+# change N: PUTs version N's change; prints the new version's number.
+change() {
+    local out
+    out=$(ctl PUT /admin/config "$(change_body "$1")") || die "PUT /admin/config failed: $out"
     sed -n 's/.*"version":\([0-9]*\).*/\1/p' <<<"$out"
 }
 
@@ -172,7 +178,7 @@ percentile() { # percentile P "values"
 # start-ups do not set the pace: changes (swap) or reads of the configuration (quiet), so that
 # both kinds of round carry the same controller and curl work.
 start_loop() {
-    local kind=$1 n t cfg=$TMP/loop-$1.curl
+    local kind=$1 n body cfg=$TMP/loop-$1.curl
     : >"$cfg"
     for ((n = 0; n < 10 * (2 * DURATION + 4); n++)); do
         {
@@ -181,9 +187,9 @@ start_loop() {
             echo 'header = "Content-Type: application/json"'
             echo 'output = "/dev/null"'
             if [[ $kind == swap ]]; then
-                t=$(awk -v n="$n" 'BEGIN { printf "%.3f", 0.2 + (n % 60) / 100 }')
+                body=$(change_body "$n")
                 echo 'request = "PUT"'
-                echo "data = \"{\\\"reason\\\":\\\"bench swap\\\",\\\"document\\\":{\\\"routes\\\":{\\\"auto\\\":{\\\"classifier\\\":\\\"$BIN/router-default.json\\\",\\\"thresholds\\\":[$t],\\\"tiers\\\":[{\\\"name\\\":\\\"small\\\",\\\"models\\\":[\\\"small\\\"]},{\\\"name\\\":\\\"large\\\",\\\"models\\\":[\\\"large\\\"]}]}}}}\""
+                echo "data = \"${body//\"/\\\"}\""
             fi
             echo next
         } >>"$cfg"
@@ -205,7 +211,7 @@ measure_kind() {
     local rps p50 p99 sockerr non2xx requests
     v0=$(ctl GET /admin/config | sed -n 's/.*"version":\([0-9]*\).*/\1/p')
     start_loop "$kind"
-    BENCH_DIR=$BENCH_DIR BENCH_BODY=$BODY wrk -t2 -c"$CONC" -d"${DURATION}s" --timeout 10s \
+    env BENCH_DIR="$BENCH_DIR" BENCH_BODY="$BODY" wrk -t2 -c"$CONC" -d"${DURATION}s" --timeout 10s \
         --latency -s "$BENCH_DIR/overhead.lua" "$url" >"$out" 2>&1 &
     WRK_PID=$!
     wait "$WRK_PID" || die "wrk failed against proxy 1 ($kind): $(cat "$out")"
