@@ -139,5 +139,4 @@ cJSON *sl_versions_events_json(struct sl_versions *vs, int limit);
  * absent for an added member, "to" for a removed one. */
 cJSON *sl_versions_diff(const cJSON *from, const cJSON *to);
 
-
 #endif
