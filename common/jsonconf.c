@@ -14,9 +14,13 @@ void sl_jsonconf_fail(struct sl_jsonconf *ld, const char *key, const char *fmt, 
     int n;
 
     if (ld->failed++)
-        return; /* the first problem is the one to fix */
-    n = *key ? snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key)
-             : snprintf(ld->err, ld->errlen, "%s: ", ld->file);
+        return;    /* the first problem is the one to fix */
+    if (!ld->file) /* a request body, not a file: the key alone */
+        n = snprintf(ld->err, ld->errlen, "%s%s", key, *key ? ": " : "");
+    else if (*key)
+        n = snprintf(ld->err, ld->errlen, "%s: %s: ", ld->file, key);
+    else
+        n = snprintf(ld->err, ld->errlen, "%s: ", ld->file);
     if (n < 0 || (size_t)n >= ld->errlen)
         return;
     va_start(ap, fmt);

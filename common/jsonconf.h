@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The loading state; the caller owns err[errlen]. failed counts the problems found. */
+/* The loading state; the caller owns err[errlen]. failed counts the problems found. A NULL
+ * file (for a request body) leaves the "file: " out of messages. */
 struct sl_jsonconf {
     const char *file;
     char *err;

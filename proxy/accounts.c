@@ -30,11 +30,7 @@ struct counters {
 };
 
 struct sl_team {
-    char name[64];
-    struct sl_limits limits;
-    double budget_usd, warn_at;
-    enum sl_period period;
-    bool log_payloads;
+    struct sl_team_settings s;
     struct counters n;
     double spent_usd;
     int64_t period_end; /* Unix s: spending restarts at 0 then */
@@ -42,19 +38,19 @@ struct sl_team {
 };
 
 struct sl_key {
-    char id[24];
-    unsigned char digest[32];
-    char name[64];
-    char hint[12];
-    int64_t created, revoked; /* Unix s; revoked 0: live */
+    struct sl_key_settings s; /* s.team names team */
     struct sl_team *team;
-    struct sl_limits limits;
     struct counters n;
+    bool wanted; /* during sl_accounts_sync: the controller's document names it */
 };
 
+/* Two locks: mu guards counters and the tables; changes also hold change_mu, taken first and
+ * kept while keys.db is written, so that admission never waits for the disk. The settings of
+ * teams and keys, and the tables' shape, change only under both: holding either lets one read
+ * them. */
 struct sl_accounts {
-    pthread_mutex_t mu;
-    sqlite3 *db;
+    pthread_mutex_t mu, change_mu;
+    sqlite3 *db; /* under change_mu */
     struct sl_team **teams;
     size_t n_teams;
     struct sl_key **keys; /* in creation order */
@@ -65,8 +61,6 @@ struct sl_accounts {
 };
 
 enum { REFUSED_KEY, REFUSED_RATE, REFUSED_CONCURRENCY, REFUSED_BUDGET };
-
-static const char *const period_names[] = {"day", "week", "month"};
 
 static const char *const migrations[] = {
     "CREATE TABLE teams(name TEXT PRIMARY KEY, rpm INTEGER NOT NULL, tpm INTEGER NOT NULL,"
@@ -150,12 +144,12 @@ static void index_key(struct sl_accounts *a, struct sl_key *k)
         a->slots = xcalloc(n, sizeof(*a->slots));
         a->n_slots = n;
         for (size_t j = 0; j < a->n_keys; j++) {
-            for (i = slot_of(a->keys[j]->digest, n); a->slots[i]; i = (i + 1) & (n - 1))
+            for (i = slot_of(a->keys[j]->s.digest, n); a->slots[i]; i = (i + 1) & (n - 1))
                 ;
             a->slots[i] = a->keys[j];
         }
     }
-    for (i = slot_of(k->digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
+    for (i = slot_of(k->s.digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
         ;
     a->slots[i] = k;
     a->keys = xrealloc(a->keys, (a->n_keys + 1) * sizeof(*a->keys));
@@ -167,7 +161,7 @@ static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char 
     if (!a->n_slots)
         return NULL;
     for (size_t i = slot_of(digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
-        if (memcmp(a->slots[i]->digest, digest, 32) == 0)
+        if (memcmp(a->slots[i]->s.digest, digest, 32) == 0)
             return a->slots[i];
     return NULL;
 }
@@ -175,7 +169,7 @@ static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char 
 static struct sl_team *find_team(const struct sl_accounts *a, const char *name)
 {
     for (size_t i = 0; i < a->n_teams; i++)
-        if (strcmp(a->teams[i]->name, name) == 0)
+        if (strcmp(a->teams[i]->s.name, name) == 0)
             return a->teams[i];
     return NULL;
 }
@@ -291,7 +285,7 @@ static void roll_period(struct sl_team *t, int64_t now_s)
         return;
     t->spent_usd = 0;
     t->warned = false;
-    t->period_end = sl_period_end(t->period, now_s);
+    t->period_end = sl_period_end(t->s.period, now_s);
 }
 
 bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, long tokens,
@@ -309,7 +303,7 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
     ad->budget_left_usd = -1;
     pthread_mutex_lock(&a->mu);
     k = find_key(a, digest);
-    if (!k || k->revoked) {
+    if (!k || k->s.revoked) {
         ad->status = 401;
         ad->type = "invalid_request_error";
         ad->code = "invalid_api_key";
@@ -319,19 +313,19 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
     }
     t = k->team;
     roll_period(t, sl_clock_wall_ms() / 1000);
-    if (t->budget_usd > 0 && t->spent_usd >= t->budget_usd) {
+    if (t->s.budget_usd > 0 && t->spent_usd >= t->s.budget_usd) {
         reason = REFUSED_BUDGET;
         ad->status = 429;
         ad->type = "insufficient_quota";
         ad->code = "budget_exceeded";
         ad->retry_after_s = (long)(t->period_end - sl_clock_wall_ms() / 1000);
         snprintf(ad->message, sizeof(ad->message),
-                 "Team %s has spent its %s budget of $%.2f; it renews in %ld s.", t->name,
-                 period_names[t->period], t->budget_usd, ad->retry_after_s);
+                 "Team %s has spent its %s budget of $%.2f; it renews in %ld s.", t->s.name,
+                 sl_period_names[t->s.period], t->s.budget_usd, ad->retry_after_s);
         goto out;
     }
-    scopes[0] = (struct scope){&k->n, &k->limits, "key"};
-    scopes[1] = (struct scope){&t->n, &t->limits, "team"};
+    scopes[0] = (struct scope){&k->n, &k->s.limits, "key"};
+    scopes[1] = (struct scope){&t->n, &t->s.limits, "team"};
     if (!within(&scopes[0], tokens, now_us, ad, &reason) ||
         !within(&scopes[1], tokens, now_us, ad, &reason)) {
         for (int i = 0; i < 2; i++)
@@ -343,18 +337,18 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
         report(&scopes[i], now_us, ad);
     }
     ad->key = k;
-    ad->team = t->name;
-    ad->key_id = k->id;
-    ad->log_payloads = t->log_payloads;
+    ad->team = t->s.name;
+    ad->key_id = k->s.id;
+    ad->log_payloads = t->s.log_payloads;
     ad->tokens = tokens;
-    if (t->budget_usd > 0)
-        ad->budget_left_usd = t->budget_usd - t->spent_usd;
+    if (t->s.budget_usd > 0)
+        ad->budget_left_usd = t->s.budget_usd - t->spent_usd;
     ok = true;
 out:
     if (!ok) {
-        if (k && !k->revoked) { /* refused calls are still attributed in the audit log */
-            ad->team = k->team->name;
-            ad->key_id = k->id;
+        if (k && !k->s.revoked) { /* refused calls are still attributed in the audit log */
+            ad->team = k->team->s.name;
+            ad->key_id = k->s.id;
         }
         a->refused[reason]++;
     }
@@ -376,18 +370,18 @@ void sl_accounts_settle(struct sl_accounts *a, struct sl_admission *ad, long tok
     t->n.active--;
     if (tokens_used >= 0) { /* the bucket may go below zero: a debt the next minute pays */
         double diff = (double)(tokens_used - ad->tokens);
-        if (k->limits.tpm)
+        if (k->s.limits.tpm)
             k->n.tok.level -= diff;
-        if (t->limits.tpm)
+        if (t->s.limits.tpm)
             t->n.tok.level -= diff;
     }
     if (cost_usd > 0) {
         roll_period(t, sl_clock_wall_ms() / 1000);
         t->spent_usd += cost_usd;
-        if (t->budget_usd > 0 && !t->warned && t->spent_usd >= t->warn_at * t->budget_usd) {
+        if (t->s.budget_usd > 0 && !t->warned && t->spent_usd >= t->s.warn_at * t->s.budget_usd) {
             t->warned = true;
-            sl_warn("team %s has spent $%.4f of its %s budget of $%.2f", t->name, t->spent_usd,
-                    period_names[t->period], t->budget_usd);
+            sl_warn("team %s has spent $%.4f of its %s budget of $%.2f", t->s.name, t->spent_usd,
+                    sl_period_names[t->s.period], t->s.budget_usd);
         }
     }
     pthread_mutex_unlock(&a->mu);
@@ -403,58 +397,22 @@ bool sl_accounts_is_key(struct sl_accounts *a, const char *secret, size_t len)
     sl_sha256(secret, len, digest);
     pthread_mutex_lock(&a->mu);
     k = find_key(a, digest);
-    live = k && !k->revoked;
+    live = k && !k->s.revoked;
     pthread_mutex_unlock(&a->mu);
     return live;
 }
 
 /* --- descriptions ---------------------------------------------------------------------- */
 
-static cJSON *limits_json(const struct sl_limits *l)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "rpm", (double)l->rpm);
-    cJSON_AddNumberToObject(o, "tpm", (double)l->tpm);
-    cJSON_AddNumberToObject(o, "concurrency", (double)l->concurrency);
-    return o;
-}
-
+/* The common description, and what this proxy knows of the team's spending. */
 static cJSON *team_json(const struct sl_team *t)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = sl_teams_team_json(&t->s, false);
 
-    cJSON_AddStringToObject(o, "name", t->name);
-    cJSON_AddItemToObject(o, "limits", limits_json(&t->limits));
-    if (t->budget_usd > 0) {
-        cJSON *b = cJSON_AddObjectToObject(o, "budget");
-        cJSON_AddNumberToObject(b, "usd", t->budget_usd);
-        cJSON_AddStringToObject(b, "period", period_names[t->period]);
-        cJSON_AddNumberToObject(b, "warn_at", t->warn_at);
-    } else {
-        cJSON_AddNullToObject(o, "budget");
-    }
-    cJSON_AddBoolToObject(o, "log_payloads", t->log_payloads);
     cJSON_AddNumberToObject(o, "spent_usd", t->spent_usd);
     cJSON_AddNumberToObject(o, "period_start",
-                            (double)sl_period_start(t->period, t->period_end - 1));
+                            (double)sl_period_start(t->s.period, t->period_end - 1));
     cJSON_AddNumberToObject(o, "in_flight", (double)t->n.active);
-    return o;
-}
-
-static cJSON *key_json(const struct sl_key *k)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cJSON_AddStringToObject(o, "id", k->id);
-    cJSON_AddStringToObject(o, "team", k->team->name);
-    cJSON_AddStringToObject(o, "name", k->name);
-    cJSON_AddStringToObject(o, "hint", k->hint);
-    cJSON_AddNumberToObject(o, "created", (double)k->created);
-    if (k->revoked)
-        cJSON_AddNumberToObject(o, "revoked", (double)k->revoked);
-    else
-        cJSON_AddNullToObject(o, "revoked");
-    cJSON_AddItemToObject(o, "limits", limits_json(&k->limits));
     return o;
 }
 
@@ -479,8 +437,8 @@ cJSON *sl_accounts_keys_json(struct sl_accounts *a, const char *team)
 
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < a->n_keys; i++)
-        if (!team || strcmp(a->keys[i]->team->name, team) == 0)
-            cJSON_AddItemToArray(data, key_json(a->keys[i]));
+        if (!team || strcmp(a->keys[i]->s.team, team) == 0)
+            cJSON_AddItemToArray(data, sl_teams_key_json(&a->keys[i]->s, false));
     pthread_mutex_unlock(&a->mu);
     return root;
 }
@@ -500,7 +458,8 @@ int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out)
                          "sluice_team_spend_usd{team=\"%s\"} %.6f\n"
                          "sluice_team_budget_usd{team=\"%s\"} %.6f\n"
                          "sluice_team_in_flight{team=\"%s\"} %ld\n",
-                         t->name, t->spent_usd, t->name, t->budget_usd, t->name, t->n.active);
+                         t->s.name, t->spent_usd, t->s.name, t->s.budget_usd, t->s.name,
+                         t->n.active);
     }
     rc = rc ? rc : sl_buf_adds(out, "# TYPE sluice_refused_total counter\n");
     for (int i = 0; i < 4 && rc == 0; i++)
@@ -512,21 +471,8 @@ int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out)
 
 /* --- changes ---------------------------------------------------------------------------- */
 
-static bool valid_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 63)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-'))
-            return false;
-    return true;
-}
-
 /* Runs one statement with bound values: "s" text, "i" integer, "d" double, "b" 32-byte blob,
- * "n" NULL. SL_EIO with the message in err when SQLite refuses. */
+ * "n" NULL. SL_EIO with the message in err when SQLite refuses. The caller holds change_mu. */
 static int exec(struct sl_accounts *a, const char *sql, const char *types, char *err, size_t errlen,
                 ...)
 {
@@ -565,100 +511,97 @@ out:
     return rc;
 }
 
+static int store_team(struct sl_accounts *a, const struct sl_team_settings *s, char *err,
+                      size_t errlen)
+{
+    return exec(a, "INSERT OR REPLACE INTO teams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", "siiidsdii",
+                err, errlen, s->name, (int64_t)s->limits.rpm, (int64_t)s->limits.tpm,
+                (int64_t)s->limits.concurrency, s->budget_usd, sl_period_names[s->period],
+                s->warn_at, (int64_t)s->log_payloads, (int64_t)(sl_clock_wall_ms() / 1000));
+}
+
+/* Writes a key's row, replacing the one with its id. */
+static int store_key(struct sl_accounts *a, const struct sl_key_settings *k, char *err,
+                     size_t errlen)
+{
+    return exec(a, "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                k->revoked ? "sssbsiiiii" : "sssbsiniii", err, errlen, k->id, k->team, k->name,
+                k->digest, k->hint, k->created, k->revoked, (int64_t)k->limits.rpm,
+                (int64_t)k->limits.tpm, (int64_t)k->limits.concurrency);
+}
+
+/* Sets a team in memory (its counters and spending are kept); the caller holds both locks. */
+static struct sl_team *put_team(struct sl_accounts *a, const struct sl_team_settings *s)
+{
+    struct sl_team *t = find_team(a, s->name);
+
+    if (!t) {
+        t = xcalloc(1, sizeof(*t));
+        a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+        a->teams[a->n_teams++] = t;
+    } else if (t->s.period != s->period) {
+        t->period_end = 0; /* a new period kind: recount from its start on the next call */
+    }
+    t->s = *s;
+    t->warned = false;
+    return t;
+}
+
+static struct sl_key *find_key_id(const struct sl_accounts *a, const char *id)
+{
+    for (size_t i = 0; i < a->n_keys; i++)
+        if (strcmp(a->keys[i]->s.id, id) == 0)
+            return a->keys[i];
+    return NULL;
+}
+
 int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s, cJSON **out,
                          char *err, size_t errlen)
 {
     struct sl_team *t;
     int rc;
 
-    if (!valid_name(s->name)) {
+    if (!sl_teams_valid_name(s->name)) {
         snprintf(err, errlen, "name: 1 to 63 characters of A-Z a-z 0-9 . _ -");
         return SL_EINVAL;
     }
-    pthread_mutex_lock(&a->mu);
-    rc = exec(a, "INSERT OR REPLACE INTO teams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", "siiidsdii",
-              err, errlen, s->name, (int64_t)s->limits.rpm, (int64_t)s->limits.tpm,
-              (int64_t)s->limits.concurrency, s->budget_usd, period_names[s->period], s->warn_at,
-              (int64_t)s->log_payloads, (int64_t)(sl_clock_wall_ms() / 1000));
-    if (rc == 0) {
-        t = find_team(a, s->name);
-        if (!t) {
-            t = xcalloc(1, sizeof(*t));
-            snprintf(t->name, sizeof(t->name), "%s", s->name);
-            a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
-            a->teams[a->n_teams++] = t;
-        }
-        if (t->period != s->period)
-            t->period_end = 0; /* a new period kind: recount from its start on the next call */
-        t->limits = s->limits;
-        t->budget_usd = s->budget_usd;
-        t->period = s->period;
-        t->warn_at = s->warn_at;
-        t->log_payloads = s->log_payloads;
-        t->warned = false;
+    pthread_mutex_lock(&a->change_mu);
+    if ((rc = store_team(a, s, err, errlen)) == 0) {
+        pthread_mutex_lock(&a->mu);
+        t = put_team(a, s);
         if (out) {
             roll_period(t, sl_clock_wall_ms() / 1000); /* as sl_accounts_teams_json shows it */
             *out = team_json(t);
         }
+        pthread_mutex_unlock(&a->mu);
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->change_mu);
     return rc;
 }
 
-static void random_chars(char *out, size_t n, const char *alphabet, size_t k)
-{
-    unsigned char r[64];
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t m = getrandom(r, sizeof(r), 0);
-        if (m <= 0)
-            abort(); /* no entropy means no safe key: refuse to go on */
-        for (ssize_t i = 0; i < m && got < n; i++)
-            if (r[i] < 256 - 256 % k) /* reject to keep the choice uniform */
-                out[got++] = alphabet[r[i] % k];
-    }
-    out[n] = '\0';
-}
-
 int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *name,
-                           const struct sl_limits *limits, char secret[64], cJSON **out, char *err,
-                           size_t errlen)
+                           const struct sl_limits *limits, char secret[SL_KEY_SECRET_LEN + 1],
+                           cJSON **out, char *err, size_t errlen)
 {
-    static const char b62[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    static const char hex[] = "0123456789abcdef";
     struct sl_team *t;
     struct sl_key *k = xcalloc(1, sizeof(*k));
-    int rc;
+    int rc = SL_ENOTFOUND;
 
-    /* 40 base-62 characters: 238 bits, beyond guessing, so a plain SHA-256 suffices. */
-    memcpy(secret, "sk-sluice-", 10);
-    random_chars(secret + 10, 40, b62, 62);
-    memcpy(k->id, "key_", 4);
-    random_chars(k->id + 4, 16, hex, 16);
-    sl_sha256(secret, strlen(secret), k->digest);
-    snprintf(k->hint, sizeof(k->hint), "...%s", secret + 46);
-    snprintf(k->name, sizeof(k->name), "%s", name ? name : "");
-    k->created = sl_clock_wall_ms() / 1000;
-    k->limits = *limits;
-
-    pthread_mutex_lock(&a->mu);
-    t = find_team(a, team);
-    if (!t) {
+    sl_teams_new_key(&k->s, team, name, limits, secret);
+    pthread_mutex_lock(&a->change_mu);
+    if (!(t = find_team(a, team)))
         snprintf(err, errlen, "team: no team called '%s'", team);
-        rc = SL_ENOTFOUND;
-    } else {
-        rc = exec(a, "INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)", "sssbsiiii", err,
-                  errlen, k->id, team, k->name, k->digest, k->hint, k->created,
-                  (int64_t)limits->rpm, (int64_t)limits->tpm, (int64_t)limits->concurrency);
-    }
+    else
+        rc = store_key(a, &k->s, err, errlen);
     if (rc == 0) {
+        pthread_mutex_lock(&a->mu);
         k->team = t;
         index_key(a, k);
-        *out = key_json(k);
+        pthread_mutex_unlock(&a->mu);
+        *out = sl_teams_key_json(&k->s, false);
         k = NULL;
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->change_mu);
     free(k);
     return rc;
 }
@@ -666,27 +609,101 @@ int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *
 int sl_accounts_revoke_key(struct sl_accounts *a, const char *id, cJSON **out, char *err,
                            size_t errlen)
 {
-    struct sl_key *k = NULL;
+    struct sl_key *k;
     int64_t now = sl_clock_wall_ms() / 1000;
-    int rc = SL_ENOTFOUND;
+    int rc = 0;
 
-    pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->n_keys && !k; i++)
-        if (strcmp(a->keys[i]->id, id) == 0)
-            k = a->keys[i];
-    if (!k) {
+    pthread_mutex_lock(&a->change_mu);
+    if (!(k = find_key_id(a, id))) {
         snprintf(err, errlen, "no key with id '%s'", id);
-    } else if (k->revoked) {
-        rc = 0; /* revoking twice is harmless; the first time stands */
-    } else {
-        rc = exec(a, "UPDATE keys SET revoked = ? WHERE id = ?", "is", err, errlen, now, id);
-        if (rc == 0)
-            k->revoked = now;
+        rc = SL_ENOTFOUND;
+    } else if (!k->s.revoked && /* revoking twice is harmless; the first time stands */
+               (rc = exec(a, "UPDATE keys SET revoked = ? WHERE id = ?", "is", err, errlen, now,
+                          id)) == 0) {
+        pthread_mutex_lock(&a->mu);
+        k->s.revoked = now;
+        pthread_mutex_unlock(&a->mu);
     }
     if (rc == 0)
-        *out = key_json(k);
-    pthread_mutex_unlock(&a->mu);
+        *out = sl_teams_key_json(&k->s, false);
+    pthread_mutex_unlock(&a->change_mu);
     return rc;
+}
+
+/* Marks the keys d names (as wanted) and writes d's state to keys.db: teams, d's keys (a key
+ * revoked here stays revoked), and the revocation of every other live key. The caller holds
+ * change_mu and has begun a transaction. */
+static int sync_db(struct sl_accounts *a, const struct sl_teams_doc *d, int64_t now, char *err,
+                   size_t errlen)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < a->n_keys; i++)
+        a->keys[i]->wanted = false;
+    for (size_t i = 0; i < d->n_teams && rc == 0; i++)
+        rc = store_team(a, &d->teams[i], err, errlen);
+    for (size_t i = 0; i < d->n_keys && rc == 0; i++) {
+        struct sl_key_settings k = d->keys[i];
+        struct sl_key *old = find_key(a, k.digest);
+        /* a new key's id must be new too (a search, but only for keys not seen before) */
+        if (old ? strcmp(old->s.id, k.id) != 0 : find_key_id(a, k.id) != NULL) {
+            snprintf(err, errlen, "key %s: keys.db holds another key with its id or its digest",
+                     k.id);
+            return SL_EINVAL;
+        }
+        if (old) {
+            old->wanted = true;
+            if (old->s.revoked)
+                k.revoked = old->s.revoked;
+        }
+        rc = store_key(a, &k, err, errlen);
+    }
+    for (size_t i = 0; i < a->n_keys && rc == 0; i++)
+        if (!a->keys[i]->wanted && !a->keys[i]->s.revoked)
+            rc = exec(a, "UPDATE keys SET revoked = ? WHERE id = ?", "is", err, errlen, now,
+                      a->keys[i]->s.id);
+    return rc;
+}
+
+int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *err, size_t errlen)
+{
+    int64_t now = sl_clock_wall_ms() / 1000;
+    size_t n_old;
+    int rc;
+
+    pthread_mutex_lock(&a->change_mu);
+    rc = exec(a, "BEGIN", "", err, errlen);
+    if (rc == 0 && (rc = sync_db(a, d, now, err, errlen)) == 0)
+        rc = exec(a, "COMMIT", "", err, errlen);
+    if (rc) {
+        char ignored[8];
+        (void)exec(a, "ROLLBACK", "", ignored, sizeof(ignored));
+        pthread_mutex_unlock(&a->change_mu);
+        return rc;
+    }
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < d->n_teams; i++)
+        put_team(a, &d->teams[i]);
+    n_old = a->n_keys;
+    for (size_t i = 0; i < d->n_keys; i++) {
+        struct sl_key *k = find_key(a, d->keys[i].digest);
+        int64_t revoked = k && k->s.revoked ? k->s.revoked : d->keys[i].revoked;
+        if (!k) {
+            k = xcalloc(1, sizeof(*k));
+            k->s = d->keys[i];
+            k->wanted = true;
+            index_key(a, k);
+        }
+        k->s = d->keys[i];
+        k->s.revoked = revoked;
+        k->team = find_team(a, k->s.team);
+    }
+    for (size_t i = 0; i < n_old; i++)
+        if (!a->keys[i]->wanted && !a->keys[i]->s.revoked)
+            a->keys[i]->s.revoked = now;
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&a->change_mu);
+    return 0;
 }
 
 /* --- loading --------------------------------------------------------------------------- */
@@ -694,7 +711,7 @@ int sl_accounts_revoke_key(struct sl_accounts *a, const char *id, cJSON **out, c
 static enum sl_period period_of(const char *s)
 {
     for (int i = 0; i < 3; i++)
-        if (strcmp(s, period_names[i]) == 0)
+        if (strcmp(s, sl_period_names[i]) == 0)
             return (enum sl_period)i;
     return SL_PERIOD_MONTH;
 }
@@ -711,14 +728,14 @@ static int load(struct sl_accounts *a, char *err, size_t errlen)
         goto out;
     while (sqlite3_step(st) == SQLITE_ROW) {
         struct sl_team *t = xcalloc(1, sizeof(*t));
-        snprintf(t->name, sizeof(t->name), "%s", (const char *)sqlite3_column_text(st, 0));
-        t->limits = (struct sl_limits){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-                                       sqlite3_column_int64(st, 3)};
-        t->budget_usd = sqlite3_column_double(st, 4);
-        t->period = period_of((const char *)sqlite3_column_text(st, 5));
-        t->warn_at = sqlite3_column_double(st, 6);
-        t->log_payloads = sqlite3_column_int(st, 7) != 0;
-        t->period_end = sl_period_end(t->period, sl_clock_wall_ms() / 1000);
+        snprintf(t->s.name, sizeof(t->s.name), "%s", (const char *)sqlite3_column_text(st, 0));
+        t->s.limits = (struct sl_limits){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                         sqlite3_column_int64(st, 3)};
+        t->s.budget_usd = sqlite3_column_double(st, 4);
+        t->s.period = period_of((const char *)sqlite3_column_text(st, 5));
+        t->s.warn_at = sqlite3_column_double(st, 6);
+        t->s.log_payloads = sqlite3_column_int(st, 7) != 0;
+        t->period_end = sl_period_end(t->s.period, sl_clock_wall_ms() / 1000);
         a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
         a->teams[a->n_teams++] = t;
     }
@@ -738,14 +755,14 @@ static int load(struct sl_accounts *a, char *err, size_t errlen)
             rc = SL_EPARSE;
             goto out;
         }
-        snprintf(k->id, sizeof(k->id), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(k->name, sizeof(k->name), "%s", (const char *)sqlite3_column_text(st, 2));
-        memcpy(k->digest, sqlite3_column_blob(st, 3), 32);
-        snprintf(k->hint, sizeof(k->hint), "%s", (const char *)sqlite3_column_text(st, 4));
-        k->created = sqlite3_column_int64(st, 5);
-        k->revoked = sqlite3_column_int64(st, 6);
-        k->limits = (struct sl_limits){sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
-                                       sqlite3_column_int64(st, 9)};
+        snprintf(k->s.id, sizeof(k->s.id), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(k->s.name, sizeof(k->s.name), "%s", (const char *)sqlite3_column_text(st, 2));
+        memcpy(k->s.digest, sqlite3_column_blob(st, 3), 32);
+        snprintf(k->s.hint, sizeof(k->s.hint), "%s", (const char *)sqlite3_column_text(st, 4));
+        k->s.created = sqlite3_column_int64(st, 5);
+        k->s.revoked = sqlite3_column_int64(st, 6);
+        k->s.limits = (struct sl_limits){sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
+                                         sqlite3_column_int64(st, 9)};
         index_key(a, k);
     }
     rc = 0;
@@ -766,7 +783,7 @@ static void add_spend(const char *team, double usd, void *arg)
     struct spend_ctx *ctx = arg;
     struct sl_team *t = find_team(ctx->a, team);
 
-    if (t && t->period == ctx->period)
+    if (t && t->s.period == ctx->period)
         t->spent_usd = usd;
 }
 
@@ -798,6 +815,7 @@ struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_
     struct sl_accounts *a = xcalloc(1, sizeof(*a));
 
     pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->change_mu, NULL);
     a->db = sl_db_open(keys_path, false, migrations, sizeof(migrations) / sizeof(*migrations), err,
                        errlen);
     if (!a->db || load(a, err, errlen) || load_spend(a, audit_path, err, errlen)) {
@@ -820,5 +838,6 @@ void sl_accounts_destroy(struct sl_accounts *a)
     free(a->teams);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->change_mu);
     free(a);
 }

@@ -15,22 +15,7 @@
 
 #include "buf.h"
 #include "errors.h"
-
-/* Per minute, tokens estimated before a call and corrected after it; 0 means no limit. */
-struct sl_limits {
-    long rpm, tpm, concurrency;
-};
-
-enum sl_period { SL_PERIOD_DAY, SL_PERIOD_WEEK, SL_PERIOD_MONTH };
-
-struct sl_team_settings {
-    const char *name; /* 1..63 characters of [A-Za-z0-9._-] */
-    struct sl_limits limits;
-    double budget_usd; /* per period; 0: no budget */
-    enum sl_period period;
-    double warn_at; /* warn once this share of the budget is spent (0..1] */
-    bool log_payloads;
-};
+#include "teams.h"
 
 struct sl_key;
 struct sl_team;
@@ -84,11 +69,18 @@ int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *t
 /* Creates a key for team; writes its secret (NUL-terminated) into secret and returns its
  * description (as in sl_accounts_keys_json) in *out. SL_ENOTFOUND for an unknown team. */
 int sl_accounts_create_key(struct sl_accounts *a, const char *team, const char *name,
-                           const struct sl_limits *limits, char secret[64], cJSON **out, char *err,
-                           size_t errlen) SL_MUST_CHECK;
+                           const struct sl_limits *limits, char secret[SL_KEY_SECRET_LEN + 1],
+                           cJSON **out, char *err, size_t errlen) SL_MUST_CHECK;
 /* Revokes key id; returns its description in *out. SL_ENOTFOUND when there is no such key. */
 int sl_accounts_revoke_key(struct sl_accounts *a, const char *id, cJSON **out, char *err,
                            size_t errlen) SL_MUST_CHECK;
+/* Makes the teams and keys those of d, the controller's: every team of d is set, every key of
+ * d added or updated, and every other key revoked. Counters and spending are kept. Written to
+ * keys.db in one transaction first, so that a proxy restarted while the controller is away
+ * still knows them; on SL_EIO (or SL_EINVAL for a key whose id keys.db holds with another
+ * digest) nothing changes and err says why. */
+int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *err,
+                     size_t errlen) SL_MUST_CHECK;
 /* {"data":[...]} descriptions of every team (with its spending) or of the keys (of team, or
  * all when team is NULL). The caller frees the result with cJSON_Delete. */
 cJSON *sl_accounts_teams_json(struct sl_accounts *a);

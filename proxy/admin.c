@@ -6,14 +6,15 @@
 #include "server.h"
 
 #define SL_LOG_MODULE "admin"
+#include "jsonconf.h"
 #include "log.h"
 #include "sha256.h"
+#include "teams.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,96 +45,35 @@ static void send_json(struct sl_worker *w, struct evhttp_request *req, int statu
     cJSON_Delete(doc);
 }
 
-/* Reads an optional whole number >= 0 member into *out; false (after answering) when bad. */
-static bool get_count(struct sl_worker *w, struct evhttp_request *req, const cJSON *obj,
-                      const char *name, const char *param, long *out)
+/* Reads a request body's members with the shared readers; false (after answering 400) when
+ * one is wrong. */
+static bool body_ok(struct sl_worker *w, struct evhttp_request *req, const struct sl_jsonconf *ld)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    char msg[160];
-
-    if (!v || cJSON_IsNull(v))
+    if (!ld->failed)
         return true;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e12 ||
-        v->valuedouble != floor(v->valuedouble)) {
-        snprintf(msg, sizeof(msg), "'%s' must be a whole number >= 0 (0: no limit).", param);
-        bad_request(w, req, param, msg);
-        return false;
-    }
-    *out = (long)v->valuedouble;
-    return true;
-}
-
-static bool get_limits(struct sl_worker *w, struct evhttp_request *req, const cJSON *root,
-                       struct sl_limits *l)
-{
-    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "limits");
-
-    *l = (struct sl_limits){0};
-    if (!o || cJSON_IsNull(o))
-        return true;
-    if (!cJSON_IsObject(o)) {
-        bad_request(w, req, "limits", "'limits' must be an object: {rpm, tpm, concurrency}.");
-        return false;
-    }
-    return get_count(w, req, o, "rpm", "limits.rpm", &l->rpm) &&
-           get_count(w, req, o, "tpm", "limits.tpm", &l->tpm) &&
-           get_count(w, req, o, "concurrency", "limits.concurrency", &l->concurrency);
-}
-
-static const char *get_str(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    bad_request(w, req, NULL, ld->err);
+    return false;
 }
 
 static void set_team(struct sl_worker *w, struct evhttp_request *req, const cJSON *root)
 {
-    struct sl_team_settings t = {
-        .name = get_str(root, "name"), .warn_at = 0.8, .period = SL_PERIOD_MONTH};
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "budget");
-    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(root, "log_payloads");
-    cJSON *out = NULL;
+    static const char *const keys[] = {"name", "limits", "budget", "log_payloads", NULL};
+    struct sl_team_settings t = {0};
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "name"));
     char err[256];
+    struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+    cJSON *out = NULL;
     int rc;
 
-    if (!t.name)
-        return bad_request(w, req, "name", "'name' is required: the team's name.");
-    if (!get_limits(w, req, root, &t.limits))
-        return;
-    if (b && !cJSON_IsNull(b)) {
-        const cJSON *usd = cJSON_GetObjectItemCaseSensitive(b, "usd");
-        const cJSON *warn = cJSON_GetObjectItemCaseSensitive(b, "warn_at");
-        const char *period = get_str(b, "period");
-        if (!cJSON_IsObject(b) || !cJSON_IsNumber(usd) || !(usd->valuedouble > 0))
-            return bad_request(w, req, "budget.usd",
-                               "'budget' must be an object with 'usd' > 0 (and optionally "
-                               "'period': day, week or month, and 'warn_at' in (0, 1]).");
-        t.budget_usd = usd->valuedouble;
-        if (period) {
-            if (strcmp(period, "day") == 0)
-                t.period = SL_PERIOD_DAY;
-            else if (strcmp(period, "week") == 0)
-                t.period = SL_PERIOD_WEEK;
-            else if (strcmp(period, "month") == 0)
-                t.period = SL_PERIOD_MONTH;
-            else
-                return bad_request(w, req, "budget.period",
-                                   "'budget.period' must be day, week or month.");
-        }
-        if (warn) {
-            if (!cJSON_IsNumber(warn) || !(warn->valuedouble > 0 && warn->valuedouble <= 1))
-                return bad_request(w, req, "budget.warn_at",
-                                   "'budget.warn_at' must be a number in (0, 1].");
-            t.warn_at = warn->valuedouble;
-        }
-    }
-    if (lp && !cJSON_IsBool(lp))
-        return bad_request(w, req, "log_payloads", "'log_payloads' must be true or false.");
-    t.log_payloads = cJSON_IsTrue(lp);
-    rc = sl_accounts_set_team(w->server->accounts, &t, &out, err, sizeof(err));
-    if (rc == SL_EINVAL)
+    if (!name || !sl_teams_valid_name(name))
         return bad_request(w, req, "name",
-                           "'name' must be 1 to 63 characters of A-Z a-z 0-9 . _ -");
+                           "'name' is required: 1 to 63 characters of A-Z a-z 0-9 . _ -");
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    sl_jsonconf_check_keys(&ld, root, "", keys);
+    sl_teams_read_team(&ld, root, "", &t);
+    if (!body_ok(w, req, &ld))
+        return;
+    rc = sl_accounts_set_team(w->server->accounts, &t, &out, err, sizeof(err));
     if (rc) {
         sl_error("set team %s: %s", t.name, err);
         return sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL, err);
@@ -144,9 +84,12 @@ static void set_team(struct sl_worker *w, struct evhttp_request *req, const cJSO
 
 static void create_key(struct sl_worker *w, struct evhttp_request *req, const cJSON *root)
 {
-    const char *team = get_str(root, "team"), *name = get_str(root, "name");
+    static const char *const keys[] = {"team", "name", "limits", NULL};
+    const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "team"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "name"));
     struct sl_limits l;
-    char secret[64], err[256];
+    char secret[SL_KEY_SECRET_LEN + 1], err[256];
+    struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
     cJSON *out = NULL;
     int rc;
 
@@ -154,7 +97,9 @@ static void create_key(struct sl_worker *w, struct evhttp_request *req, const cJ
         return bad_request(w, req, "team", "'team' is required: the team the key belongs to.");
     if (name && strlen(name) > 63)
         return bad_request(w, req, "name", "'name' must be at most 63 characters.");
-    if (!get_limits(w, req, root, &l))
+    sl_jsonconf_check_keys(&ld, root, "", keys);
+    sl_teams_read_limits(&ld, root, "", &l);
+    if (!body_ok(w, req, &ld))
         return;
     rc =
         sl_accounts_create_key(w->server->accounts, team, name, &l, secret, &out, err, sizeof(err));
@@ -166,7 +111,8 @@ static void create_key(struct sl_worker *w, struct evhttp_request *req, const cJ
         return sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL, err);
     }
     cJSON_AddStringToObject(out, "key", secret); /* the only time it is shown */
-    sl_info("key %s created for team %s", get_str(out, "id"), team);
+    sl_info("key %s created for team %s",
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(out, "id")), team);
     memset(secret, 0, sizeof(secret));
     send_json(w, req, 201, out);
 }

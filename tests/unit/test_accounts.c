@@ -37,8 +37,10 @@ static struct sl_accounts *open_accounts(void)
 static void team(struct sl_accounts *a, const char *name, struct sl_limits l, double budget)
 {
     struct sl_team_settings t = {
-        .name = name, .limits = l, .budget_usd = budget, .period = SL_PERIOD_DAY, .warn_at = 0.8};
+        .limits = l, .budget_usd = budget, .period = SL_PERIOD_DAY, .warn_at = 0.8};
     char err[256];
+
+    snprintf(t.name, sizeof(t.name), "%s", name);
     cr_assert_eq(sl_accounts_set_team(a, &t, NULL, err, sizeof(err)), 0, "%s", err);
 }
 
