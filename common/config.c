@@ -905,8 +905,11 @@ struct sl_config *sl_config_build(const char *name, const char *file, const cJSO
                                   const cJSON *doc, sl_classifier_resolver resolve, void *ctx,
                                   char *err, size_t errlen)
 {
-    static const char *const keys[] = {"routes", "fallbacks", NULL};
+    static const char *const keys[] = {"routes", "fallbacks", "accounts", NULL};
     struct sl_jsonconf ld = {.file = name, .err = err, .errlen = errlen};
+    struct sl_teams_doc *accounts = NULL;
+    struct sl_config *cfg;
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
     struct build b = {.file = file, .resolve = resolve, .ctx = ctx};
     cJSON *root = NULL, *routes, *models;
     const cJSON *fb, *it;
@@ -940,11 +943,17 @@ struct sl_config *sl_config_build(const char *name, const char *file, const cJSO
             cJSON_AddItemToObject(m, "fallbacks", cJSON_Duplicate(it, 1));
         }
     }
+    if (acc && !ld.failed)
+        accounts = sl_teams_read_doc(&ld, acc, "accounts");
     if (ld.failed) {
         cJSON_Delete(root);
         return NULL;
     }
-    return load_tree(name, &b, root, err, errlen);
+    if ((cfg = load_tree(name, &b, root, err, errlen)))
+        cfg->accounts = accounts;
+    else
+        sl_teams_doc_destroy(accounts);
+    return cfg;
 }
 
 struct sl_config *sl_config_load(const char *path, char *err, size_t errlen)
@@ -963,6 +972,7 @@ void sl_config_destroy(struct sl_config *cfg)
 {
     if (!cfg)
         return;
+    sl_teams_doc_destroy(cfg->accounts);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         free(cfg->providers[i].name);
         free(cfg->providers[i].base_url);

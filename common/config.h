@@ -11,6 +11,7 @@
 
 #include "classifier.h"
 #include "errors.h"
+#include "teams.h"
 
 #define SL_CONFIG_MAX_DEPLOYMENTS 256
 #define SL_CONFIG_MAX_ROUTES      256  /* distinct route names a proxy serves in its life */
@@ -176,6 +177,9 @@ struct sl_config {
     struct sl_route *routes;
     size_t n_routes;
     size_t n_route_tiers; /* tiers of all routes together */
+    /* A version's teams and keys, which replace the proxy's own; NULL when the version has no
+     * "accounts" (and always for a file: keys.db and the admin API own them there). */
+    struct sl_teams_doc *accounts;
 };
 
 /* Finds the classifier a route names: "sha256:HEX" for one the controller distributes, else
@@ -197,7 +201,8 @@ struct sl_config *sl_config_parse(const char *name, const char *text, size_t len
 /* A configuration version: the static file's tree (file_root, read from file) with the dynamic
  * part replaced by a version document {"routes": {...}, "fallbacks": {"ALIAS": [...]}}:
  * "routes" replaces the file's routes (absent: none), and each alias in "fallbacks" gets that
- * chain instead of the file's. Classifiers are found through resolve(ctx, ...). Problems are
+ * chain instead of the file's; "accounts" ({"teams": {...}, "keys": {...}}, see teams.h) gives
+ * the teams and keys the proxies admit. Classifiers are found through resolve(ctx, ...). Problems are
  * reported as "name: key: what is wrong". Models, deployments and providers come out in the
  * file's order, so their positions are the same in every version built from one file. */
 struct sl_config *sl_config_build(const char *name, const char *file, const cJSON *file_root,

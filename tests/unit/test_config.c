@@ -1006,3 +1006,56 @@ Test(config, controller_endpoints_are_read_and_checked)
                          "\"reports\": \"tcp://c:3\"},"),
                  "test.json: controller.updates: must be an endpoint");
 }
+
+#define DIGEST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define KEY_A(team, digest)                                                                        \
+    "\"key_0123456789abcdef\": {\"team\": \"" team "\", \"sha256\": \"" digest "\","               \
+    " \"hint\": \"...abcd\", \"created\": 1790000000, \"revoked\": null}"
+
+Test(versions, accounts_give_the_teams_and_keys)
+{
+    struct sl_config *cfg =
+        build("{\"accounts\": {\"teams\": {\"search\": {\"limits\": {\"rpm\": 60}, \"budget\": "
+              "{\"usd\": 5, \"period\": \"week\"}}, \"ops\": {}}, \"keys\": {" KEY_A(
+                  "search", DIGEST_A) "}}}");
+
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_not_null(cfg->accounts);
+    cr_assert_eq(cfg->accounts->n_teams, 2);
+    cr_assert_str_eq(cfg->accounts->teams[0].name, "search");
+    cr_assert_eq(cfg->accounts->teams[0].limits.rpm, 60);
+    cr_assert_float_eq(cfg->accounts->teams[0].budget_usd, 5, 1e-12);
+    cr_assert_eq(cfg->accounts->teams[0].period, SL_PERIOD_WEEK);
+    cr_assert_float_eq(cfg->accounts->teams[1].budget_usd, 0, 1e-12, "no budget by default");
+    cr_assert_eq(cfg->accounts->n_keys, 1);
+    cr_assert_str_eq(cfg->accounts->keys[0].id, "key_0123456789abcdef");
+    cr_assert_eq(cfg->accounts->keys[0].digest[31], 0xaa);
+    cr_assert_eq(cfg->accounts->keys[0].revoked, 0);
+    sl_config_destroy(cfg);
+    cfg = build(ROUTE(""));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_null(cfg->accounts, "a version without accounts leaves the proxy's own");
+    sl_config_destroy(cfg);
+}
+
+Test(versions, bad_accounts_are_named_by_key)
+{
+    expect_version_error("{\"accounts\": {\"teams\": {\"a b\": {}}}}",
+                         "version 7: accounts.teams.a b: a team's name is 1 to 63 characters");
+    expect_version_error("{\"accounts\": {\"teams\": {\"t\": {\"budget\": {\"usd\": 0}}}}}",
+                         "accounts.teams.t.budget.usd: must be a number of US dollars > 0");
+    expect_version_error("{\"accounts\": {\"teams\": {\"t\": {\"limits\": {\"rpm\": -1}}}}}",
+                         "accounts.teams.t.limits.rpm: must be between 0 and");
+    expect_version_error(
+        "{\"accounts\": {\"teams\": {\"t\": {}}, \"keys\": {" KEY_A("absent", DIGEST_A) "}}}",
+        "accounts.keys.key_0123456789abcdef: its team \"absent\" is not in");
+    expect_version_error(
+        "{\"accounts\": {\"teams\": {\"t\": {}}, \"keys\": {" KEY_A("t", "secret") "}}}",
+        "accounts.keys.key_0123456789abcdef.sha256: must be the key's SHA-256");
+    expect_version_error("{\"accounts\": {\"teams\": {\"t\": {}}, \"keys\": {" KEY_A(
+                             "t", DIGEST_A) ", "
+                                            "\"key_2\": {\"team\": \"t\", \"sha256\": \"" DIGEST_A
+                                            "\"}}}}",
+                         "accounts.keys.key_2: has the same sha256 as key key_0123456789abcdef");
+    expect_version_error("{\"accounts\": {\"users\": {}}}", "accounts.users: unknown key");
+}
