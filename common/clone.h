@@ -7,7 +7,9 @@
  * SL_CLONE_ICANHAZ) and gets every live key (the frames of a message below) followed by
  * SL_CLONE_KTHXBAI carrying the snapshot's sequence; updates at or below it are skipped. The
  * controller publishes SL_CLONE_HUGZ with its current sequence every heartbeat, so a proxy
- * can tell a silent controller from a quiet one and a missed update from none.
+ * can tell a silent controller from a quiet one and a missed update from none. Beside the
+ * state, outside the sequence (seq 0), it publishes SL_CLONE_SPEND every heartbeat: what each
+ * proxy reported spending per team, {"teams": {"TEAM": {"since": S, "by": {"LEDGER": usd}}}}.
  * A message is three frames: key, sequence (decimal text), body. Received messages own their
  * key and body until sl_clone_msg_free. */
 #ifndef SL_CLONE_H
@@ -23,6 +25,7 @@
 #define SL_CLONE_HUGZ    "HUGZ"
 #define SL_CLONE_CONFIG  "config"
 #define SL_CLONE_CLF     "clf/" /* followed by the classifier's "sha256:HEX" */
+#define SL_CLONE_SPEND   "spend"
 
 #define SL_CLONE_MAX_KEY  128
 #define SL_CLONE_MAX_BODY (64u << 20)

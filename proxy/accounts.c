@@ -32,7 +32,9 @@ struct counters {
 struct sl_team {
     struct sl_team_settings s;
     struct counters n;
-    double spent_usd;
+    double spent_usd;   /* by this proxy */
+    double others_usd;  /* by the other proxies, as the controller last told */
+    int64_t others_end; /* the period others_usd is for, by its end */
     int64_t period_end; /* Unix s: spending restarts at 0 then */
     bool warned;        /* the warning for this period was logged */
 };
@@ -288,6 +290,12 @@ static void roll_period(struct sl_team *t, int64_t now_s)
     t->period_end = sl_period_end(t->s.period, now_s);
 }
 
+/* What the team has spent in its period, on every proxy as far as this one knows. */
+static double spent(const struct sl_team *t)
+{
+    return t->spent_usd + (t->others_end == t->period_end ? t->others_usd : 0);
+}
+
 bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, long tokens,
                        uint64_t now_us, struct sl_admission *ad)
 {
@@ -313,7 +321,7 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
     }
     t = k->team;
     roll_period(t, sl_clock_wall_ms() / 1000);
-    if (t->s.budget_usd > 0 && t->spent_usd >= t->s.budget_usd) {
+    if (t->s.budget_usd > 0 && spent(t) >= t->s.budget_usd) {
         reason = REFUSED_BUDGET;
         ad->status = 429;
         ad->type = "insufficient_quota";
@@ -342,7 +350,7 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
     ad->log_payloads = t->s.log_payloads;
     ad->tokens = tokens;
     if (t->s.budget_usd > 0)
-        ad->budget_left_usd = t->s.budget_usd - t->spent_usd;
+        ad->budget_left_usd = t->s.budget_usd - spent(t);
     ok = true;
 out:
     if (!ok) {
@@ -378,9 +386,9 @@ void sl_accounts_settle(struct sl_accounts *a, struct sl_admission *ad, long tok
     if (cost_usd > 0) {
         roll_period(t, sl_clock_wall_ms() / 1000);
         t->spent_usd += cost_usd;
-        if (t->s.budget_usd > 0 && !t->warned && t->spent_usd >= t->s.warn_at * t->s.budget_usd) {
+        if (t->s.budget_usd > 0 && !t->warned && spent(t) >= t->s.warn_at * t->s.budget_usd) {
             t->warned = true;
-            sl_warn("team %s has spent $%.4f of its %s budget of $%.2f", t->s.name, t->spent_usd,
+            sl_warn("team %s has spent $%.4f of its %s budget of $%.2f", t->s.name, spent(t),
                     sl_period_names[t->s.period], t->s.budget_usd);
         }
     }
@@ -409,7 +417,7 @@ static cJSON *team_json(const struct sl_team *t)
 {
     cJSON *o = sl_teams_team_json(&t->s, false);
 
-    cJSON_AddNumberToObject(o, "spent_usd", t->spent_usd);
+    cJSON_AddNumberToObject(o, "spent_usd", spent(t)); /* as the budget counts it */
     cJSON_AddNumberToObject(o, "period_start",
                             (double)sl_period_start(t->s.period, t->period_end - 1));
     cJSON_AddNumberToObject(o, "in_flight", (double)t->n.active);
@@ -467,6 +475,35 @@ int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out)
                          (unsigned long long)a->refused[i]);
     pthread_mutex_unlock(&a->mu);
     return rc;
+}
+
+cJSON *sl_accounts_spend_json(struct sl_accounts *a)
+{
+    cJSON *root = cJSON_CreateObject();
+    int64_t now = sl_clock_wall_ms() / 1000;
+
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n_teams; i++) {
+        struct sl_team *t = a->teams[i];
+        cJSON *o = cJSON_AddObjectToObject(root, t->s.name);
+        roll_period(t, now);
+        cJSON_AddNumberToObject(o, "since", (double)sl_period_start(t->s.period, t->period_end - 1));
+        cJSON_AddNumberToObject(o, "usd", t->spent_usd);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return root;
+}
+
+void sl_accounts_set_others(struct sl_accounts *a, const char *team, int64_t since, double usd)
+{
+    struct sl_team *t;
+
+    pthread_mutex_lock(&a->mu);
+    if ((t = find_team(a, team)) && usd >= 0) {
+        t->others_usd = usd;
+        t->others_end = sl_period_end(t->s.period, since);
+    }
+    pthread_mutex_unlock(&a->mu);
 }
 
 /* --- changes ---------------------------------------------------------------------------- */

@@ -86,6 +86,14 @@ int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *
 cJSON *sl_accounts_teams_json(struct sl_accounts *a);
 cJSON *sl_accounts_keys_json(struct sl_accounts *a, const char *team);
 
+/* Budgets hold across proxies: each reports what it spent (sl_accounts_spend_json: {"TEAM":
+ * {"since": period start, Unix s, "usd": spent here}}) and hears from the controller what the
+ * others did (sl_accounts_set_others, for the period starting at since). A team's spending,
+ * for its budget and its description, is its own plus the others' when both are for the
+ * current period; its metric (sluice_team_spend_usd) is this proxy's own, to be summed. */
+cJSON *sl_accounts_spend_json(struct sl_accounts *a);
+void sl_accounts_set_others(struct sl_accounts *a, const char *team, int64_t since, double usd);
+
 /* Appends Prometheus text: spending and budget per team, calls in flight, refusals. */
 int sl_accounts_render_metrics(struct sl_accounts *a, struct sl_buf *out) SL_MUST_CHECK;
 

@@ -1,6 +1,7 @@
 /* The admin API: teams and virtual keys, authenticated with the admin key from the
  * environment. Changes are written to keys.db in the calling worker: admin calls are rare,
- * and a change is acknowledged only once it is on disk. */
+ * and a change is acknowledged only once it is on disk. A proxy that follows a controller
+ * shows its teams and keys here but takes changes only from the controller. */
 #include "admin.h"
 #include "accounts.h"
 #include "server.h"
@@ -162,6 +163,13 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
     if (!acc) {
         sl_server_error(w, req, NULL, 503, "server_error", "accounts_unavailable", NULL,
                         "Keys are not enabled on this proxy (auth.required is false).");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && w->server->cfg->controller.snapshot) {
+        /* Two owners would undo each other's changes at the next version. */
+        sl_server_error(w, req, NULL, 409, "invalid_request_error", "managed_by_controller", NULL,
+                        "This proxy follows a controller, which owns its teams and keys: change "
+                        "them through the controller's admin API.");
         return;
     }
     if (cmd == EVHTTP_REQ_POST) {

@@ -1,6 +1,7 @@
 /* The controller's follower: subscribe, ask for a snapshot, apply updates in sequence, notice
  * gaps and silence, report. Everything here runs on the follower's own thread. */
 #include "follower.h"
+#include "accounts.h"
 #include "server.h"
 #include "snapshot.h"
 
@@ -14,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -36,7 +38,8 @@ struct sl_follower {
     cJSON *file_root; /* the proxy's own file, which every version is built on */
     void *zmq;
     void *sub, *dealer, *push;
-    char id[300]; /* how the controller knows this proxy: host:port */
+    char id[300];     /* how the controller knows this proxy: host:port */
+    char ledger[600]; /* whose spending it reports: host:data_dir, the same across restarts */
     pthread_t thread;
     bool started;
 
@@ -48,7 +51,8 @@ struct sl_follower {
     char error[512];    /* why the newest version was refused; "" when it was not */
     int64_t refused;    /* that version, so that its error is logged once */
 
-    struct sl_clfcache *clfs; /* received ones by "sha256:HEX", files by their identity */
+    unsigned char accounts[32]; /* digest of the teams and keys last made the proxy's */
+    struct sl_clfcache *clfs;   /* received ones by "sha256:HEX", files by their identity */
     struct slots routes, tiers;
 };
 
@@ -136,6 +140,10 @@ static void report(struct sl_follower *f)
         cJSON_AddStringToObject(o, "error", f->error);
     else
         cJSON_AddNullToObject(o, "error");
+    if (f->srv->accounts) {
+        cJSON_AddStringToObject(o, "ledger", f->ledger);
+        cJSON_AddItemToObject(o, "spend", sl_accounts_spend_json(f->srv->accounts));
+    }
     text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     /* Never wait for the controller: a report it misses is followed by the next one. */
@@ -143,6 +151,30 @@ static void report(struct sl_follower *f)
         sl_warn("cannot report to the controller: %s", zmq_strerror(errno));
     free(text);
     f->reported_ms = sl_clock_mono_us() / 1000;
+}
+
+/* Makes the version's teams and keys the proxy's (only when they changed: most versions
+ * change routes, and keys.db is written in a transaction). 0, or an error in err. */
+static int sync_accounts(struct sl_follower *f, const struct sl_config *cfg, const cJSON *doc,
+                         char *err, size_t errlen)
+{
+    unsigned char digest[32];
+    char *text;
+    int rc;
+
+    if (!cfg->accounts || !f->srv->accounts)
+        return 0; /* none in the version, or a proxy that takes no keys */
+    if (!(text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, "accounts")))) {
+        snprintf(err, errlen, "out of memory");
+        return SL_ENOMEM;
+    }
+    sl_sha256(text, strlen(text), digest);
+    free(text);
+    if (memcmp(digest, f->accounts, sizeof(digest)) == 0)
+        return 0;
+    if ((rc = sl_accounts_sync(f->srv->accounts, cfg->accounts, err, errlen)) == 0)
+        memcpy(f->accounts, digest, sizeof(digest));
+    return rc;
 }
 
 /* Builds and publishes the version in a "config" body: {"version": N, "document": {...}}. */
@@ -175,6 +207,13 @@ static void apply(struct sl_follower *f, const char *body, size_t len)
         sl_config_destroy(cfg);
         cfg = NULL;
     }
+    if (cfg && sync_accounts(f, cfg, doc, err, sizeof(err))) {
+        char why[1024];
+        snprintf(why, sizeof(why), "%s: accounts: %s", name, err);
+        snprintf(err, sizeof(err), "%s", why);
+        sl_config_destroy(cfg);
+        cfg = NULL;
+    }
     if (!cfg) {
         /* Refused versions leave the proxy on the one it serves; the controller shows why. */
         snprintf(f->error, sizeof(f->error), "%s", err);
@@ -197,6 +236,36 @@ static void apply(struct sl_follower *f, const char *body, size_t len)
     report(f);
 out:
     cJSON_Delete(msg);
+}
+
+/* The others' spending, {"teams": {"TEAM": {"since": S, "by": {"LEDGER": usd, ...}}}}: each
+ * team's budget counts what every proxy but this one spent. */
+static void receive_spend(struct sl_follower *f, const struct sl_clone_msg *m)
+{
+    cJSON *root = cJSON_ParseWithLength(m->body, m->len);
+    const cJSON *teams = cJSON_GetObjectItemCaseSensitive(root, "teams"), *t, *l;
+
+    if (!f->srv->accounts)
+        goto out;
+    if (!cJSON_IsObject(teams)) {
+        sl_warn("the controller sent a malformed spend message; dropped");
+        goto out;
+    }
+    cJSON_ArrayForEach(t, teams)
+    {
+        const cJSON *since = cJSON_GetObjectItemCaseSensitive(t, "since");
+        double others = 0;
+        if (!cJSON_IsNumber(since))
+            continue;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(t, "by"))
+        {
+            if (cJSON_IsNumber(l) && l->valuedouble > 0 && strcmp(l->string, f->ledger) != 0)
+                others += l->valuedouble;
+        }
+        sl_accounts_set_others(f->srv->accounts, t->string, (int64_t)since->valuedouble, others);
+    }
+out:
+    cJSON_Delete(root);
 }
 
 /* --- the conversation with the controller ---------------------------------------------------- */
@@ -284,7 +353,9 @@ static void on_update(struct sl_follower *f)
             return;
         }
         f->heard_ms = sl_clock_mono_us() / 1000;
-        if (strcmp(m.key, SL_CLONE_HUGZ) == 0) {
+        if (strcmp(m.key, SL_CLONE_SPEND) == 0) {
+            receive_spend(f, &m); /* not a change of state: outside the sequence */
+        } else if (strcmp(m.key, SL_CLONE_HUGZ) == 0) {
             /* A heartbeat carries the controller's sequence: another one means a missed
              * update, or a controller that started afresh. */
             if (m.seq != f->seq)
@@ -350,7 +421,7 @@ static void *follow(void *arg)
 struct sl_follower *sl_follower_create(struct sl_server *srv)
 {
     struct sl_follower *f = calloc(1, sizeof(*f));
-    char host[256], err[1024];
+    char host[256], dir[PATH_MAX], err[1024];
     size_t len;
     char *text = NULL;
 
@@ -364,6 +435,9 @@ struct sl_follower *sl_follower_create(struct sl_server *srv)
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
     snprintf(f->id, sizeof(f->id), "%s:%d", host, srv->port);
+    if (!realpath(srv->cfg->data_dir, dir))
+        snprintf(dir, sizeof(dir), "%s", srv->cfg->data_dir);
+    snprintf(f->ledger, sizeof(f->ledger), "%s:%s", host, dir);
     /* The routes of the proxy's own file are its version 0; their rows come first. */
     if (!assign_slots(f, (struct sl_config *)srv->cfg))
         goto fail;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "clock.h"
 
 static char dir[64], keys[128];
 
@@ -264,5 +265,113 @@ Test(accounts, bad_team_names_are_refused)
     cr_assert_eq(sl_accounts_create_key(a, "absent", NULL, &none, secret, &out, err, sizeof(err)),
                  SL_ENOTFOUND);
     cr_assert_null(out);
+    sl_accounts_destroy(a);
+}
+
+/* A controller's document with team t (budget 1 USD a day) and the keys given. */
+static struct sl_teams_doc *doc_of(const char *keys_json)
+{
+    char text[2048], err[256] = "";
+    struct sl_jsonconf ld = {.file = "doc", .err = err, .errlen = sizeof(err)};
+    struct sl_teams_doc *d;
+    cJSON *j;
+
+    snprintf(text, sizeof(text),
+             "{\"teams\": {\"t\": {\"budget\": {\"usd\": 1, \"period\": \"day\"}}}, \"keys\": "
+             "{%s}}",
+             keys_json);
+    j = cJSON_Parse(text);
+    d = sl_teams_read_doc(&ld, j, "accounts");
+    cJSON_Delete(j);
+    cr_assert_not_null(d, "%s", err);
+    return d;
+}
+
+/* The JSON of key k as a version stores it, under its id. */
+static void stored(const struct sl_key_settings *k, char *out, size_t size)
+{
+    cJSON *j = sl_teams_key_json(k, true);
+    char *text = cJSON_PrintUnformatted(j);
+    snprintf(out, size, "\"%s\": %s", k->id, text);
+    free(text);
+    cJSON_Delete(j);
+}
+
+Test(accounts, a_sync_makes_the_controllers_keys_the_only_live_ones_and_persists_them)
+{
+    struct sl_accounts *a = open_accounts();
+    struct sl_key_settings k1, k2;
+    struct sl_limits none = {0};
+    struct sl_teams_doc *d;
+    struct sl_admission ad;
+    char s1[64], s2[64], local[64], j1[512], j2[512], both[1100], err[256];
+
+    team(a, "t", none, 0);
+    key(a, "t", none, local, NULL); /* made here before the controller took over */
+    sl_teams_new_key(&k1, "t", "one", &none, s1);
+    sl_teams_new_key(&k2, "t", "two", &none, s2);
+    stored(&k1, j1, sizeof(j1));
+    stored(&k2, j2, sizeof(j2));
+    snprintf(both, sizeof(both), "%s, %s", j1, j2);
+    d = doc_of(both);
+    cr_assert_eq(sl_accounts_sync(a, d, err, sizeof(err)), 0, "%s", err);
+    sl_teams_doc_destroy(d);
+    cr_assert(admit(a, s1, 1, 1, &ad));
+    sl_accounts_settle(a, &ad, -1, -1);
+    cr_assert(admit(a, s2, 1, 2, &ad));
+    sl_accounts_settle(a, &ad, -1, -1);
+    cr_assert_not(admit(a, local, 1, 3, &ad), "a key the controller does not name is revoked");
+    cr_assert_eq(ad.status, 401);
+
+    /* The next version revokes k2 and drops k1: both stop, and stay stopped after a restart
+     * even if a later document names k1 live again. */
+    k2.revoked = 1790000000;
+    stored(&k2, j2, sizeof(j2));
+    d = doc_of(j2);
+    cr_assert_eq(sl_accounts_sync(a, d, err, sizeof(err)), 0, "%s", err);
+    sl_teams_doc_destroy(d);
+    cr_assert_not(admit(a, s1, 1, 4, &ad));
+    cr_assert_not(admit(a, s2, 1, 5, &ad));
+    sl_accounts_destroy(a);
+    a = open_accounts();
+    cr_assert_not(admit(a, s1, 1, 6, &ad));
+    cr_assert_not(admit(a, s2, 1, 7, &ad));
+    d = doc_of(j1);
+    cr_assert_eq(sl_accounts_sync(a, d, err, sizeof(err)), 0, "%s", err);
+    sl_teams_doc_destroy(d);
+    cr_assert_not(admit(a, s1, 1, 8, &ad), "a revoked key stays revoked");
+    sl_accounts_destroy(a);
+}
+
+Test(accounts, others_spending_counts_against_the_budget_in_its_period_only)
+{
+    struct sl_accounts *a = open_accounts();
+    int64_t today = sl_period_start(SL_PERIOD_DAY, sl_clock_wall_ms() / 1000);
+    struct sl_admission ad;
+    char secret[64];
+    cJSON *spend;
+
+    team(a, "t", (struct sl_limits){0}, 1.0);
+    key(a, "t", (struct sl_limits){0}, secret, NULL);
+    cr_assert(admit(a, secret, 1, 1, &ad));
+    sl_accounts_settle(a, &ad, 1, 0.25);
+    sl_accounts_set_others(a, "t", today - 86400, 5.0); /* yesterday's: over */
+    cr_assert(admit(a, secret, 1, 2, &ad));
+    cr_assert_float_eq(ad.budget_left_usd, 0.75, 1e-9);
+    sl_accounts_settle(a, &ad, 1, -1);
+    sl_accounts_set_others(a, "t", today, 0.5);
+    cr_assert(admit(a, secret, 1, 3, &ad));
+    cr_assert_float_eq(ad.budget_left_usd, 0.25, 1e-9);
+    sl_accounts_settle(a, &ad, 1, -1);
+    /* What this proxy reports is its own spending alone: the others count theirs. */
+    spend = sl_accounts_spend_json(a);
+    cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(spend, "t"), "usd")->valuedouble,
+                       0.25, 1e-9);
+    cr_assert_eq(
+        (int64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(spend, "t"), "since")->valuedouble, today);
+    cJSON_Delete(spend);
+    sl_accounts_set_others(a, "t", today, 0.8);
+    cr_assert_not(admit(a, secret, 1, 4, &ad));
+    cr_assert_str_eq(ad.code, "budget_exceeded");
     sl_accounts_destroy(a);
 }
