@@ -24,7 +24,8 @@
 #define BAD_LOGS    10          /* malformed messages logged per minute, at most */
 #define MINUTE_US   60000000ull /* the bad-message log window */
 #define SNDHWM      1000        /* messages queued per peer before PUB or ROUTER drops */
-#define REPORT_MAX  (64 << 10)  /* ZMQ_MAXMSGSIZE of the report and alert sockets */
+#define MAX_LEDGER  600         /* a ledger's id (host:data_dir), bytes */
+#define REPORT_MAX  (1 << 20)   /* ZMQ_MAXMSGSIZE of the report and alert sockets */
 #define REQUEST_MAX 4096        /* ... and of the snapshot socket */
 
 /* One key of the clone state. */
@@ -48,6 +49,14 @@ struct proxy {
     size_t n_hist, head;  /* head: the slot the next one goes to once full */
 };
 
+/* What one ledger (a proxy's audit log, which outlives the proxy's port) last reported
+ * spending: {"TEAM": {"since": S, "usd": X}}. */
+struct ledger {
+    char id[MAX_LEDGER + 1];
+    cJSON *spend;
+    int64_t last_us;
+};
+
 struct sl_bus {
     const struct sl_ctrlconf *cfg;
     struct sl_versions *vs;
@@ -68,9 +77,11 @@ struct sl_bus {
     int bad_logged; /* malformed messages in the current minute */
     uint64_t bad_window_us;
 
-    pthread_mutex_t mu; /* guards proxies: the HTTP thread reads them */
+    pthread_mutex_t mu; /* guards proxies and ledgers: the HTTP thread reads them */
     struct proxy *proxies;
     size_t n_proxies, cap_proxies;
+    struct ledger *ledgers;
+    size_t n_ledgers, cap_ledgers;
 };
 
 /* Logs a dropped message unless BAD_LOGS were this minute. */
@@ -315,12 +326,112 @@ static bool whole(const cJSON *v, double min)
            v->valuedouble == (double)(int64_t)v->valuedouble;
 }
 
+/* A report's spending: {"TEAM": {"since": Unix s, "usd": >= 0}, ...}. */
+static bool valid_spend(const cJSON *spend)
+{
+    const cJSON *t;
+
+    if (!cJSON_IsObject(spend))
+        return false;
+    cJSON_ArrayForEach(t, spend)
+    {
+        const cJSON *usd = cJSON_GetObjectItemCaseSensitive(t, "usd");
+        if (!whole(cJSON_GetObjectItemCaseSensitive(t, "since"), 0) || !cJSON_IsNumber(usd) ||
+            !(usd->valuedouble >= 0 && usd->valuedouble < 1e15))
+            return false;
+    }
+    return true;
+}
+
+/* Keeps a ledger's latest spending (taking spend); the caller holds mu. */
+static void record_spend(struct sl_bus *b, const char *id, cJSON *spend)
+{
+    struct ledger *l = NULL;
+    size_t oldest = 0;
+
+    for (size_t i = 0; i < b->n_ledgers && !l; i++) {
+        if (strcmp(b->ledgers[i].id, id) == 0)
+            l = &b->ledgers[i];
+        else if (b->ledgers[i].last_us < b->ledgers[oldest].last_us)
+            oldest = i;
+    }
+    if (!l && b->n_ledgers == MAX_PROXIES) {
+        l = &b->ledgers[oldest]; /* its money was spent, but memory is bounded */
+        sl_warn("%d ledgers reporting: forgetting %s, silent the longest", MAX_PROXIES, l->id);
+        cJSON_Delete(l->spend);
+    } else if (!l) {
+        if (b->n_ledgers == b->cap_ledgers) {
+            b->cap_ledgers = b->cap_ledgers ? b->cap_ledgers * 2 : 8;
+            b->ledgers = realloc(b->ledgers, b->cap_ledgers * sizeof(*b->ledgers));
+            if (!b->ledgers)
+                abort();
+        }
+        l = &b->ledgers[b->n_ledgers++];
+    } else {
+        cJSON_Delete(l->spend);
+    }
+    snprintf(l->id, sizeof(l->id), "%s", id);
+    l->spend = spend;
+    l->last_us = sl_clock_wall_us();
+}
+
+/* {"TEAM": {"since": S, "by": {"LEDGER": usd}}}: per team, the ledgers' spending in the latest
+ * period any of them reports (an older period is over). The caller holds mu. */
+static cJSON *spend_by_team(const struct sl_bus *b)
+{
+    cJSON *teams = cJSON_CreateObject();
+
+    for (size_t i = 0; i < b->n_ledgers; i++) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, b->ledgers[i].spend)
+        {
+            double since = cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble;
+            double usd = cJSON_GetObjectItemCaseSensitive(t, "usd")->valuedouble;
+            cJSON *o = cJSON_GetObjectItemCaseSensitive(teams, t->string);
+            cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "since");
+            if (o && s->valuedouble > since)
+                continue;
+            if (!o || s->valuedouble < since) {
+                cJSON_DeleteItemFromObjectCaseSensitive(teams, t->string);
+                o = cJSON_AddObjectToObject(teams, t->string);
+                cJSON_AddNumberToObject(o, "since", since);
+                cJSON_AddObjectToObject(o, "by");
+            }
+            cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(o, "by"), b->ledgers[i].id,
+                                    usd);
+        }
+    }
+    return teams;
+}
+
+/* Tells every proxy what the others spent, so that a team's budget holds across them. */
+static void publish_spend(struct sl_bus *b)
+{
+    cJSON *root;
+    char *text;
+
+    pthread_mutex_lock(&b->mu);
+    if (!b->n_ledgers) {
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "teams", spend_by_team(b));
+    pthread_mutex_unlock(&b->mu);
+    if (!(text = cJSON_PrintUnformatted(root)))
+        abort();
+    if (sl_clone_send(b->pub, SL_CLONE_SPEND, 0, text, strlen(text), ZMQ_DONTWAIT))
+        sl_warn("cannot publish spending: %s", zmq_strerror(errno));
+    free(text);
+    cJSON_Delete(root);
+}
+
 static bool on_report(struct sl_bus *b)
 {
     zmq_msg_t f[1];
     int n = recv_frames(b->pull, f, 1);
-    const cJSON *v, *id, *version, *applied, *error;
-    cJSON *root;
+    const cJSON *v, *id, *version, *applied, *error, *ledger;
+    cJSON *root, *spend;
     struct proxy *p;
 
     if (n == 0)
@@ -336,11 +447,15 @@ static bool on_report(struct sl_bus *b)
     version = cJSON_GetObjectItemCaseSensitive(root, "version");
     applied = cJSON_GetObjectItemCaseSensitive(root, "applied_us");
     error = cJSON_GetObjectItemCaseSensitive(root, "error");
+    ledger = cJSON_GetObjectItemCaseSensitive(root, "ledger");
+    spend = cJSON_GetObjectItemCaseSensitive(root, "spend");
     if (!cJSON_IsObject(root) || !cJSON_IsNumber(v) || v->valuedouble != 1 || !cJSON_IsString(id) ||
         !id->valuestring[0] || strlen(id->valuestring) > MAX_ID || !whole(version, 0) ||
-        !whole(applied, 0) || (error && !cJSON_IsNull(error) && !cJSON_IsString(error))) {
+        !whole(applied, 0) || (error && !cJSON_IsNull(error) && !cJSON_IsString(error)) ||
+        (spend && (!cJSON_IsString(ledger) || !ledger->valuestring[0] ||
+                   strlen(ledger->valuestring) > MAX_LEDGER || !valid_spend(spend)))) {
         bad(b, "a proxy report that is not {\"v\":1,\"proxy\",\"version\",\"applied_us\","
-               "\"error\"}");
+               "\"error\"[,\"ledger\",\"spend\"]}");
         cJSON_Delete(root);
         return true;
     }
@@ -353,6 +468,8 @@ static bool on_report(struct sl_bus *b)
     p->error = cJSON_IsString(error) ? strndup(error->valuestring, MAX_ERROR) : NULL;
     if (p->version > 0)
         remember(p, p->version, p->applied_us);
+    if (spend)
+        record_spend(b, ledger->valuestring, cJSON_DetachItemViaPointer(root, spend));
     pthread_mutex_unlock(&b->mu);
     if (cJSON_IsString(error))
         sl_debug("proxy %s runs version %lld and refused the latest: %.200s", id->valuestring,
@@ -456,6 +573,7 @@ static void *run(void *arg)
         if (now >= next_hugz) {
             if (sl_clone_send(b->pub, SL_CLONE_HUGZ, b->seq, "", 0, ZMQ_DONTWAIT))
                 sl_warn("cannot publish HUGZ: %s", zmq_strerror(errno));
+            publish_spend(b);
             next_hugz += period;
             if (next_hugz <= now) /* asleep for a while: no burst of heartbeats */
                 next_hugz = now + period;
@@ -609,6 +727,9 @@ void sl_bus_destroy(struct sl_bus *b)
         free(b->proxies[i].hist);
     }
     free(b->proxies);
+    for (size_t i = 0; i < b->n_ledgers; i++)
+        cJSON_Delete(b->ledgers[i].spend);
+    free(b->ledgers);
     pthread_mutex_destroy(&b->mu);
     pthread_mutex_destroy(&b->wake_mu);
     free(b);
@@ -655,4 +776,26 @@ cJSON *sl_bus_rollout_json(struct sl_bus *b, int64_t version, int64_t created_us
     }
     pthread_mutex_unlock(&b->mu);
     return arr;
+}
+
+cJSON *sl_bus_spend_json(struct sl_bus *b)
+{
+    cJSON *out = cJSON_CreateObject(), *by, *t, *l;
+
+    pthread_mutex_lock(&b->mu);
+    by = spend_by_team(b);
+    pthread_mutex_unlock(&b->mu);
+    cJSON_ArrayForEach(t, by)
+    {
+        cJSON *o = cJSON_AddObjectToObject(out, t->string);
+        double usd = 0;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(t, "by"))
+        {
+            usd += l->valuedouble;
+        }
+        cJSON_AddNumberToObject(o, "since", cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble);
+        cJSON_AddNumberToObject(o, "usd", usd);
+    }
+    cJSON_Delete(by);
+    return out;
 }

@@ -10,7 +10,10 @@
  *     something and asks for a snapshot again.
  *   reports (PULL, bound): one JSON frame per proxy report, {"v":1,"proxy":"ID","version":N,
  *     "applied_us":T,"error":null|"why"}, kept in memory per proxy (the latest 1000 versions'
- *     application times each, for propagation).
+ *     application times each, for propagation). A proxy that takes keys adds "ledger" (whose
+ *     spending: host and data directory) and "spend" ({"TEAM": {"since", "usd"}}); every
+ *     heartbeat the bus publishes every ledger's latest spending ("spend" in clone.h), so that
+ *     each proxy counts the others' spending against a team's budget.
  *   alerts (SUB, connected to every configured evaluator, "alert."): handed to sl_policy.
  *   an inproc pair that sl_bus_publish and sl_bus_destroy use to wake the thread.
  * A malformed message is dropped and logged (at most 10 a minute); it never stops the loop.
@@ -47,6 +50,9 @@ void sl_bus_destroy(struct sl_bus *bus);
  * "propagation_ms" (when the proxy reported applying version; created_us is version's),
  * "alive", "last_seen_us", "error"}], sorted by id. *complete: every alive proxy runs version
  * or newer. A proxy is alive when it reported within 3 heartbeats. */
+/* Each team's spending over every ledger in its latest period: {"TEAM": {"since", "usd"}}. */
+cJSON *sl_bus_spend_json(struct sl_bus *bus);
+
 cJSON *sl_bus_rollout_json(struct sl_bus *bus, int64_t version, int64_t created_us, bool *complete);
 
 #endif
