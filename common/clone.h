@@ -9,7 +9,8 @@
  * controller publishes SL_CLONE_HUGZ with its current sequence every heartbeat, so a proxy
  * can tell a silent controller from a quiet one and a missed update from none. Beside the
  * state, outside the sequence (seq 0), it publishes SL_CLONE_SPEND every heartbeat: what each
- * proxy reported spending per team, {"teams": {"TEAM": {"since": S, "by": {"LEDGER": usd}}}}.
+ * proxy reported spending per team and how many proxies take keys, {"proxies": N, "teams":
+ * {"TEAM": {"since": S, "by": {"LEDGER": usd}}}}.
  * A message is three frames: key, sequence (decimal text), body. Received messages own their
  * key and body until sl_clone_msg_free. */
 #ifndef SL_CLONE_H

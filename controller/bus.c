@@ -404,6 +404,18 @@ static cJSON *spend_by_team(const struct sl_bus *b)
     return teams;
 }
 
+/* The proxies that take keys and reported within 3 heartbeats (at least 1): they share each
+ * key's and team's limits. The caller holds mu. */
+static size_t alive_ledgers(const struct sl_bus *b)
+{
+    int64_t since = sl_clock_wall_us() - 3 * (int64_t)b->cfg->heartbeat_ms * 1000;
+    size_t n = 0;
+
+    for (size_t i = 0; i < b->n_ledgers; i++)
+        n += b->ledgers[i].last_us >= since;
+    return n ? n : 1;
+}
+
 /* Tells every proxy what the others spent, so that a team's budget holds across them. */
 static void publish_spend(struct sl_bus *b)
 {
@@ -416,6 +428,7 @@ static void publish_spend(struct sl_bus *b)
         return;
     }
     root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "proxies", (double)alive_ledgers(b));
     cJSON_AddItemToObject(root, "teams", spend_by_team(b));
     pthread_mutex_unlock(&b->mu);
     if (!(text = cJSON_PrintUnformatted(root)))
@@ -793,7 +806,8 @@ cJSON *sl_bus_spend_json(struct sl_bus *b)
         {
             usd += l->valuedouble;
         }
-        cJSON_AddNumberToObject(o, "since", cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble);
+        cJSON_AddNumberToObject(o, "since",
+                                cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble);
         cJSON_AddNumberToObject(o, "usd", usd);
     }
     cJSON_Delete(by);

@@ -12,8 +12,9 @@
  *     "applied_us":T,"error":null|"why"}, kept in memory per proxy (the latest 1000 versions'
  *     application times each, for propagation). A proxy that takes keys adds "ledger" (whose
  *     spending: host and data directory) and "spend" ({"TEAM": {"since", "usd"}}); every
- *     heartbeat the bus publishes every ledger's latest spending ("spend" in clone.h), so that
- *     each proxy counts the others' spending against a team's budget.
+ *     heartbeat the bus publishes every ledger's latest spending and how many report ("spend"
+ *     in clone.h), so that each proxy counts the others' spending against a team's budget and
+ *     takes its share of every limit.
  *   alerts (SUB, connected to every configured evaluator, "alert."): handed to sl_policy.
  *   an inproc pair that sl_bus_publish and sl_bus_destroy use to wake the thread.
  * A malformed message is dropped and logged (at most 10 a minute); it never stops the loop.

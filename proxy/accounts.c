@@ -60,6 +60,7 @@ struct sl_accounts {
     struct sl_key **slots; /* open addressing by digest; power-of-two size */
     size_t n_slots;
     uint64_t refused[4]; /* unknown key, rate limit, concurrency, budget */
+    long share;          /* proxies enforcing the limits together (see sl_accounts_set_share) */
 };
 
 enum { REFUSED_KEY, REFUSED_RATE, REFUSED_CONCURRENCY, REFUSED_BUDGET };
@@ -296,6 +297,13 @@ static double spent(const struct sl_team *t)
     return t->spent_usd + (t->others_end == t->period_end ? t->others_usd : 0);
 }
 
+/* This proxy's part of limits that share proxies enforce together: ceil(limit / share). */
+static struct sl_limits shared(const struct sl_limits *l, long share)
+{
+    return (struct sl_limits){(l->rpm + share - 1) / share, (l->tpm + share - 1) / share,
+                              (l->concurrency + share - 1) / share};
+}
+
 bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, long tokens,
                        uint64_t now_us, struct sl_admission *ad)
 {
@@ -303,6 +311,7 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
     struct sl_key *k;
     struct sl_team *t;
     struct scope scopes[2];
+    struct sl_limits kl, tl;
     int reason = REFUSED_KEY;
     bool ok = false;
 
@@ -332,8 +341,10 @@ bool sl_accounts_admit(struct sl_accounts *a, const char *secret, size_t len, lo
                  sl_period_names[t->s.period], t->s.budget_usd, ad->retry_after_s);
         goto out;
     }
-    scopes[0] = (struct scope){&k->n, &k->s.limits, "key"};
-    scopes[1] = (struct scope){&t->n, &t->s.limits, "team"};
+    kl = shared(&k->s.limits, a->share);
+    tl = shared(&t->s.limits, a->share);
+    scopes[0] = (struct scope){&k->n, &kl, "key"};
+    scopes[1] = (struct scope){&t->n, &tl, "team"};
     if (!within(&scopes[0], tokens, now_us, ad, &reason) ||
         !within(&scopes[1], tokens, now_us, ad, &reason)) {
         for (int i = 0; i < 2; i++)
@@ -487,11 +498,19 @@ cJSON *sl_accounts_spend_json(struct sl_accounts *a)
         struct sl_team *t = a->teams[i];
         cJSON *o = cJSON_AddObjectToObject(root, t->s.name);
         roll_period(t, now);
-        cJSON_AddNumberToObject(o, "since", (double)sl_period_start(t->s.period, t->period_end - 1));
+        cJSON_AddNumberToObject(o, "since",
+                                (double)sl_period_start(t->s.period, t->period_end - 1));
         cJSON_AddNumberToObject(o, "usd", t->spent_usd);
     }
     pthread_mutex_unlock(&a->mu);
     return root;
+}
+
+void sl_accounts_set_share(struct sl_accounts *a, long share)
+{
+    pthread_mutex_lock(&a->mu);
+    a->share = share >= 1 ? share : 1;
+    pthread_mutex_unlock(&a->mu);
 }
 
 void sl_accounts_set_others(struct sl_accounts *a, const char *team, int64_t since, double usd)
@@ -851,6 +870,7 @@ struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_
 {
     struct sl_accounts *a = xcalloc(1, sizeof(*a));
 
+    a->share = 1;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->change_mu, NULL);
     a->db = sl_db_open(keys_path, false, migrations, sizeof(migrations) / sizeof(*migrations), err,

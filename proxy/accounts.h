@@ -92,6 +92,10 @@ cJSON *sl_accounts_keys_json(struct sl_accounts *a, const char *team);
  * for its budget and its description, is its own plus the others' when both are for the
  * current period; its metric (sluice_team_spend_usd) is this proxy's own, to be summed. */
 cJSON *sl_accounts_spend_json(struct sl_accounts *a);
+/* Limits hold across proxies too: with share proxies taking keys (the controller counts them),
+ * each admits ceil(limit / share) of every key's and team's rpm, tpm and concurrency, which is
+ * exact when the load balancer spreads a key's calls evenly. 1 (the default) for a lone proxy. */
+void sl_accounts_set_share(struct sl_accounts *a, long share);
 void sl_accounts_set_others(struct sl_accounts *a, const char *team, int64_t since, double usd);
 
 /* Appends Prometheus text: spending and budget per team, calls in flight, refusals. */

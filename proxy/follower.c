@@ -238,8 +238,9 @@ out:
     cJSON_Delete(msg);
 }
 
-/* The others' spending, {"teams": {"TEAM": {"since": S, "by": {"LEDGER": usd, ...}}}}: each
- * team's budget counts what every proxy but this one spent. */
+/* The others' spending, {"proxies": N, "teams": {"TEAM": {"since": S, "by": {"LEDGER": usd,
+ * ...}}}}: each team's budget counts what every proxy but this one spent, and its limits are
+ * shared by the N proxies that take keys. */
 static void receive_spend(struct sl_follower *f, const struct sl_clone_msg *m)
 {
     cJSON *root = cJSON_ParseWithLength(m->body, m->len);
@@ -247,10 +248,13 @@ static void receive_spend(struct sl_follower *f, const struct sl_clone_msg *m)
 
     if (!f->srv->accounts)
         goto out;
-    if (!cJSON_IsObject(teams)) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "proxies");
+    if (!cJSON_IsObject(teams) || !cJSON_IsNumber(n) ||
+        !(n->valuedouble >= 1 && n->valuedouble <= 1e6)) {
         sl_warn("the controller sent a malformed spend message; dropped");
         goto out;
     }
+    sl_accounts_set_share(f->srv->accounts, (long)n->valuedouble);
     cJSON_ArrayForEach(t, teams)
     {
         const cJSON *since = cJSON_GetObjectItemCaseSensitive(t, "since");

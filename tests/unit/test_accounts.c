@@ -375,3 +375,22 @@ Test(accounts, others_spending_counts_against_the_budget_in_its_period_only)
     cr_assert_str_eq(ad.code, "budget_exceeded");
     sl_accounts_destroy(a);
 }
+
+Test(accounts, proxies_sharing_limits_each_admit_their_part)
+{
+    struct sl_accounts *a = open_accounts();
+    struct sl_admission ad;
+    char secret[64];
+
+    team(a, "t", (struct sl_limits){0}, 0);
+    key(a, "t", (struct sl_limits){.rpm = 5}, secret, NULL);
+    sl_accounts_set_share(a, 2); /* ceil(5 / 2) = 3 here */
+    for (int i = 0; i < 3; i++) {
+        cr_assert(admit(a, secret, 1, 1, &ad), "call %d", i);
+        cr_assert_eq(ad.limit_req, 3);
+        sl_accounts_settle(a, &ad, -1, -1);
+    }
+    cr_assert_not(admit(a, secret, 1, 1, &ad));
+    cr_assert_eq(ad.status, 429);
+    sl_accounts_destroy(a);
+}
