@@ -202,8 +202,8 @@ struct sl_config *sl_config_parse(const char *name, const char *text, size_t len
  * part replaced by a version document {"routes": {...}, "fallbacks": {"ALIAS": [...]}}:
  * "routes" replaces the file's routes (absent: none), and each alias in "fallbacks" gets that
  * chain instead of the file's; "accounts" ({"teams": {...}, "keys": {...}}, see teams.h) gives
- * the teams and keys the proxies admit. Classifiers are found through resolve(ctx, ...). Problems are
- * reported as "name: key: what is wrong". Models, deployments and providers come out in the
+ * the teams and keys the proxies admit. Classifiers are found through resolve(ctx, ...). Problems
+ * are reported as "name: key: what is wrong". Models, deployments and providers come out in the
  * file's order, so their positions are the same in every version built from one file. */
 struct sl_config *sl_config_build(const char *name, const char *file, const cJSON *file_root,
                                   const cJSON *doc, sl_classifier_resolver resolve, void *ctx,

@@ -17,18 +17,34 @@
  *   POST /admin/routes/NAME/ab/stop       {"arm"}
  *   PUT  /admin/routes/NAME/ab            the route's A/B split
  *   GET  /admin/events?limit=N            {"data":[...]}: what the alert policy did
+ *   POST /admin/teams                     {"name","limits"?,"budget"?,"log_payloads"?}: sets
+ *                                         or replaces the team; 200 its description + "version"
+ *   GET  /admin/teams                     {"data":[{"name","limits","budget","log_payloads",
+ *                                         "spent_usd"?,"period_start"?}]}: spending over
+ *                                         every proxy, once proxies reported it
+ *   POST /admin/keys                      {"team","name"?,"limits"?}: 201 the key's
+ *                                         description + "key" (the secret, shown only here)
+ *                                         + "version"; 404 team_not_found
+ *   GET  /admin/keys?team=NAME            {"data":[{"id","team","name","hint","created",
+ *                                         "revoked","limits"}]}, oldest first
+ *   DELETE /admin/keys/ID                 revokes: 200 the description + "version" (once
+ *                                         revoked, again is harmless); 404 key_not_found
  * A change answers 201 {"version":N,"diff":[...]}, or 200 {"version":N,"unchanged":true} when
- * it would not change the current document. Every change takes "author" (default "admin") and
- * "reason" (default: what it does). */
+ * it would not change the current document; teams and keys answer as the proxy's admin API
+ * does, plus "version". Every change takes "author" (default "admin") and "reason" (default:
+ * what it does). A rollback restores routes and fallbacks, never teams and keys. */
 #include "api.h"
 #include "auth.h"
 
 #define SL_LOG_MODULE "api"
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
+#include "jsonconf.h"
 #include "log.h"
 #include "portfile.h"
 #include "sha256.h"
+#include "teams.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -272,26 +288,10 @@ static bool get_who(struct call *c, const cJSON *body, const char **author, cons
 
 /* ---- changes ---- */
 
-/* Answers a commit's outcome, and has the bus publish a new version. */
-static void reply_change(struct call *c, int rc, struct sl_versions_change *ch, const char *err)
+/* Answers a commit that failed with rc (not 0), err its message. */
+static void reply_commit_error(struct call *c, int rc, const char *err)
 {
-    cJSON *out;
-
     switch (rc) {
-    case 0:
-        out = cJSON_CreateObject();
-        cJSON_AddNumberToObject(out, "version", (double)ch->version);
-        if (ch->unchanged) {
-            cJSON_AddTrueToObject(out, "unchanged");
-            send_json(c, 200, out);
-            break;
-        }
-        cJSON_AddItemToObject(out, "diff", ch->diff);
-        ch->diff = NULL;
-        if (c->api->bus)
-            sl_bus_publish(c->api->bus);
-        send_json(c, 201, out);
-        break;
     case SL_EINVAL: /* the new document does not validate */
         send_error(c, 400, "invalid_request_error", "invalid_document", NULL, err);
         break;
@@ -306,6 +306,29 @@ static void reply_change(struct call *c, int rc, struct sl_versions_change *ch, 
         break;
     default:
         internal_error(c, err[0] ? err : "The version could not be stored.");
+    }
+}
+
+/* Answers a commit's outcome, and has the bus publish a new version. */
+static void reply_change(struct call *c, int rc, struct sl_versions_change *ch, const char *err)
+{
+    cJSON *out;
+
+    if (rc) {
+        reply_commit_error(c, rc, err);
+    } else {
+        out = cJSON_CreateObject();
+        cJSON_AddNumberToObject(out, "version", (double)ch->version);
+        if (ch->unchanged) {
+            cJSON_AddTrueToObject(out, "unchanged");
+            send_json(c, 200, out);
+        } else {
+            cJSON_AddItemToObject(out, "diff", ch->diff);
+            ch->diff = NULL;
+            if (c->api->bus)
+                sl_bus_publish(c->api->bus);
+            send_json(c, 201, out);
+        }
     }
     cJSON_Delete(ch->diff);
     ch->diff = NULL;
@@ -568,6 +591,9 @@ static void rollback(struct call *c, const cJSON *body)
         return not_found(c, "No such version.");
     if (rc)
         return internal_error(c, "control.db cannot be read.");
+    /* routes and fallbacks only: without "accounts" the commit keeps today's teams and keys,
+     * where the old ones would bring back revoked keys and cut off the keys made since */
+    cJSON_DeleteItemFromObjectCaseSensitive(e.document, "accounts");
     snprintf(why, sizeof(why), "rollback to version %lld", (long long)v);
     rc = sl_versions_commit(c->api->vs, e.document, author, reason ? reason : why, 0, &ch, err,
                             sizeof(err));
@@ -736,6 +762,330 @@ static void route_change(struct call *c, const char *route, const char *action, 
     reply_change(c, rc, &ch, err);
 }
 
+/* ---- teams and keys ---- */
+
+/* The same requests and answers as the proxy's own admin API (proxy/admin.c), so that
+ * sluicectl keys and teams work against either; each change is a version whose "accounts"
+ * every following proxy takes. A key's secret is answered once and goes nowhere else: the
+ * version holds its SHA-256 digest. */
+
+/* doc's accounts.NAME ("teams" or "keys"), or NULL. */
+static cJSON *accounts_get(const cJSON *doc, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "accounts"),
+                                            name);
+}
+
+/* doc's accounts.NAME, made when absent. */
+static cJSON *accounts_member(cJSON *doc, const char *name)
+{
+    cJSON *acc = cJSON_GetObjectItemCaseSensitive(doc, "accounts"), *m;
+
+    if (!cJSON_IsObject(acc)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, "accounts");
+        acc = cJSON_AddObjectToObject(doc, "accounts");
+    }
+    m = cJSON_GetObjectItemCaseSensitive(acc, name);
+    if (!cJSON_IsObject(m)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(acc, name);
+        m = cJSON_AddObjectToObject(acc, name);
+    }
+    if (!m)
+        abort(); /* out of memory */
+    return m;
+}
+
+/* Sets obj[name] to item (taken), where a member of that name was, else at the end. */
+static void put_member(cJSON *obj, const char *name, cJSON *item)
+{
+    if (!item)
+        abort(); /* out of memory */
+    if (cJSON_GetObjectItemCaseSensitive(obj, name))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, name, item);
+    else
+        cJSON_AddItemToObject(obj, name, item);
+}
+
+static int edit_set_team(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err,
+                         size_t errlen)
+{
+    const struct sl_team_settings *t = ctx;
+
+    put_member(accounts_member(doc, "teams"), t->name, sl_teams_team_json(t, true));
+    return 0;
+}
+
+static int edit_create_key(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err,
+                           size_t errlen)
+{
+    const struct sl_key_settings *k = ctx;
+    cJSON *keys;
+
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(accounts_get(doc, "teams"), k->team))) {
+        snprintf(err, errlen, "team: no team called '%s'", k->team);
+        return SL_ENOTFOUND;
+    }
+    keys = accounts_member(doc, "keys");
+    if (cJSON_GetObjectItemCaseSensitive(keys, k->id)) { /* 64 random bits: never, in practice */
+        snprintf(err, errlen, "The new key's id %s is taken: try again.", k->id);
+        return SL_EAGAIN;
+    }
+    cJSON_AddItemToObject(keys, k->id, sl_teams_key_json(k, true));
+    return 0;
+}
+
+/* A revocation: the key's id and the time; the key as it stands afterwards comes back. */
+struct revoke_edit {
+    const char *id;
+    int64_t now; /* Unix s */
+    struct sl_key_settings key;
+};
+
+static int edit_revoke_key(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err,
+                           size_t errlen)
+{
+    struct revoke_edit *e = ctx;
+    cJSON *k = cJSON_GetObjectItemCaseSensitive(accounts_get(doc, "keys"), e->id);
+    char kerr[256];
+    struct sl_jsonconf ld = {.err = kerr, .errlen = sizeof(kerr)};
+
+    if (!cJSON_IsObject(k)) {
+        snprintf(err, errlen, "no key with id '%.64s'", e->id);
+        return SL_ENOTFOUND;
+    }
+    /* revoking twice is harmless: the first time stands, and nothing is committed */
+    if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(k, "revoked")))
+        put_member(k, "revoked", cJSON_CreateNumber((double)e->now));
+    sl_teams_read_key(&ld, k, "key", e->id, &e->key); /* as the version holds it: valid */
+    return 0;
+}
+
+/* Answers an accounts change: desc (taken; NULL unless rc is 0) plus "version" with status,
+ * or the error, a missing team or key as 404 code (param names the member at fault). */
+static void reply_account(struct call *c, int rc, struct sl_versions_change *ch, const char *err,
+                          int status, cJSON *desc, const char *code, const char *param)
+{
+    if (rc == 0) {
+        cJSON_AddNumberToObject(desc, "version", (double)ch->version);
+        if (!ch->unchanged && c->api->bus)
+            sl_bus_publish(c->api->bus);
+        send_json(c, status, desc);
+    } else if (rc == SL_ENOTFOUND) {
+        send_error(c, 404, "invalid_request_error", code, param, err);
+    } else {
+        reply_commit_error(c, rc, err);
+    }
+    cJSON_Delete(ch->diff);
+    ch->diff = NULL;
+}
+
+/* A team's description with, when proxies reported it (spend is sl_bus_spend_json's; may be
+ * NULL), its spending in its latest period over every proxy, as the proxy's API names it. */
+static cJSON *team_description(const struct sl_team_settings *t, const cJSON *spend)
+{
+    cJSON *desc = sl_teams_team_json(t, false);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(spend, t->name);
+
+    if (s) {
+        cJSON_AddNumberToObject(desc, "spent_usd",
+                                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "usd")));
+        cJSON_AddNumberToObject(desc, "period_start",
+                                cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "since")));
+    }
+    return desc;
+}
+
+/* Reads a request body's members with the shared readers; false (after answering 400) when
+ * one is wrong. */
+static bool body_ok(struct call *c, const struct sl_jsonconf *ld)
+{
+    if (!ld->failed)
+        return true;
+    bad_request(c, NULL, ld->err);
+    return false;
+}
+
+static void set_team(struct call *c, const cJSON *body)
+{
+    static const char *const keys[] = {"name",   "limits", "budget", "log_payloads",
+                                       "author", "reason", NULL};
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+    const char *author, *reason = NULL;
+    struct sl_team_settings t = {0};
+    struct sl_versions_change ch;
+    char err[1024] = "", why[128];
+    struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+    cJSON *spend = NULL;
+    int rc;
+
+    if (!name || !sl_teams_valid_name(name))
+        return bad_request(c, "name",
+                           "'name' is required: 1 to 63 characters of A-Z a-z 0-9 . _ -");
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    sl_jsonconf_check_keys(&ld, body, "", keys);
+    sl_teams_read_team(&ld, body, "", &t);
+    if (!body_ok(c, &ld) || !get_who(c, body, &author, &reason))
+        return;
+    snprintf(why, sizeof(why), "team %s set", t.name);
+    rc = sl_versions_update(c->api->vs, edit_set_team, &t, author, reason ? reason : why, &ch, err,
+                            sizeof(err));
+    if (rc == 0 && c->api->bus)
+        spend = sl_bus_spend_json(c->api->bus);
+    reply_account(c, rc, &ch, err, 200, rc ? NULL : team_description(&t, spend), NULL, NULL);
+    cJSON_Delete(spend);
+}
+
+/* The current document's teams as {"data": [descriptions]}, in the document's order. */
+static void list_teams(struct call *c)
+{
+    cJSON *doc = NULL, *data = cJSON_CreateArray();
+    cJSON *spend = c->api->bus ? sl_bus_spend_json(c->api->bus) : NULL;
+    const cJSON *it;
+
+    sl_versions_current(c->api->vs, &doc);
+    cJSON_ArrayForEach(it, accounts_get(doc, "teams"))
+    {
+        struct sl_team_settings t = {0};
+        char err[256];
+        struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+        snprintf(t.name, sizeof(t.name), "%s", it->string);
+        sl_teams_read_team(&ld, it, "", &t); /* a stored version is valid */
+        cJSON_AddItemToArray(data, team_description(&t, spend));
+    }
+    cJSON_Delete(doc);
+    cJSON_Delete(spend);
+    send_list(c, data);
+}
+
+static void create_key(struct call *c, const cJSON *body)
+{
+    static const char *const keys[] = {"team", "name", "limits", "author", "reason", NULL};
+    const char *team = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "team"));
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+    const char *author, *reason = NULL;
+    struct sl_key_settings k;
+    struct sl_limits l;
+    struct sl_versions_change ch;
+    char secret[SL_KEY_SECRET_LEN + 1], err[1024] = "", why[256];
+    struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+    cJSON *out = NULL;
+    char *text, *shown;
+    int rc;
+
+    if (!team)
+        return bad_request(c, "team", "'team' is required: the team the key belongs to.");
+    if (!sl_teams_valid_name(team)) { /* no team has such a name (nor fits in a key's) */
+        snprintf(err, sizeof(err), "team: no team called '%.64s'", team);
+        return send_error(c, 404, "invalid_request_error", "team_not_found", "team", err);
+    }
+    if (name && !cJSON_IsNull(name) && (!cJSON_IsString(name) || strlen(name->valuestring) > 63))
+        return bad_request(c, "name", "'name' must be a string of at most 63 characters.");
+    sl_jsonconf_check_keys(&ld, body, "", keys);
+    sl_teams_read_limits(&ld, body, "", &l);
+    if (!body_ok(c, &ld) || !get_who(c, body, &author, &reason))
+        return;
+    sl_teams_new_key(&k, team, cJSON_GetStringValue(name), &l, secret);
+    snprintf(why, sizeof(why), "key %s created for team %s", k.id, k.team);
+    rc = sl_versions_update(c->api->vs, edit_create_key, &k, author, reason ? reason : why, &ch,
+                            err, sizeof(err));
+    if (rc) {
+        explicit_bzero(secret, sizeof(secret));
+        return reply_account(c, rc, &ch, err, 201, NULL, "team_not_found", "team");
+    }
+    /* answered here rather than by reply_account, so that the copies of the secret made here
+     * are wiped (evhttp's output buffer is beyond reach) */
+    out = sl_teams_key_json(&k, false);
+    cJSON_AddStringToObject(out, "key", secret); /* the only time it is shown */
+    cJSON_AddNumberToObject(out, "version", (double)ch.version);
+    explicit_bzero(secret, sizeof(secret));
+    if (!(text = cJSON_PrintUnformatted(out)))
+        abort(); /* out of memory */
+    if (c->api->bus)
+        sl_bus_publish(c->api->bus);
+    send_body(c, 201, "application/json", text, strlen(text));
+    explicit_bzero(text, strlen(text));
+    cJSON_free(text);
+    shown = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(out, "key"));
+    explicit_bzero(shown, strlen(shown));
+    cJSON_Delete(out);
+    cJSON_Delete(ch.diff);
+}
+
+/* A key being listed, and its place in the document: keys are listed by creation time, then
+ * in the document's order. */
+struct listed_key {
+    struct sl_key_settings k;
+    size_t pos;
+};
+
+static int compare_keys(const void *a, const void *b)
+{
+    const struct listed_key *x = a, *y = b;
+
+    if (x->k.created != y->k.created)
+        return x->k.created < y->k.created ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The current document's keys (team's only, unless NULL) as {"data": [descriptions]}, oldest
+ * first. */
+static void list_keys(struct call *c, const char *team)
+{
+    cJSON *doc = NULL, *data = cJSON_CreateArray();
+    const cJSON *keys, *it;
+    struct listed_key *all;
+    size_t n = 0;
+
+    sl_versions_current(c->api->vs, &doc);
+    keys = accounts_get(doc, "keys");
+    if (!(all = calloc((size_t)cJSON_GetArraySize(keys) + 1, sizeof(*all))))
+        abort(); /* sized by the stored version, not by the request */
+    cJSON_ArrayForEach(it, keys)
+    {
+        char err[256];
+        struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+        sl_teams_read_key(&ld, it, "key", it->string, &all[n].k); /* a stored version is valid */
+        if (!team || strcmp(all[n].k.team, team) == 0) {
+            all[n].pos = n;
+            n++;
+        }
+    }
+    qsort(all, n, sizeof(*all), compare_keys);
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(data, sl_teams_key_json(&all[i].k, false));
+    free(all);
+    cJSON_Delete(doc);
+    send_list(c, data);
+}
+
+static void revoke_key(struct call *c, const char *id)
+{
+    struct revoke_edit e = {.id = id, .now = sl_clock_wall_ms() / 1000};
+    struct sl_versions_change ch;
+    const char *author = "admin", *reason = NULL;
+    char err[1024] = "", why[128];
+    cJSON *body = NULL;
+    int rc;
+
+    /* "author" and "reason" may come in a body; a plain DELETE takes the defaults */
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(c->req)) > 0) {
+        static const char *const keys[] = {"author", "reason", NULL};
+        struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+        if (!(body = json_body(c)))
+            return;
+        sl_jsonconf_check_keys(&ld, body, "", keys);
+        if (!body_ok(c, &ld) || !get_who(c, body, &author, &reason))
+            goto out;
+    }
+    snprintf(why, sizeof(why), "key %.64s revoked", id);
+    rc = sl_versions_update(c->api->vs, edit_revoke_key, &e, author, reason ? reason : why, &ch,
+                            err, sizeof(err));
+    reply_account(c, rc, &ch, err, 200, rc ? NULL : sl_teams_key_json(&e.key, false),
+                  "key_not_found", NULL);
+out:
+    cJSON_Delete(body);
+}
+
 static void list_events(struct call *c)
 {
     int limit;
@@ -823,10 +1173,31 @@ static void admin_dispatch(struct call *c)
     } else if (c->n_seg == 2 && seg_is(c, 1, "events")) {
         if (allow(c, EVHTTP_REQ_GET, "GET"))
             list_events(c);
+    } else if (c->n_seg == 2 && seg_is(c, 1, "teams")) {
+        if (!allow(c, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"))
+            return;
+        if (c->cmd == EVHTTP_REQ_POST) {
+            if ((body = json_body(c)))
+                set_team(c, body);
+        } else {
+            list_teams(c);
+        }
+    } else if (c->n_seg == 2 && seg_is(c, 1, "keys")) {
+        if (!allow(c, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "GET, POST"))
+            return;
+        if (c->cmd == EVHTTP_REQ_POST) {
+            if ((body = json_body(c)))
+                create_key(c, body);
+        } else {
+            list_keys(c, evhttp_find_header(&c->query, "team"));
+        }
+    } else if (c->n_seg == 3 && seg_is(c, 1, "keys")) {
+        if (allow(c, EVHTTP_REQ_DELETE, "DELETE"))
+            revoke_key(c, c->seg[2]);
     } else {
         not_found(c, "Unknown path. The admin API serves /admin/config, /admin/versions, "
-                     "/admin/rollback, /admin/rollout, /admin/classifiers, /admin/routes/NAME/... "
-                     "and /admin/events.");
+                     "/admin/rollback, /admin/rollout, /admin/classifiers, /admin/routes/NAME/..., "
+                     "/admin/events, /admin/teams, /admin/keys and /admin/keys/ID.");
     }
     cJSON_Delete(body);
 }

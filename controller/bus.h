@@ -20,7 +20,8 @@
  * A malformed message is dropped and logged (at most 10 a minute); it never stops the loop.
  *
  * Ownership: the bus owns its ZeroMQ context, sockets and thread; it borrows cfg and vs, which
- * must outlive it. sl_bus_publish and sl_bus_rollout_json may be called from any thread. */
+ * must outlive it. sl_bus_publish, sl_bus_rollout_json and sl_bus_spend_json may be called
+ * from any thread. */
 #ifndef SL_BUS_H
 #define SL_BUS_H
 
@@ -51,9 +52,8 @@ void sl_bus_destroy(struct sl_bus *bus);
  * "propagation_ms" (when the proxy reported applying version; created_us is version's),
  * "alive", "last_seen_us", "error"}], sorted by id. *complete: every alive proxy runs version
  * or newer. A proxy is alive when it reported within 3 heartbeats. */
+cJSON *sl_bus_rollout_json(struct sl_bus *bus, int64_t version, int64_t created_us, bool *complete);
 /* Each team's spending over every ledger in its latest period: {"TEAM": {"since", "usd"}}. */
 cJSON *sl_bus_spend_json(struct sl_bus *bus);
-
-cJSON *sl_bus_rollout_json(struct sl_bus *bus, int64_t version, int64_t created_us, bool *complete);
 
 #endif

@@ -1,8 +1,9 @@
 /* control.db: configuration versions, classifiers, the policy's state and its events.
  *
  * versions: one row per configuration version, numbered from 1 without gaps. document is the
- *   version document as JSON ({"routes": {...}, "fallbacks": {...}}), diff the JSON array of
- *   changes against the version before (see sl_versions_diff), created_us Unix µs.
+ *   version document as JSON ({"routes": {...}, "fallbacks": {...}, "accounts": {...}}; keys
+ *   by their SHA-256 only, never their secrets), diff the JSON array of changes against the
+ *   version before (see sl_versions_diff), created_us Unix µs.
  * classifiers: every registered artifact, by "sha256:HEX" of its bytes; body is the artifact
  *   exactly as registered (the bytes the id hashes), note the registrant's free text.
  * policy: per (route, tier), how far the alert policy has lowered the tier's threshold in all
@@ -326,15 +327,37 @@ static struct sl_config *build(struct sl_versions *vs, const cJSON *doc, char *e
 
 /* ---- versions ---- */
 
+/* The id of a key that the current document (cur) has revoked and doc does not have revoked,
+ * or NULL when every revoked key stays revoked. */
+static const char *unrevoked_key(const cJSON *cur, const cJSON *doc)
+{
+    const cJSON *was = cJSON_GetObjectItemCaseSensitive(cur, "accounts");
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
+    const cJSON *k;
+
+    was = cJSON_GetObjectItemCaseSensitive(was, "keys");
+    now = cJSON_GetObjectItemCaseSensitive(now, "keys");
+    cJSON_ArrayForEach(k, was)
+    {
+        const cJSON *again = cJSON_GetObjectItemCaseSensitive(now, k->string);
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(k, "revoked")) &&
+            !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(again, "revoked")))
+            return k->string;
+    }
+    return NULL;
+}
+
 /* Stores doc as the next version and makes it current. The caller holds the lock. */
 static int commit_locked(struct sl_versions *vs, const cJSON *doc, const char *author,
                          const char *reason, struct sl_versions_change *out, char *err,
                          size_t errlen)
 {
+    const cJSON *accounts = cJSON_GetObjectItemCaseSensitive(vs->doc, "accounts");
     struct sl_config *cfg = NULL;
-    cJSON *diff = sl_versions_diff(vs->doc, doc);
+    cJSON *merged = NULL, *diff = NULL;
     sqlite3_stmt *st = NULL;
     char *doc_text = NULL, *diff_text = NULL;
+    const char *key;
     int64_t now = sl_clock_wall_us();
     int rc = SL_EIO;
 
@@ -344,6 +367,15 @@ static int commit_locked(struct sl_versions *vs, const cJSON *doc, const char *a
         rc = SL_EINVAL;
         goto out;
     }
+    /* Teams and keys change through their own endpoints: a document without them (an old one
+     * rolled back, or a tool's that knows only routes) keeps the current ones, so that it can
+     * neither bring back a revoked key nor cut off the keys made since. */
+    if (accounts && cJSON_IsObject(doc) && !cJSON_GetObjectItemCaseSensitive(doc, "accounts")) {
+        merged = dup_tree(doc);
+        cJSON_AddItemToObject(merged, "accounts", dup_tree(accounts));
+        doc = merged;
+    }
+    diff = sl_versions_diff(vs->doc, doc);
     if (vs->current && cJSON_GetArraySize(diff) == 0) {
         out->version = vs->current;
         out->unchanged = true;
@@ -351,6 +383,13 @@ static int commit_locked(struct sl_versions *vs, const cJSON *doc, const char *a
         goto out;
     }
     if (!(cfg = build(vs, doc, err, errlen))) {
+        rc = SL_EINVAL;
+        goto out;
+    }
+    /* Proxies may have refused a revoked key's callers for a while; letting it in again would
+     * hand a leaked secret back its power. */
+    if ((key = unrevoked_key(vs->doc, doc))) {
+        snprintf(err, errlen, "document: accounts.keys.%s: a revoked key stays revoked", key);
         rc = SL_EINVAL;
         goto out;
     }
@@ -389,6 +428,7 @@ out:
     sqlite3_finalize(st);
     sl_config_destroy(cfg);
     cJSON_Delete(diff);
+    cJSON_Delete(merged);
     free(doc_text);
     free(diff_text);
     return rc;

@@ -1,7 +1,9 @@
 /* The controller's store (control.db): numbered configuration versions, registered classifiers,
- * the alert policy's state and its events. Every version is validated with sl_config_build
- * against the proxies' static sluice.json before it is stored, and carries a diff against the
- * one before it. An old version is restored by committing its document again, as a new version.
+ * the alert policy's state and its events. A version's document is {"routes", "fallbacks",
+ * "accounts"} (accounts: the teams and keys, see common/teams.h). Every version is validated
+ * with sl_config_build against the proxies' static sluice.json before it is stored, and carries
+ * a diff against the one before it. An old version is restored by committing its document
+ * again, as a new version.
  *
  * Ownership: sl_versions owns the database handle, a copy of the current document and its built
  * configuration. Everything it hands out (trees, strings, arrays) is a copy that the caller
@@ -61,8 +63,16 @@ void sl_versions_close(struct sl_versions *vs);
 int64_t sl_versions_current(struct sl_versions *vs, cJSON **doc);
 
 /* Validates doc and stores it as the next version. base_version > 0 asks for optimistic
- * concurrency: the commit happens only if base_version is still the current version. A
- * document identical to the current one stores nothing (out->unchanged). Returns 0, SL_EINVAL
+ * concurrency: the commit happens only if base_version is still the current version.
+ *
+ * Teams and keys: a doc without "accounts" keeps the current version's (if any): what is
+ * committed, diffed and compared is doc plus the current "accounts". So a rollback to an old
+ * document without them (and a tool that sends only routes and fallbacks) changes routes and
+ * fallbacks, never teams or keys; a document with "accounts" replaces them whole, except that
+ * a key revoked in the current version must still be there, revoked: otherwise SL_EINVAL with
+ * "document: accounts.keys.ID: a revoked key stays revoked".
+ *
+ * A document identical to the current one stores nothing (out->unchanged). Returns 0, SL_EINVAL
  * with the validation message in err ("document: routes.auto.thresholds: ..."), SL_EAGAIN when
  * base_version is not current (someone committed first: read again and retry), SL_EIO when
  * control.db cannot be written. author and reason must be non-empty. */
@@ -74,7 +84,8 @@ int sl_versions_commit(struct sl_versions *vs, const cJSON *doc, const char *aut
  * edit gets a copy of the current document and the configuration built from it (NULL when the
  * current version does not build) and returns 0 to commit the copy (an unchanged copy commits
  * nothing), or a negative code, with err filled in, to give up: that code is returned. edit must
- * not call sl_versions functions. Otherwise as sl_versions_commit. */
+ * not call sl_versions functions. Otherwise as sl_versions_commit (an edit that removes
+ * "accounts" keeps the current ones; one that un-revokes a key is refused). */
 typedef int (*sl_versions_edit_fn)(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err,
                                    size_t errlen);
 int sl_versions_update(struct sl_versions *vs, sl_versions_edit_fn edit, void *ctx,

@@ -20,8 +20,9 @@ static char model_path[300];
 
 /* The proxies' file: two models, route "auto" (cheap below 0.5, premium above) with extra
  * members spliced in, and the controller's endpoints when with_controller. */
-#define PROXY_FILE                                                                                 \
-    "{\"workers\": 2, \"log_level\": \"warn\", \"auth\": {\"required\": false}, %s"                \
+#define PROXY_FILE PROXY_FILE_AUTH("false")
+#define PROXY_FILE_AUTH(required)                                                                  \
+    "{\"workers\": 2, \"log_level\": \"warn\", \"auth\": {\"required\": " required "}, %s"         \
     " \"providers\": {\"mock\": {\"base_url\": \"http://127.0.0.1:%d/v1\"}},"                      \
     " \"models\": {"                                                                               \
     "  \"small\": {\"price\": {\"input\": 0.1, \"output\": 0.4},"                                  \
@@ -323,6 +324,210 @@ Test(control, the_proxy_keeps_its_version_while_the_controller_is_down_and_catch
     controller_restart(&ctl);
     cr_assert_eq(put_threshold(0.4), v + 1, "versions survive the restart");
     wait_version(&proxy, v + 1);
+}
+
+/* --- teams and keys owned by the controller --------------------------------------------------- */
+
+/* Two proxies that take keys, following the controller. */
+static void start_keyed(void)
+{
+    start_controlled(); /* its proxy takes no keys: replaced by two that do */
+    proc_stop_clean(&proxy);
+    proxy_start(&proxy, PROXY_FILE_AUTH("true"), endpoints, mock.port, model_path, "");
+    proxy_start(&proxy2, PROXY_FILE_AUTH("true"), endpoints, mock.port, model_path, "");
+}
+
+/* An admin call to the controller; asserts the status and returns the body's JSON. */
+static cJSON *ctl_call(const char *method, const char *path, const char *body, long status)
+{
+    struct resp r;
+    cJSON *j;
+
+    http(&r, ctl.port, method, path, body, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, status, "%s %s: %ld %s", method, path, r.status, r.body);
+    j = resp_json(&r);
+    resp_free(&r);
+    return j;
+}
+
+static long version_of(const cJSON *j)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "version");
+    cr_assert(cJSON_IsNumber(v), "no version in the answer");
+    return (long)v->valuedouble;
+}
+
+/* Creates a key for team (with limits, a JSON object, unless NULL) through the controller: its
+ * secret into secret, its id into id; returns the version that holds it. */
+static long ctl_new_key(const char *team, const char *limits, char secret[64], char id[32])
+{
+    char body[256];
+    cJSON *j;
+    long v;
+
+    snprintf(body, sizeof(body), "{\"team\": \"%s\", \"name\": \"ci\", \"limits\": %s}", team,
+             limits ? limits : "null");
+    j = ctl_call("POST", "/admin/keys", body, 201);
+    snprintf(secret, 64, "%s", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "key")));
+    snprintf(id, 32, "%s", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "id")));
+    v = version_of(j);
+    cJSON_Delete(j);
+    return v;
+}
+
+#define CHAT_HI "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+
+/* The status of one chat call with secret as the key. */
+static long chat_with_key(int port, const char *secret)
+{
+    char auth[128];
+    struct resp r;
+    long status;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+    http(&r, port, NULL, "/v1/chat/completions", CHAT_HI, auth, 0);
+    status = r.status;
+    resp_free(&r);
+    return status;
+}
+
+Test(control_keys, a_key_made_and_revoked_at_the_controller_works_then_fails_on_every_proxy,
+     .init = start_keyed, .fini = stop_all)
+{
+    struct proc *proxies[] = {&proxy, &proxy2};
+    char secret[64], other[64], id[32], other_id[32], path[64];
+    struct resp r;
+    cJSON *j;
+    long v;
+
+    cJSON_Delete(ctl_call("POST", "/admin/teams", "{\"name\": \"search\"}", 200));
+    ctl_new_key("search", NULL, other, other_id);
+    v = ctl_new_key("search", NULL, secret, id);
+    for (int i = 0; i < 2; i++) {
+        wait_version(proxies[i], v);
+        cr_assert_eq(chat_with_key(proxies[i]->port, secret), 200, "proxy %d", i);
+        cr_assert_eq(chat_with_key(proxies[i]->port, "sk-sluice-unknown"), 401);
+    }
+    /* The proxies show the controller's keys, and refuse changes of their own. */
+    http(&r, proxy.port, "GET", "/admin/keys?team=search", NULL, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(strstr(r.body, id) && strstr(r.body, other_id), "%s", r.body);
+    cr_assert_null(strstr(r.body, secret), "a secret is never shown again");
+    resp_free(&r);
+    http(&r, proxy.port, "POST", "/admin/keys", "{\"team\": \"search\"}", ADMIN_AUTH, 0);
+    assert_openai_error(&r, 409, "managed_by_controller");
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/admin/keys/%s", id);
+    j = ctl_call("DELETE", path, NULL, 200);
+    v = version_of(j);
+    cJSON_Delete(j);
+    for (int i = 0; i < 2; i++) {
+        wait_version(proxies[i], v);
+        cr_assert_eq(chat_with_key(proxies[i]->port, secret), 401, "proxy %d", i);
+        cr_assert_eq(chat_with_key(proxies[i]->port, other), 200, "proxy %d", i);
+    }
+
+    /* A proxy restarted while the controller is away still knows them (from keys.db). */
+    proc_stop_clean(&ctl);
+    proc_stop_clean(&proxy2);
+    proxy_restart(&proxy2);
+    cr_assert_eq(chat_with_key(proxy2.port, secret), 401);
+    cr_assert_eq(chat_with_key(proxy2.port, other), 200);
+}
+
+/* A team's spending as a proxy's (or the controller's) GET /admin/teams shows it. */
+static double spent_at(int port, const char *team)
+{
+    struct resp r;
+    const cJSON *t;
+    cJSON *j;
+    double usd = -1;
+
+    http(&r, port, "GET", "/admin/teams", NULL, ADMIN_AUTH, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    j = resp_json(&r);
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(j, "data"))
+    {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name")), team) == 0)
+            usd = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(t, "spent_usd"));
+    }
+    cJSON_Delete(j);
+    resp_free(&r);
+    return usd;
+}
+
+Test(control_keys, a_budget_spent_through_one_proxy_closes_the_team_on_the_others,
+     .init = start_keyed, .fini = stop_all)
+{
+    char secret[64], id[32], auth[128];
+    long v, status = 200;
+    int ok = 0;
+    struct resp r;
+
+    /* each answer costs a few millionths of a dollar: the budget lasts a few calls */
+    cJSON_Delete(ctl_call(
+        "POST", "/admin/teams",
+        "{\"name\": \"capped\", \"budget\": {\"usd\": 0.0001, \"period\": \"day\"}}", 200));
+    v = ctl_new_key("capped", NULL, secret, id);
+    wait_version(&proxy, v);
+    wait_version(&proxy2, v);
+    while (ok < 100 && (status = chat_with_key(proxy.port, secret)) == 200)
+        ok++;
+    cr_assert_eq(status, 429, "the budget closes the team on the proxy that spent it");
+    cr_assert(ok >= 1 && ok < 100, "%d calls", ok);
+
+    /* The other proxy learns the spending from the controller, without a call of its own. */
+    for (int i = 0; i < 500 && spent_at(proxy2.port, "capped") < 0.0001; i++)
+        sleep_ms(10);
+    cr_assert_geq(spent_at(proxy2.port, "capped"), 0.0001);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+    http(&r, proxy2.port, NULL, "/v1/chat/completions", CHAT_HI, auth, 0);
+    assert_openai_error(&r, 429, "budget_exceeded");
+    resp_free(&r);
+    /* The controller shows the team's spending over every proxy. */
+    cr_assert_geq(spent_at(ctl.port, "capped"), 0.0001);
+    cr_assert_float_eq(spent_at(ctl.port, "capped"), spent_at(proxy.port, "capped"), 1e-9);
+}
+
+/* x-ratelimit-limit-requests of one call with secret on port (0 when absent). */
+static long rpm_limit_seen(int port, const char *secret)
+{
+    char auth[128], v[32];
+    struct resp r;
+    long n = 0;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+    http(&r, port, NULL, "/v1/chat/completions", CHAT_HI, auth, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    if (resp_header(&r, "x-ratelimit-limit-requests", v, sizeof(v)))
+        n = atol(v);
+    resp_free(&r);
+    return n;
+}
+
+Test(control_keys, the_proxies_share_a_keys_rate_limit, .init = start_keyed, .fini = stop_all)
+{
+    struct proc *proxies[] = {&proxy, &proxy2};
+    char probe[64], tight[64], id[32];
+    long v, seen = 0;
+
+    cJSON_Delete(ctl_call("POST", "/admin/teams",
+                          "{\"name\": \"shared\", \"limits\": {\"rpm\": 1000}}", 200));
+    ctl_new_key("shared", NULL, probe, id);
+    v = ctl_new_key("shared", "{\"rpm\": 4}", tight, id);
+    for (int i = 0; i < 2; i++) {
+        wait_version(proxies[i], v);
+        /* once the controller has heard from both, each admits half of the team's 1000 */
+        for (int n = 0; n < 300 && (seen = rpm_limit_seen(proxies[i]->port, probe)) != 500; n++)
+            sleep_ms(10);
+        cr_assert_eq(seen, 500, "proxy %d", i);
+    }
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(chat_with_key(proxies[i]->port, tight), 200);
+        cr_assert_eq(chat_with_key(proxies[i]->port, tight), 200);
+        cr_assert_eq(chat_with_key(proxies[i]->port, tight), 429, "proxy %d admits half of 4", i);
+    }
 }
 
 #define HEADER_SPLIT                                                                               \

@@ -469,3 +469,133 @@ Test(versions, a_bad_static_file_is_refused_at_open)
     cr_assert_null(other);
     cr_assert(strstr(err, "models") != NULL, "%s", err);
 }
+
+/* A version's "accounts": team t and one key, revoked at rev ("null": live). */
+#define KEY_ID "key_0123456789abcdef"
+#define ACCOUNTS(rev)                                                                              \
+    "\"accounts\": {\"teams\": {\"t\": {\"limits\": {\"rpm\": 5}}}, \"keys\": {\"" KEY_ID          \
+    "\": {\"team\": \"t\", \"sha256\": "                                                           \
+    "\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\", \"hint\": "             \
+    "\"...abcd\", \"created\": 1700000000, \"revoked\": " rev "}}}"
+
+/* The current document's accounts.keys.KEY_ID.revoked: -1 when the key is not there, 0 null. */
+static double current_revoked(void)
+{
+    cJSON *doc = NULL;
+    const cJSON *k, *r;
+    double v = -1;
+
+    sl_versions_current(vs, &doc);
+    k = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "accounts"), "keys"),
+                            KEY_ID);
+    if (k) {
+        r = cJSON_GetObjectItem(k, "revoked");
+        v = cJSON_IsNumber(r) ? r->valuedouble : 0;
+    }
+    cJSON_Delete(doc);
+    return v;
+}
+
+Test(versions, a_document_without_accounts_keeps_the_current_ones)
+{
+    struct sl_versions_change ch;
+    cJSON *doc = NULL;
+
+    cr_assert_eq(commit("{\"routes\": {}, " ACCOUNTS("null") "}", 0, &ch), 0, "%s", err);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(commit("{\"routes\": {}, \"fallbacks\": {}}", 0, &ch), 0, "%s", err);
+    cr_assert_eq(ch.version, 3);
+    cr_assert_eq(cJSON_GetArraySize(ch.diff), 1, "only the fallbacks changed");
+    cr_assert_str_eq(diff_path(ch.diff, 0), "fallbacks");
+    cJSON_Delete(ch.diff);
+    sl_versions_current(vs, &doc);
+    cr_assert_eq(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "accounts"), "teams"), "t"),
+                "limits"),
+            "rpm")
+            ->valueint,
+        5);
+    cJSON_Delete(doc);
+    cr_assert_eq(current_revoked(), 0, "the key is still there, live");
+    /* without accounts, the same routes and fallbacks are the same document */
+    cr_assert_eq(commit("{\"routes\": {}, \"fallbacks\": {}}", 0, &ch), 0, "%s", err);
+    cr_assert(ch.unchanged);
+    /* a document with accounts replaces them whole: a live key may go */
+    cr_assert_eq(
+        commit("{\"routes\": {}, \"fallbacks\": {}, \"accounts\": {\"teams\": {}}}", 0, &ch), 0,
+        "%s", err);
+    cr_assert_eq(ch.version, 4);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(current_revoked(), -1);
+}
+
+Test(versions, a_rollback_to_a_version_before_a_key_keeps_the_key)
+{
+    struct sl_versions_change ch;
+    struct sl_versions_entry one;
+    const cJSON *routes;
+    cJSON *doc = NULL;
+
+    cr_assert_eq(
+        commit("{\"routes\": {}, \"fallbacks\": {\"small\": [\"large\"]}, " ACCOUNTS("null") "}", 0,
+               &ch),
+        0, "%s", err);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(sl_versions_get(vs, 1, true, &one), 0);
+    cr_assert_null(cJSON_GetObjectItem(one.document, "accounts"), "version 1 had no keys");
+    cr_assert_eq(
+        sl_versions_commit(vs, one.document, "tester", "rollback", 0, &ch, err, sizeof(err)), 0,
+        "%s", err);
+    sl_versions_entry_free(&one);
+    cr_assert_eq(ch.version, 3);
+    cr_assert_eq(cJSON_GetArraySize(ch.diff), 1);
+    cr_assert_str_eq(diff_path(ch.diff, 0), "routes.auto", "the routes came back, nothing else");
+    cJSON_Delete(ch.diff);
+    sl_versions_current(vs, &doc);
+    routes = cJSON_GetObjectItem(doc, "routes");
+    cr_assert_not_null(cJSON_GetObjectItem(routes, "auto"));
+    cJSON_Delete(doc);
+    cr_assert_eq(current_revoked(), 0, "the key made since version 1 stays");
+}
+
+static int edit_unrevoke(void *ctx, cJSON *doc, const struct sl_config *cfg, char *e, size_t elen)
+{
+    cJSON *k = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "accounts"), "keys"), KEY_ID);
+
+    cJSON_ReplaceItemInObject(k, "revoked", cJSON_CreateNull());
+    return 0;
+}
+
+Test(versions, a_revoked_key_stays_revoked)
+{
+    struct sl_versions_change ch;
+    const char *want = "document: accounts.keys." KEY_ID ": a revoked key stays revoked";
+
+    cr_assert_eq(commit("{\"routes\": {}, " ACCOUNTS("null") "}", 0, &ch), 0, "%s", err);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(commit("{\"routes\": {}, " ACCOUNTS("1700000100") "}", 0, &ch), 0, "%s", err);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(ch.version, 3);
+
+    cr_assert_eq(commit("{\"routes\": {}, " ACCOUNTS("null") "}", 0, &ch), SL_EINVAL);
+    cr_assert_str_eq(err, want);
+    err[0] = '\0';
+    cr_assert_eq(commit("{\"routes\": {}, \"accounts\": {\"teams\": {\"t\": {}}}}", 0, &ch),
+                 SL_EINVAL, "nor may it go");
+    cr_assert_str_eq(err, want);
+    err[0] = '\0';
+    cr_assert_eq(sl_versions_update(vs, edit_unrevoke, NULL, "t", "r", &ch, err, sizeof(err)),
+                 SL_EINVAL);
+    cr_assert_str_eq(err, want);
+    cr_assert_eq(sl_versions_current(vs, NULL), 3, "nothing was stored");
+    cr_assert_eq(current_revoked(), 1700000100);
+
+    /* a document without accounts keeps it revoked */
+    cr_assert_eq(commit("{\"routes\": {}, \"fallbacks\": {}}", 0, &ch), 0, "%s", err);
+    cJSON_Delete(ch.diff);
+    cr_assert_eq(current_revoked(), 1700000100);
+}
