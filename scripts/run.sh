@@ -2,7 +2,7 @@
 # make run: starts the whole stack on loopback with a default configuration written here: the
 # mock provider (unless OPENAI_API_KEY is set: then OpenAI is the provider and the judge),
 # sluice-controller, sluice-evaluator and sluice-proxy. Creates a demo team and key through
-# the proxy's admin API, prints how to send requests and where to look, and stops everything
+# the controller's admin API, prints how to send requests and where to look, and stops everything
 # on Ctrl-C. The data directory (keys.db, audit.db, eval.db, control.db) is SLUICE_RUN_DIR, or
 # a new temporary directory.
 set -euo pipefail
@@ -92,29 +92,36 @@ bin/sluice-proxy -c "$dir/sluice.json" &
 pids+=($!)
 started sluice-proxy $!
 
+# Teams and keys are the controller's: each change is a version that the proxy takes.
 admin() {
-    curl -sf "http://$proxy_listen/admin/$1" -H @- -H 'Content-Type: application/json' \
+    curl -sf "http://$ctl_listen/admin/$1" -H @- -H 'Content-Type: application/json' \
         -d "$2" <<<"Authorization: Bearer $SLUICE_ADMIN_KEY"
 }
 admin teams '{"name":"demo","limits":{"rpm":600,"tpm":200000,"concurrency":20},
               "budget":{"usd":5,"period":"day","warn_at":0.8}}' >/dev/null
-key=$(admin keys '{"team":"demo","name":"make-run"}' | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
-if [[ -z $key ]]; then
-    echo "run: could not create a demo key through the admin API" >&2
+answer=$(admin keys '{"team":"demo","name":"make-run"}')
+key=$(sed -n 's/.*"key":"\([^"]*\)".*/\1/p' <<<"$answer")
+version=$(sed -n 's/.*"version":\([0-9]*\).*/\1/p' <<<"$answer")
+if [[ -z $key || -z $version ]]; then
+    echo "run: could not create a demo key through the controller's admin API" >&2
     exit 1
 fi
+for _ in $(seq 50); do # until the proxy serves the version that holds the key
+    curl -s "http://$proxy_listen/health" | grep -q "\"config_version\":$version[,}]" && break
+    sleep 0.1
+done
 cat <<MSG
 
 Sluice is running:
   proxy       http://$proxy_listen        (OpenAI-compatible; /metrics, /health)
-  controller  http://$ctl_listen        (admin API: configuration versions, A/B, classifiers)
+  controller  http://$ctl_listen        (admin API: versions, A/B, classifiers, teams, keys)
   evaluator   samples 20% of route "auto", judges them, raises drift alerts
   provider    $upstream$( [[ $prov == mock ]] && echo "   (mockllm; set OPENAI_API_KEY to use OpenAI)")
   data        $dir/data   (audit.db, keys.db, eval.db, control.db)
 
 A team "demo" (600 requests and 200k tokens a minute, \$5 a day) has the key
   $key
-(shown once; the proxy keeps only its hash). The admin key is \$SLUICE_ADMIN_KEY=$SLUICE_ADMIN_KEY
+(shown once; the controller and the proxy keep only its hash). The admin key is \$SLUICE_ADMIN_KEY=$SLUICE_ADMIN_KEY
 
   curl -si http://$proxy_listen/v1/chat/completions -H "Authorization: Bearer $key" \\
        -H 'Content-Type: application/json' \\
