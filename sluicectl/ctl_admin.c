@@ -1,5 +1,6 @@
-/* sluicectl keys and teams: requests for the proxy's admin API, their answers as tables, and
- * a libcurl transport (the easy interface: one call per run, nothing to overlap). */
+/* sluicectl keys and teams: requests for the admin API (a proxy's, or the controller's), their
+ * answers as tables, and a libcurl transport (the easy interface: one call per run, nothing to
+ * overlap). */
 #include "ctl_admin.h"
 
 #include <ctype.h>
