@@ -61,6 +61,7 @@ struct sl_accounts {
     size_t n_slots;
     uint64_t refused[4]; /* unknown key, rate limit, concurrency, budget */
     long share;          /* proxies enforcing the limits together (see sl_accounts_set_share) */
+    char *audit_path;    /* the audit log, where spending is recounted; NULL: none */
 };
 
 enum { REFUSED_KEY, REFUSED_RATE, REFUSED_CONCURRENCY, REFUSED_BUDGET };
@@ -80,6 +81,14 @@ static void *xcalloc(size_t n, size_t size)
     void *p = calloc(n ? n : 1, size);
     if (!p)
         abort(); /* small internal allocation */
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        abort();
     return p;
 }
 
@@ -586,8 +595,66 @@ static int store_key(struct sl_accounts *a, const struct sl_key_settings *k, cha
                 (int64_t)k->limits.tpm, (int64_t)k->limits.concurrency);
 }
 
-/* Sets a team in memory (its counters and spending are kept); the caller holds both locks. */
-static struct sl_team *put_team(struct sl_accounts *a, const struct sl_team_settings *s)
+struct spend_ctx {
+    struct sl_accounts *a;
+    enum sl_period period;
+    const char *team; /* one team's, into usd; NULL: every team of the period's, in place */
+    double usd;
+};
+
+static void add_spend(const char *team, double usd, void *arg)
+{
+    struct spend_ctx *ctx = arg;
+    struct sl_team *t;
+
+    if (ctx->team && strcmp(team, ctx->team) == 0)
+        ctx->usd = usd;
+    else if (!ctx->team && (t = find_team(ctx->a, team)) && t->s.period == ctx->period)
+        t->spent_usd = usd;
+}
+
+/* Spending in the current period p from the audit log, the record: every team's of that
+ * period in place, or team's alone into *usd. */
+static int audit_spend(struct sl_accounts *a, enum sl_period p, const char *team, double *usd,
+                       char *err, size_t errlen)
+{
+    struct spend_ctx ctx = {a, p, team, 0};
+    struct sl_auditdb adb = {0};
+    struct stat st;
+    int rc;
+
+    if (!a->audit_path || stat(a->audit_path, &st) != 0)
+        return 0;
+    rc = sl_auditdb_open(&adb, a->audit_path, true, err, errlen);
+    if (rc == 0 &&
+        (rc = sl_auditdb_team_spend(&adb, sl_period_start(p, sl_clock_wall_ms() / 1000) * 1000,
+                                    add_spend, &ctx)) != 0)
+        snprintf(err, errlen, "%s: %s", a->audit_path, sqlite3_errmsg(adb.db));
+    sl_auditdb_close(&adb);
+    if (usd)
+        *usd = ctx.usd;
+    return rc;
+}
+
+/* What a team new here, or moving to s's kind of period, has spent in its current period (-1
+ * when it is neither, or the audit log cannot tell: it then starts from 0). The caller holds
+ * change_mu, not mu: this reads the disk. */
+static double recount(struct sl_accounts *a, const struct sl_team_settings *s)
+{
+    const struct sl_team *t = find_team(a, s->name);
+    double usd = -1;
+    char err[256];
+
+    if ((!t || t->s.period != s->period) &&
+        audit_spend(a, s->period, s->name, &usd, err, sizeof(err)))
+        sl_warn("team %s: spending in its new period starts from 0: %s", s->name, err);
+    return usd;
+}
+
+/* Sets a team in memory (its counters kept; spending too, unless it is new or its kind of
+ * period changes, when it becomes spent_usd, recount's answer); the caller holds both locks. */
+static struct sl_team *put_team(struct sl_accounts *a, const struct sl_team_settings *s,
+                                double spent_usd)
 {
     struct sl_team *t = find_team(a, s->name);
 
@@ -595,8 +662,10 @@ static struct sl_team *put_team(struct sl_accounts *a, const struct sl_team_sett
         t = xcalloc(1, sizeof(*t));
         a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
         a->teams[a->n_teams++] = t;
-    } else if (t->s.period != s->period) {
-        t->period_end = 0; /* a new period kind: recount from its start on the next call */
+    }
+    if (!t->period_end || t->s.period != s->period) {
+        t->spent_usd = spent_usd > 0 ? spent_usd : 0;
+        t->period_end = sl_period_end(s->period, sl_clock_wall_ms() / 1000);
     }
     t->s = *s;
     t->warned = false;
@@ -623,8 +692,9 @@ int sl_accounts_set_team(struct sl_accounts *a, const struct sl_team_settings *s
     }
     pthread_mutex_lock(&a->change_mu);
     if ((rc = store_team(a, s, err, errlen)) == 0) {
+        double spent = recount(a, s);
         pthread_mutex_lock(&a->mu);
-        t = put_team(a, s);
+        t = put_team(a, s, spent);
         if (out) {
             roll_period(t, sl_clock_wall_ms() / 1000); /* as sl_accounts_teams_json shows it */
             *out = team_json(t);
@@ -724,6 +794,7 @@ static int sync_db(struct sl_accounts *a, const struct sl_teams_doc *d, int64_t 
 int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *err, size_t errlen)
 {
     int64_t now = sl_clock_wall_ms() / 1000;
+    double *spent = xcalloc(d->n_teams, sizeof(*spent));
     size_t n_old;
     int rc;
 
@@ -735,11 +806,14 @@ int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *
         char ignored[8];
         (void)exec(a, "ROLLBACK", "", ignored, sizeof(ignored));
         pthread_mutex_unlock(&a->change_mu);
+        free(spent);
         return rc;
     }
+    for (size_t i = 0; i < d->n_teams; i++)
+        spent[i] = recount(a, &d->teams[i]);
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < d->n_teams; i++)
-        put_team(a, &d->teams[i]);
+        put_team(a, &d->teams[i], spent[i]);
     n_old = a->n_keys;
     for (size_t i = 0; i < d->n_keys; i++) {
         struct sl_key *k = find_key(a, d->keys[i].digest);
@@ -759,6 +833,7 @@ int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *
             a->keys[i]->s.revoked = now;
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_unlock(&a->change_mu);
+    free(spent);
     return 0;
 }
 
@@ -829,53 +904,23 @@ out:
     return rc;
 }
 
-struct spend_ctx {
-    struct sl_accounts *a;
-    enum sl_period period;
-};
-
-static void add_spend(const char *team, double usd, void *arg)
-{
-    struct spend_ctx *ctx = arg;
-    struct sl_team *t = find_team(ctx->a, team);
-
-    if (t && t->s.period == ctx->period)
-        t->spent_usd = usd;
-}
-
-/* Each team's spending so far in its period, from the audit log: the log is the record. */
-static int load_spend(struct sl_accounts *a, const char *audit_path, char *err, size_t errlen)
-{
-    struct sl_auditdb adb = {0};
-    struct stat st;
-    int64_t now = sl_clock_wall_ms() / 1000;
-    int rc;
-
-    if (!audit_path || stat(audit_path, &st) != 0)
-        return 0;
-    rc = sl_auditdb_open(&adb, audit_path, true, err, errlen);
-    for (int p = 0; p < 3 && rc == 0; p++) {
-        struct spend_ctx ctx = {a, (enum sl_period)p};
-        rc = sl_auditdb_team_spend(&adb, sl_period_start((enum sl_period)p, now) * 1000, add_spend,
-                                   &ctx);
-        if (rc)
-            snprintf(err, errlen, "%s: %s", audit_path, sqlite3_errmsg(adb.db));
-    }
-    sl_auditdb_close(&adb);
-    return rc;
-}
-
 struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_path, char *err,
                                        size_t errlen)
 {
     struct sl_accounts *a = xcalloc(1, sizeof(*a));
+    int rc = 0;
 
     a->share = 1;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->change_mu, NULL);
     a->db = sl_db_open(keys_path, false, migrations, sizeof(migrations) / sizeof(*migrations), err,
                        errlen);
-    if (!a->db || load(a, err, errlen) || load_spend(a, audit_path, err, errlen)) {
+    if (a->db)
+        rc = load(a, err, errlen);
+    a->audit_path = audit_path ? xstrdup(audit_path) : NULL;
+    for (int p = 0; p < 3 && a->db && rc == 0; p++)
+        rc = audit_spend(a, (enum sl_period)p, NULL, NULL, err, errlen);
+    if (!a->db || rc) {
         sl_accounts_destroy(a);
         return NULL;
     }
@@ -893,6 +938,7 @@ void sl_accounts_destroy(struct sl_accounts *a)
     free(a->keys);
     free(a->slots);
     free(a->teams);
+    free(a->audit_path);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->change_mu);

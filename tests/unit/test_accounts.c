@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "accounts.h"
+#include "auditdb.h"
 #include "clock.h"
 
 static char dir[64], keys[128];
@@ -392,5 +393,48 @@ Test(accounts, proxies_sharing_limits_each_admit_their_part)
     }
     cr_assert_not(admit(a, secret, 1, 1, &ad));
     cr_assert_eq(ad.status, 429);
+    sl_accounts_destroy(a);
+}
+
+Test(accounts, a_team_moved_to_another_period_counts_that_periods_spending_from_the_audit_log)
+{
+    char audit[160], err[256] = "", secret[64];
+    struct sl_auditdb adb;
+    struct sl_audit_row row = {.status = 200, .attempts = 1, .premium_cost_usd = -1};
+    int64_t now_ms = sl_clock_wall_ms();
+    struct sl_team_settings t = {.budget_usd = 1.0, .period = SL_PERIOD_MONTH, .warn_at = 0.8};
+    struct sl_accounts *a;
+    struct sl_admission ad;
+
+    /* 0.3 spent today; 0.5 earlier this month unless today is the 1st (then it is today too) */
+    snprintf(audit, sizeof(audit), "%s/audit.db", dir);
+    cr_assert_eq(sl_auditdb_open(&adb, audit, false, err, sizeof(err)), 0, "%s", err);
+    snprintf(row.team, sizeof(row.team), "t");
+    row.ts_ms = now_ms;
+    row.cost_usd = 0.3;
+    cr_assert_eq(sl_auditdb_insert(&adb, &row), 0);
+    row.ts_ms = sl_period_start(SL_PERIOD_MONTH, now_ms / 1000) * 1000;
+    row.cost_usd = 0.5;
+    cr_assert_eq(sl_auditdb_insert(&adb, &row), 0);
+    sl_auditdb_close(&adb);
+
+    a = sl_accounts_create(keys, audit, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    snprintf(t.name, sizeof(t.name), "t");
+    cr_assert_eq(sl_accounts_set_team(a, &t, NULL, err, sizeof(err)), 0, "%s", err);
+    key(a, "t", (struct sl_limits){0}, secret, NULL);
+    cr_assert(admit(a, secret, 1, 1, &ad));
+    cr_assert_float_eq(ad.budget_left_usd, 0.2, 1e-9, "the month's 0.8 counts");
+    sl_accounts_settle(a, &ad, 1, -1);
+
+    t.period = SL_PERIOD_DAY;
+    cr_assert_eq(sl_accounts_set_team(a, &t, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert(admit(a, secret, 1, 2, &ad));
+    if (sl_period_start(SL_PERIOD_DAY, now_ms / 1000) >
+        sl_period_start(SL_PERIOD_MONTH, now_ms / 1000))
+        cr_assert_float_eq(ad.budget_left_usd, 0.7, 1e-9, "today's 0.3 counts, not 0 nor 0.8");
+    else
+        cr_assert_float_eq(ad.budget_left_usd, 0.2, 1e-9);
+    sl_accounts_settle(a, &ad, 1, -1);
     sl_accounts_destroy(a);
 }
