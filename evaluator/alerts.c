@@ -10,15 +10,27 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 /* Scored samples replayed at creation, newest first: enough for a busy condition's
  * reference (baseline_n + holdout) several times over, and read in well under a second. */
-#define REPLAY_MAX         200000
-#define WEBHOOK_TIMEOUT_MS 2000L
+#define REPLAY_MAX 200000
+/* The webhook: a timeout per attempt; attempts per message, the waits between them, and the
+ * longest wait a 429's Retry-After may ask; the messages waiting (alerts are rare: a full queue
+ * means a webhook down for long); how long destroy lets the queue drain; and how often a full
+ * queue is logged. */
+#define WEBHOOK_TIMEOUT_MS         2000L
+#define WEBHOOK_ATTEMPTS           3
+#define WEBHOOK_RETRY_AFTER_MAX_MS 30000L
+#define WEBHOOK_QUEUE              1000
+#define WEBHOOK_DRAIN_MS           5000
+#define WEBHOOK_DROP_LOG_US        60000000ull
+static const long webhook_backoff_ms[WEBHOOK_ATTEMPTS - 1] = {1000, 4000};
 /* An open alert's row is brought up to date at most this often. */
 #define UPDATE_EVERY_MS 1000
 
@@ -40,9 +52,7 @@ struct cond {
 struct sl_alerts {
     sqlite3 *db;
     void *pub;
-    char *webhook;
-    CURL *curl;
-    struct curl_slist *headers;
+    struct webhook *webhook; /* NULL without one */
     struct sl_drift_config cfg;
     struct cond **slots; /* chained hash table, a power-of-two size */
     size_t n_slots, n_conds;
@@ -246,19 +256,240 @@ static void publish(struct sl_alerts *a, const char *topic, const cJSON *row)
     free(text);
 }
 
+/* --- the webhook ----------------------------------------------------------------------
+ * Posts leave the ingest path: post_webhook only queues the body, and a thread of its own
+ * delivers the queue in order, each message with a few attempts, so that a slow or hanging
+ * webhook never holds up the detectors. */
+
+struct webhook {
+    char *url;
+    CURL *curl; /* the thread's alone once it runs */
+    struct curl_slist *headers;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* a message queued, or destroy called */
+    /* Under mu. */
+    char *queue[WEBHOOK_QUEUE]; /* bodies, a ring from head */
+    size_t head, n;
+    bool stopping;
+    uint64_t give_up_us; /* when stopping: what is not delivered by then is dropped */
+    uint64_t failures, dropped;
+    /* The main thread's alone: the once-a-minute log line of a full queue. */
+    uint64_t dropped_logged, drop_log_us;
+};
+
 static size_t discard(char *ptr, size_t size, size_t n, void *user)
 {
     return size * n;
 }
 
+static struct timespec mono_timespec(uint64_t us)
+{
+    return (struct timespec){.tv_sec = (time_t)(us / 1000000),
+                             .tv_nsec = (long)(us % 1000000) * 1000};
+}
+
+/* Waits ms before the next attempt, cut short at the shutdown deadline (a wake-up by a new
+ * message or by destroy only recomputes it). False when that deadline has come: give up. */
+static bool webhook_wait(struct webhook *w, long ms)
+{
+    uint64_t due = sl_clock_mono_us() + (uint64_t)ms * 1000, until, now;
+    struct timespec at;
+    bool go_on;
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        now = sl_clock_mono_us();
+        until = w->stopping && w->give_up_us < due ? w->give_up_us : due;
+        if (now >= until)
+            break;
+        at = mono_timespec(until);
+        pthread_cond_timedwait(&w->wake, &w->mu, &at);
+    }
+    go_on = !w->stopping || now < w->give_up_us;
+    pthread_mutex_unlock(&w->mu);
+    return go_on;
+}
+
+/* The time an attempt may take: the usual timeout, or less once destroy has set a deadline;
+ * 0 when that deadline has come. */
+static long webhook_budget_ms(struct webhook *w)
+{
+    long ms = WEBHOOK_TIMEOUT_MS;
+    uint64_t now;
+
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        now = sl_clock_mono_us();
+        if (now >= w->give_up_us)
+            ms = 0;
+        else if ((w->give_up_us - now + 999) / 1000 < (uint64_t)ms)
+            ms = (long)((w->give_up_us - now + 999) / 1000);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return ms;
+}
+
+enum delivery { DELIVERED, FAILED, GAVE_UP };
+
+/* Posts body, retrying a connection error, a timeout or a non-2xx status after the backoff
+ * (or a 429's Retry-After, capped). GAVE_UP when the shutdown deadline came first. */
+static enum delivery webhook_deliver(struct webhook *w, const char *body)
+{
+    char why[CURL_ERROR_SIZE + 32] = "";
+    curl_off_t retry_after;
+    long status, budget, wait_ms;
+    CURLcode rc;
+
+    curl_easy_setopt(w->curl, CURLOPT_POSTFIELDS, body);
+    for (int attempt = 1;; attempt++) {
+        if (!(budget = webhook_budget_ms(w)))
+            return GAVE_UP;
+        curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, budget);
+        curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, budget);
+        status = 0;
+        retry_after = 0;
+        rc = curl_easy_perform(w->curl);
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+            if (status >= 200 && status <= 299)
+                return DELIVERED;
+            if (status == 429)
+                curl_easy_getinfo(w->curl, CURLINFO_RETRY_AFTER, &retry_after);
+            snprintf(why, sizeof(why), "HTTP status %ld", status);
+        } else {
+            snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+        }
+        if (attempt == WEBHOOK_ATTEMPTS)
+            break;
+        wait_ms = webhook_backoff_ms[attempt - 1];
+        if (retry_after > 0) { /* a 429's Retry-After, in seconds, when longer */
+            long asked = retry_after >= WEBHOOK_RETRY_AFTER_MAX_MS / 1000
+                             ? WEBHOOK_RETRY_AFTER_MAX_MS
+                             : (long)retry_after * 1000;
+            if (asked > wait_ms)
+                wait_ms = asked;
+        }
+        /* the URL may carry a secret token (Slack's do): never logged */
+        sl_debug("webhook post failed (%s): attempt %d of %d, next in %ld ms", why, attempt,
+                 WEBHOOK_ATTEMPTS, wait_ms);
+        if (!webhook_wait(w, wait_ms))
+            return GAVE_UP;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->failures++;
+    pthread_mutex_unlock(&w->mu);
+    sl_warn("webhook post failed after %d attempts: %s", WEBHOOK_ATTEMPTS, why);
+    return FAILED;
+}
+
+static void *webhook_run(void *arg)
+{
+    struct webhook *w = arg;
+    char *body;
+    size_t lost = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->n && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->mu);
+        if (!w->n) { /* stopping, and everything is delivered */
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        body = w->queue[w->head];
+        w->queue[w->head] = NULL;
+        w->head = (w->head + 1) % WEBHOOK_QUEUE;
+        w->n--;
+        pthread_mutex_unlock(&w->mu);
+        if (webhook_deliver(w, body) == GAVE_UP) {
+            free(body);
+            /* No message comes once destroy is called: what is queued is all. */
+            pthread_mutex_lock(&w->mu);
+            lost = w->n + 1;
+            for (; w->n; w->n--, w->head = (w->head + 1) % WEBHOOK_QUEUE) {
+                free(w->queue[w->head]);
+                w->queue[w->head] = NULL;
+            }
+            pthread_mutex_unlock(&w->mu);
+            sl_warn("webhook: %zu messages not delivered within %d s of the stop: dropped", lost,
+                    WEBHOOK_DRAIN_MS / 1000);
+            break;
+        }
+        free(body);
+    }
+    return NULL;
+}
+
+static void webhook_destroy(struct webhook *w)
+{
+    if (!w)
+        return;
+    if (w->started) {
+        pthread_mutex_lock(&w->mu);
+        w->stopping = true;
+        w->give_up_us = sl_clock_mono_us() + (uint64_t)WEBHOOK_DRAIN_MS * 1000;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+    }
+    for (; w->n; w->n--, w->head = (w->head + 1) % WEBHOOK_QUEUE)
+        free(w->queue[w->head]); /* none, unless the thread never started */
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->mu);
+    curl_easy_cleanup(w->curl);
+    curl_slist_free_all(w->headers);
+    free(w->url);
+    free(w);
+}
+
+/* Returns NULL with "what is wrong" in err when the curl handle or the thread cannot be
+ * created. */
+static struct webhook *webhook_create(const char *url, char *err, size_t errlen)
+{
+    struct webhook *w = xcalloc(1, sizeof(*w));
+    pthread_condattr_t ca;
+    int e;
+
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* sl_clock_mono_us's clock */
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    w->url = xstrdup(url);
+    w->curl = curl_easy_init();
+    w->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!w->curl || !w->headers) {
+        snprintf(err, errlen, "webhook: cannot create a curl handle");
+        goto fail;
+    }
+    curl_easy_setopt(w->curl, CURLOPT_URL, w->url);
+    curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, w->headers);
+    curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    e = pthread_create(&w->thread, NULL, webhook_run, w);
+    if (e) {
+        snprintf(err, errlen, "webhook: cannot start its thread: %s", strerror(e));
+        goto fail;
+    }
+    w->started = true;
+    return w;
+fail:
+    webhook_destroy(w);
+    return NULL;
+}
+
+/* Queues text for the webhook thread; never waits. A full queue drops the new message. */
 static void post_webhook(struct sl_alerts *a, const char *text)
 {
+    struct webhook *w = a->webhook;
     cJSON *o;
     char *body;
-    CURLcode rc;
-    long status = 0;
+    uint64_t dropped = 0, now;
 
-    if (!a->curl)
+    if (!w)
         return;
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "text", text);
@@ -266,19 +497,26 @@ static void post_webhook(struct sl_alerts *a, const char *text)
     cJSON_Delete(o);
     if (!body)
         abort();
-    curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, body);
-    rc = curl_easy_perform(a->curl);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK || status < 200 || status > 299) {
-        a->st.webhook_failures++;
-        /* the URL may carry a secret token (Slack's do): not logged */
-        if (rc != CURLE_OK)
-            sl_warn("webhook post failed: %s", curl_easy_strerror(rc));
-        else
-            sl_warn("webhook post failed: HTTP status %ld", status);
+    pthread_mutex_lock(&w->mu);
+    if (w->n < WEBHOOK_QUEUE) {
+        w->queue[(w->head + w->n) % WEBHOOK_QUEUE] = body;
+        w->n++;
+        body = NULL;
+        pthread_cond_signal(&w->wake);
+    } else {
+        dropped = ++w->dropped;
     }
-    free(body);
+    pthread_mutex_unlock(&w->mu);
+    if (body) {
+        free(body);
+        now = sl_clock_mono_us();
+        if (!w->drop_log_us || now - w->drop_log_us >= WEBHOOK_DROP_LOG_US) {
+            sl_warn("webhook queue full (%d messages): %llu dropped since the last report",
+                    WEBHOOK_QUEUE, (unsigned long long)(dropped - w->dropped_logged));
+            w->dropped_logged = dropped;
+            w->drop_log_us = now;
+        }
+    }
 }
 
 static const char *pct(double v, char *buf, size_t len)
@@ -656,22 +894,9 @@ struct sl_alerts *sl_alerts_create(sqlite3 *db, void *zmq_pub, const char *webho
         sl_drift_config_default(&a->cfg);
     if (sl_drift_config_check(&a->cfg, err, errlen))
         goto fail;
-    if (present(webhook_url)) {
-        a->webhook = xstrdup(webhook_url);
-        a->curl = curl_easy_init();
-        a->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        if (!a->curl || !a->headers) {
-            snprintf(err, errlen, "webhook: cannot create a curl handle");
-            goto fail;
-        }
-        curl_easy_setopt(a->curl, CURLOPT_URL, a->webhook);
-        curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, a->headers);
-        curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, WEBHOOK_TIMEOUT_MS);
-        curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS, WEBHOOK_TIMEOUT_MS);
-        curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    }
+    /* Before the replay: reconcile may raise alerts, and their posts are queued. */
+    if (present(webhook_url) && !(a->webhook = webhook_create(webhook_url, err, errlen)))
+        goto fail;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO alerts(key, route, tier, model, arm, metric, detector,"
                            " severity, state, first_seen_ms, last_seen_ms, evidence)"
@@ -713,14 +938,20 @@ void sl_alerts_destroy(struct sl_alerts *a)
     sqlite3_finalize(a->insert);
     sqlite3_finalize(a->update);
     sqlite3_finalize(a->resolve);
-    curl_easy_cleanup(a->curl);
-    curl_slist_free_all(a->headers);
-    free(a->webhook);
+    webhook_destroy(a->webhook);
     free(a);
 }
 
 void sl_alerts_stats(const struct sl_alerts *a, struct sl_alerts_stats *out)
 {
+    struct webhook *w = a->webhook;
+
     *out = a->st;
     out->conditions = a->n_conds;
+    if (w) {
+        pthread_mutex_lock(&w->mu);
+        out->webhook_failures = w->failures;
+        out->webhook_dropped = w->dropped;
+        pthread_mutex_unlock(&w->mu);
+    }
 }

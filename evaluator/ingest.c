@@ -439,6 +439,16 @@ static void log_stats(struct sl_ingest *ing, const char *when)
             (unsigned long long)t->shadowed, (unsigned long long)t->shadow_failures,
             (unsigned long long)t->dropped, (unsigned long long)t->store_errors,
             sl_llm_waiting(ing->llm), sl_llm_in_flight(ing->llm));
+    if (ing->alerts) {
+        struct sl_alerts_stats a;
+        sl_alerts_stats(ing->alerts, &a);
+        sl_info("%salerts open=%llu raised=%llu resolved=%llu publish_failures=%llu "
+                "webhook_failures=%llu webhook_dropped=%llu db_errors=%llu",
+                when, (unsigned long long)a.open, (unsigned long long)a.raised,
+                (unsigned long long)a.resolved, (unsigned long long)a.publish_failures,
+                (unsigned long long)a.webhook_failures, (unsigned long long)a.webhook_dropped,
+                (unsigned long long)a.db_errors);
+    }
 }
 
 /* The commit timer and the minute's log line. */

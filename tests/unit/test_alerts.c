@@ -1,17 +1,19 @@
 /* Tests for evaluator/alerts: a drop gives one open row and one message, updates while it
  * lasts, resolution on recovery, restarts without duplicates, the four conditions, and a
- * webhook that fails (or works) without breaking anything. */
+ * webhook that fails, hangs or works again without holding anything up. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <gsl/gsl_rng.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -441,6 +443,24 @@ static int closed_port(void)
     return port;
 }
 
+/* Polls stats field *counter of a until it reaches want, for at most seconds; returns it. */
+static uint64_t wait_stat(struct sl_alerts *a, size_t offset, uint64_t want, int seconds)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < seconds * 100; i++) {
+        struct sl_alerts_stats st;
+        sl_alerts_stats(a, &st);
+        v = *(uint64_t *)((char *)&st + offset);
+        if (v >= want)
+            break;
+        usleep(10000);
+    }
+    return v;
+}
+
+#define FAILURES offsetof(struct sl_alerts_stats, webhook_failures)
+
 Test(alerts, failing_webhook_is_counted_and_harmless)
 {
     char url[64];
@@ -452,84 +472,290 @@ Test(alerts, failing_webhook_is_counted_and_harmless)
     a = create(url);
     observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
     cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
-    cr_assert_eq(stats(a).webhook_failures, 1);
     cr_assert_eq(count("state = 'open'"), 1);
     m = receive(topic, sizeof(topic));
     cr_assert_not_null(m, "published all the same");
     cJSON_Delete(m);
     cr_assert_gt(observe_until(a, &model_only, 0.9, 5000, RESOLVED, 1), 0);
-    cr_assert_eq(stats(a).webhook_failures, 2);
+    cr_assert_eq(count("state = 'resolved'"), 1);
+    /* Each message fails once, after all its attempts (about 5 s each). */
+    cr_assert_eq(wait_stat(a, FAILURES, 2, 30), 2);
+    cr_assert_eq(stats(a).webhook_dropped, 0);
     sl_alerts_destroy(a);
 }
 
-/* A one-shot HTTP server: answers one request 200 and keeps its body. */
+/* A webhook on loopback that answers its i-th request with status[i] (the last one from then
+ * on), or hangs when that is 0: keeps the connection open and never answers. */
+#define HOOK_KEPT 8
 struct hook {
-    int fd, port;
-    char request[8192];
+    int fd;
+    char url[64];
+    int status[4];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    /* Under mu. */
+    bool stop;
+    int requests;                  /* whole requests received */
+    int hanging;                   /* connections left unanswered that the client still holds */
+    char request[HOOK_KEPT][4096]; /* the first requests, whole */
 };
 
-static void *serve_once(void *arg)
+/* Reads one request (headers and Content-Length body) from c into out; false on EOF. */
+static bool read_request(int c, char *out, size_t len)
+{
+    size_t n = 0;
+    char *body;
+
+    for (;;) {
+        ssize_t r = read(c, out + n, len - 1 - n);
+        if (r <= 0)
+            return false;
+        n += (size_t)r;
+        out[n] = 0;
+        body = strstr(out, "\r\n\r\n");
+        if (body) {
+            const char *cl = strcasestr(out, "Content-Length:");
+            if (!cl || strlen(body + 4) >= (size_t)atol(cl + 15))
+                return true;
+        }
+        if (n == len - 1)
+            return true;
+    }
+}
+
+static void *hook_serve(void *arg)
 {
     struct hook *h = arg;
-    int c = accept(h->fd, NULL, NULL);
-    size_t n = 0;
-    const char *reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    struct pollfd fds[1 + HOOK_KEPT];
+    size_t n_kept = 0;
+    char buf[4096];
+    bool stop = false;
 
-    if (c < 0)
-        return NULL;
-    for (;;) {
-        ssize_t r = read(c, h->request + n, sizeof(h->request) - 1 - n);
-        char *body;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        h->request[n] = 0;
-        body = strstr(h->request, "\r\n\r\n");
-        if (body) {
-            const char *cl = strcasestr(h->request, "Content-Length:");
-            if (cl && strlen(body + 4) >= (size_t)atol(cl + 15))
-                break;
+    while (!stop) {
+        fds[0] = (struct pollfd){.fd = h->fd, .events = POLLIN};
+        if (poll(fds, 1 + n_kept, 10) > 0) {
+            for (size_t i = 1; i <= n_kept; i++) {
+                if (fds[i].revents && read(fds[i].fd, buf, sizeof(buf)) <= 0) {
+                    close(fds[i].fd); /* the client gave up */
+                    fds[i--] = fds[n_kept--];
+                    pthread_mutex_lock(&h->mu);
+                    h->hanging--;
+                    pthread_mutex_unlock(&h->mu);
+                }
+            }
+            if (fds[0].revents & POLLIN) {
+                int c = accept(h->fd, NULL, NULL), status, i;
+                struct timeval tv = {.tv_sec = 5};
+                if (c < 0)
+                    continue;
+                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                if (!read_request(c, buf, sizeof(buf))) {
+                    close(c);
+                    continue;
+                }
+                pthread_mutex_lock(&h->mu);
+                i = h->requests++;
+                if (i < HOOK_KEPT)
+                    snprintf(h->request[i], sizeof(h->request[i]), "%s", buf);
+                status = h->status[i < 4 ? i : 3];
+                if (!status)
+                    h->hanging++;
+                pthread_mutex_unlock(&h->mu);
+                if (status) {
+                    int len = snprintf(buf, sizeof(buf),
+                                       "HTTP/1.1 %d X\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\n\r\n",
+                                       status);
+                    if (write(c, buf, (size_t)len) < 0)
+                        perror("write");
+                    close(c);
+                } else {
+                    if (n_kept == HOOK_KEPT)
+                        abort(); /* no cr_assert outside the test's thread */
+                    fds[++n_kept] = (struct pollfd){.fd = c, .events = POLLIN};
+                }
+            }
         }
+        pthread_mutex_lock(&h->mu);
+        stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
     }
-    if (write(c, reply, strlen(reply)) < 0)
-        perror("write");
-    close(c);
+    for (size_t i = 1; i <= n_kept; i++)
+        close(fds[i].fd);
     return NULL;
+}
+
+/* Starts h answering s0, s1, s2, then s3 from then on (0: hang). */
+static void hook_start(struct hook *h, int s0, int s1, int s2, int s3)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+
+    memset(h, 0, sizeof(*h));
+    h->status[0] = s0;
+    h->status[1] = s1;
+    h->status[2] = s2;
+    h->status[3] = s3;
+    pthread_mutex_init(&h->mu, NULL);
+    h->fd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(h->fd, 16), 0);
+    cr_assert_eq(getsockname(h->fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(h->url, sizeof(h->url), "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
+    cr_assert_eq(pthread_create(&h->thread, NULL, hook_serve, h), 0);
+}
+
+static void hook_stop(struct hook *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    close(h->fd);
+    pthread_mutex_destroy(&h->mu);
+}
+
+static int hook_requests(struct hook *h)
+{
+    int n;
+
+    pthread_mutex_lock(&h->mu);
+    n = h->requests;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+static int hook_hanging(struct hook *h)
+{
+    int n;
+
+    pthread_mutex_lock(&h->mu);
+    n = h->hanging;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* Polls until h has received n requests, for at most seconds; returns how many it has. */
+static int hook_wait_requests(struct hook *h, int n, int seconds)
+{
+    for (int i = 0; i < seconds * 100 && hook_requests(h) < n; i++)
+        usleep(10000);
+    return hook_requests(h);
+}
+
+/* The body of h's i-th request. */
+static const char *hook_body(struct hook *h, int i)
+{
+    const char *body = strstr(h->request[i], "\r\n\r\n");
+
+    cr_assert_not_null(body);
+    return body + 4;
 }
 
 Test(alerts, webhook_gets_slack_json)
 {
-    struct hook h = {0};
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    pthread_t t;
-    char url[64];
+    struct hook h;
     struct sl_alerts *a;
     cJSON *body, *text;
 
-    h.fd = socket(AF_INET, SOCK_STREAM, 0);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(h.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(listen(h.fd, 1), 0);
-    cr_assert_eq(getsockname(h.fd, (struct sockaddr *)&sa, &len), 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", ntohs(sa.sin_port));
-    cr_assert_eq(pthread_create(&t, NULL, serve_once, &h), 0);
-
-    a = create(url);
+    hook_start(&h, 200, 200, 200, 200);
+    a = create(h.url);
     observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
     cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
-    pthread_join(t, NULL);
-    close(h.fd);
-    cr_assert_eq(stats(a).webhook_failures, 0);
-    cr_assert(strncmp(h.request, "POST /hook ", 11) == 0, "%.40s", h.request);
-    cr_assert_not_null(strcasestr(h.request, "Content-Type: application/json"));
-    body = cJSON_Parse(strstr(h.request, "\r\n\r\n") + 4);
+    cr_assert_eq(hook_wait_requests(&h, 1, 10), 1);
+    sl_alerts_destroy(a);
+    hook_stop(&h);
+    cr_assert_eq(h.requests, 1, "posted once");
+    cr_assert(strncmp(h.request[0], "POST /hook ", 11) == 0, "%.40s", h.request[0]);
+    cr_assert_not_null(strcasestr(h.request[0], "Content-Type: application/json"));
+    body = cJSON_Parse(hook_body(&h, 0));
     cr_assert_not_null(body);
+    cr_assert_eq(cJSON_GetArraySize(body), 1, "only text: %s", hook_body(&h, 0));
     text = cJSON_GetObjectItem(body, "text");
     cr_assert(cJSON_IsString(text));
     cr_assert_not_null(strstr(text->valuestring, "model=gpt-4o-mini"), "%s", text->valuestring);
     cJSON_Delete(body);
+}
+
+Test(alerts, webhook_that_fails_twice_gets_the_message_once_on_the_third_attempt)
+{
+    struct hook h;
+    struct sl_alerts *a;
+    cJSON *body;
+
+    hook_start(&h, 500, 500, 200, 200);
+    a = create(h.url);
+    observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
+    cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
+    cr_assert_eq(hook_wait_requests(&h, 3, 20), 3, "retried after each failure");
+    cr_assert_eq(stats(a).webhook_failures, 0);
     sl_alerts_destroy(a);
+    hook_stop(&h);
+    cr_assert_eq(h.requests, 3, "not posted again once delivered");
+    cr_assert_str_eq(hook_body(&h, 1), hook_body(&h, 0));
+    cr_assert_str_eq(hook_body(&h, 2), hook_body(&h, 0));
+    body = cJSON_Parse(hook_body(&h, 2));
+    cr_assert_not_null(strstr(cJSON_GetObjectItem(body, "text")->valuestring, "model=gpt-4o-mini"));
+    cJSON_Delete(body);
+}
+
+Test(alerts, hanging_webhook_does_not_hold_up_outcomes_or_other_alerts, .timeout = 60)
+{
+    const struct sl_alert_subject other = {.model = "gpt-4o"};
+    struct hook h;
+    struct sl_alerts *a;
+    char topic[64];
+    cJSON *m;
+    int n = 0;
+
+    hook_start(&h, 0, 0, 0, 0);
+    a = create(h.url);
+    /* Both conditions have their reference before the first alert. */
+    observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
+    observe_until(a, &other, 0.9, 1000, RAISED, 1);
+    cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
+    cr_assert_eq(hook_wait_requests(&h, 1, 10), 1);
+    /* The first post waits for an answer that does not come; meanwhile outcomes go on being
+     * taken, and the other condition's drop is raised, stored and published. */
+    while (stats(a).raised < 2 && n < 1000) {
+        now_ms += 100;
+        cr_assert_eq(sl_alerts_observe(a, &other, gsl_rng_uniform(rng) < 0.6, now_ms), 0);
+        n++;
+    }
+    cr_assert_eq(stats(a).raised, 2, "no second alert in %d outcomes", n);
+    cr_assert_eq(count("state = 'open'"), 2);
+    cr_assert_not_null(m = receive(topic, sizeof(topic)));
+    cJSON_Delete(m);
+    cr_assert_not_null(m = receive(topic, sizeof(topic)), "the second alert is published");
+    cr_assert_str_eq(cJSON_GetObjectItem(m, "key")->valuestring, "model=gpt-4o");
+    cJSON_Delete(m);
+    cr_assert_eq(hook_requests(&h), 1, "the second message waits behind the first");
+    cr_assert_eq(hook_hanging(&h), 1, "the first post still waits for its answer");
+    sl_alerts_destroy(a);
+    hook_stop(&h);
+}
+
+Test(alerts, shutdown_with_a_hanging_webhook_ends_and_lets_go_of_it, .timeout = 60)
+{
+    const struct sl_alert_subject other = {.model = "gpt-4o"};
+    struct hook h;
+    struct sl_alerts *a;
+
+    hook_start(&h, 0, 0, 0, 0);
+    a = create(h.url);
+    observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
+    observe_until(a, &other, 0.9, 1000, RAISED, 1);
+    cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
+    cr_assert_gt(observe_until(a, &other, 0.6, 1000, RAISED, 2), 0);
+    cr_assert_geq(hook_wait_requests(&h, 1, 10), 1);
+    sl_alerts_destroy(a); /* returns, with a message still queued: the test's timeout says */
+    /* No connection left behind: every post the webhook took was let go. */
+    for (int i = 0; i < 500 && hook_hanging(&h) > 0; i++)
+        usleep(10000);
+    cr_assert_eq(hook_hanging(&h), 0);
+    cr_assert_geq(hook_requests(&h), 1);
+    hook_stop(&h);
 }
 
 Test(alerts, invalid_config_is_refused)
