@@ -1,25 +1,35 @@
 /* Redaction of personal data and secrets in free text (prompts, answers) before it is stored
  * or sent to an evaluator. The caller owns the output buffer; sl_redact only appends to it.
  *
- * One left-to-right pass in linear time, byte-oriented. Items are made of ASCII, except
- * that an e-mail address may contain two-byte UTF-8 characters (josé@, müller.de); every
- * other non-ASCII byte is a separator, so items are found inside text in any script, text
- * around them passes through byte for byte, and no multibyte sequence is ever split.
+ * One left-to-right pass in linear time over characters. A character is an ASCII byte, a
+ * two-byte UTF-8 character, or a JSON escape "\uXXXX" (hex digits in either case), which
+ * counts as the character it encodes: clients may write any character that way ("\u0040"
+ * for '@', "\u00e9" for é). Items are made of ASCII characters, except that an e-mail
+ * address may also contain characters U+0080..U+07FF (josé@, müller.de), raw or escaped;
+ * every other non-ASCII byte is a separator, so items are found inside text in any script,
+ * and no multibyte sequence or escape is ever split. An item is replaced whole, escapes
+ * included; text around items passes through byte for byte, escapes too.
  *
- * The rules, tried in this order at each position (the first that matches wins):
+ * The rules, tried in this order at each character (the first that matches wins):
  *
- * Escapes. A backslash and the byte after it ("\n", "\"", "\\"), or a backslash, 'u' and up
- * to four hex digits, are a separator and never part of an item: text is often JSON, and
- * redacting it keeps every string literal well-formed (no item contains '"' or '\'). Only
+ * Escapes. Every escape but a complete "\uXXXX" is a separator and never part of an item:
+ * a backslash and the byte after it ("\n", "\t", "\"", "\\", "\/"), or a backslash, 'u'
+ * and fewer than four hex digits. So is a "\uXXXX" of a character outside the item's
+ * classes ("\u000a", "\u2615"). No class contains '"' or '\', so "\u0022" and "\u005c"
+ * never go into an item either, and a redacted JSON string literal stays well-formed. Only
  * strings are safe, though: a bare JSON number that passes as a card becomes [CARD].
  *
- * [EMAIL]  local@domain. The local part is the whole run of [A-Za-z0-9._%+-] and two-byte
- *          UTF-8 characters before the '@', less any leading ASCII characters that are not
- *          letters or digits (those stay). The domain is two or more labels of [A-Za-z0-9-]
- *          and two-byte characters joined by single dots; the last label is two or more
- *          letters. "user@localhost" and "@handle" stay.
+ * Below, "character" and the classes in brackets mean characters as above: "j\u0061ne" is
+ * a run of four letters, "\u0034111 1111 1111 1111" a card, "Bearer\u0020" the scheme and
+ * its space.
  *
- * [KEY]    Only at the start of a word (the byte before is not [A-Za-z0-9_-]):
+ * [EMAIL]  local@domain. The local part is the whole run of [A-Za-z0-9._%+-] and two-byte
+ *          characters U+0080..U+07FF before the '@', less any leading ASCII characters that
+ *          are not letters or digits (those stay). The domain is two or more labels of
+ *          [A-Za-z0-9-] and characters U+0080..U+07FF joined by single dots; the last label
+ *          is two or more letters. "user@localhost" and "@handle" stay.
+ *
+ * [KEY]    Only at the start of a word (the character before is not [A-Za-z0-9_-]):
  *          - "Bearer" (any case), spaces or tabs, then a token of at least 8 characters of
  *            [A-Za-z0-9._~+/-] with optional trailing '=' (trailing dots, being punctuation,
  *            stay). "Bearer " stays; only the token is replaced. The token must contain a
@@ -36,10 +46,10 @@
  *            8-4-4-4-12 hex form stays: UUIDs are identifiers in logs and code far more often
  *            than credentials.
  *
- * Numbers (cards and phones) start where the byte before is not [A-Za-z0-9_+] and is not
- * one of ".,-/:" that itself follows a digit (so no match starts inside 1.2.3 or 10:30),
- * and end where the byte after is not [A-Za-z0-9_] and is not one of ".,-/:" followed by a
- * digit.
+ * Numbers (cards and phones) start where the character before is not [A-Za-z0-9_+] and is
+ * not one of ".,-/:" that itself follows a digit (so no match starts inside 1.2.3 or
+ * 10:30), and end where the character after is not [A-Za-z0-9_] and is not one of ".,-/:"
+ * followed by a digit.
  *
  * [CARD]   13 to 19 digits, Luhn-valid: one unbroken run, or groups of 3 to 6 digits joined
  *          by single spaces or by single dashes (one kind throughout: 4-4-4-4, 4-6-5, ...).

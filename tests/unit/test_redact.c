@@ -1,4 +1,5 @@
 /* Tests for common/redact: e-mail addresses, phone numbers, cards and keys in free text. */
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,113 @@ Test(redact, a_json_body_stays_valid_json)
     cr_assert_null(strstr(got, "sk-abc"));
     cr_assert_null(strstr(got, "4111"));
     cr_assert_not_null(strstr(got, "Caf\\u00e9 \\u2615"));
+    free(got);
+}
+
+/* ---- items written with \u escapes ------------------------------------------------------- */
+
+Test(redact, an_email_with_an_escaped_at_sign)
+{
+    assert_redacts("\"mail jane\\u0040example.com now\"", "\"mail [EMAIL] now\"");
+    assert_redacts("j\\u0061ne.doe\\u0040example\\u002ecom", "[EMAIL]");
+    assert_redacts("\\u002e\\u002ejane@example.com", "\\u002e\\u002e[EMAIL]"); /* leading dots */
+    assert_kept("user\\u0040localhost and \\u0040handle");
+}
+
+Test(redact, an_email_with_escaped_accents_in_local_part_and_domain)
+{
+    /* what Python's json.dumps makes of "josé@müller.de" */
+    assert_redacts("\"jos\\u00e9@m\\u00fcller.de\"", "\"[EMAIL]\"");
+    assert_redacts("\\u00e9lise\\u0040exemple.fr", "[EMAIL]");
+    assert_redacts(
+        "\\u0438\\u0432\\u0430\\u043d@\\u043f\\u043e\\u0447\\u0442\\u0430.\\u0440\\u0444",
+        "[EMAIL]");                                            /* иван@почта.рф */
+    assert_kept("caf\\u00e9 \\u2615 and \\u96fb@\\u8a71.com"); /* U+0800 and above: separators */
+}
+
+Test(redact, cards_and_phones_with_escaped_digits_or_separators)
+{
+    assert_redacts("card \\u0034111 1111 1111 1111.", "card [CARD].");
+    assert_redacts("4111\\u00201111\\u00201111\\u00201111", "[CARD]");
+    assert_redacts("4111\\u002d1111-1111-111\\u0031 12/25", "[CARD] 12/25");
+    assert_redacts("call \\u002b44 20 7946 0958", "call [PHONE]");
+    assert_redacts("\\u0028555\\u0029\\u0020123\\u002d4567", "[PHONE]");
+    assert_redacts("555\\u002e123\\u002e4567", "[PHONE]");
+    assert_kept("4111\\u002d1111 1111 1111"); /* two kinds of separator */
+    assert_kept("on 2024\\u002d01\\u002d15 version 1\\u002e2\\u002e3");
+}
+
+Test(redact, keys_with_an_escaped_character)
+{
+    assert_redacts("\"sk-\\u0041bc123def456ghi789jkl\"", "\"[KEY]\"");
+    assert_redacts("sk\\u002dabc123def456ghi789jkl", "[KEY]");
+    assert_redacts("aws AKIAIOSFODNN7EXAMPL\\u0045.", "aws [KEY].");
+    assert_redacts("3f786850e387550fdab836ed7e6dc881de23001\\u0062 end", "[KEY] end");
+    assert_kept("sk-learn\\u002dcompatible\\u002destimators");
+}
+
+Test(redact, a_bearer_token_after_an_escaped_space)
+{
+    assert_redacts("Authorization: Bearer\\u0020eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc",
+                   "Authorization: Bearer\\u0020[KEY]");
+    assert_redacts("Bearer\\u0020sk-proj-abcDEF1234567890abcdef", "Bearer\\u0020[KEY]");
+    assert_redacts("\\u0042earer abcDEF123456\\u003d\\u003d.", "\\u0042earer [KEY].");
+    assert_kept("Use a bearer\\u0020token for Bearer\\u0020authentication.");
+}
+
+Test(redact, hex_digits_of_escapes_in_either_case)
+{
+    assert_redacts("jos\\u00E9@M\\u00FCLLER.DE", "[EMAIL]");
+    assert_redacts("jane\\u0040example\\u002Ecom", "[EMAIL]");
+    assert_redacts("4111\\u002D1111\\u002D1111\\u002D1111", "[CARD]");
+    assert_redacts("\\u004BEY sk-\\u004Bbc123def456ghi789jkl", "\\u004BEY [KEY]");
+}
+
+Test(redact, quotes_backslashes_and_newlines_next_to_items_stay)
+{
+    assert_redacts("\\u0022jane@example.com\\u0022", "\\u0022[EMAIL]\\u0022");
+    assert_redacts("\\u005cjane\\u0040example.com\\u005c", "\\u005c[EMAIL]\\u005c");
+    assert_redacts("\\njane\\u0040example.com\\n", "\\n[EMAIL]\\n");
+    assert_redacts("\\\"\\u0034111111111111111\\\"", "\\\"[CARD]\\\"");
+    assert_redacts("+44 20 7946 0958\\u000a", "[PHONE]\\u000a");
+    assert_kept("jane\\u0022@example.com");       /* a quote is no local-part character */
+    assert_kept("4111\\u000a1111 1111 1111");     /* nor a newline a card separator */
+    assert_kept("Bearer\\tabcDEF123456, \\/\\/"); /* only \u escapes stand for characters */
+}
+
+Test(redact, incomplete_and_escaped_backslash_escapes_stay_separators)
+{
+    assert_kept("jane\\u004@example.com");       /* three hex digits: not '@' */
+    assert_kept("\"jane\\\\u0040example.com\""); /* "\\" then the letters "u0040" */
+    assert_kept("\\u00e9\\u00\\u0\\u\\");
+}
+
+Test(redact, escapes_outside_items_pass_through_byte_for_byte)
+{
+    assert_redacts("\\u0048\\u0069 \\u00e9\\u00E9 \\ud83d\\ude00 \\t\\r\\b\\f\\/ "
+                   "ann@example.com \\u0041\\u0020\\u0031 \\u2615\\\\",
+                   "\\u0048\\u0069 \\u00e9\\u00E9 \\ud83d\\ude00 \\t\\r\\b\\f\\/ "
+                   "[EMAIL] \\u0041\\u0020\\u0031 \\u2615\\\\");
+}
+
+Test(redact, a_json_body_with_escaped_items_stays_valid_json)
+{
+    const char *body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\""
+                       "Je suis Jos\\u00e9, jos\\u00e9@m\\u00fcller.de\\u0022\\n"
+                       "jane\\u0040example.com\\u005c \\u002b44 20 7946 0958\\u0022 "
+                       "\\u0034111\\u00201111\\u00201111\\u00201111\\n"
+                       "Authorization: Bearer\\u0020sk-\\u0041bc123def456ghi789jkl\\\"\"}],"
+                       "\"max_tokens\":100}";
+    char *got = redact(body, strlen(body));
+    cJSON *root = cJSON_Parse(got), *content;
+
+    cr_assert_not_null(root, "%s", got);
+    content = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "messages"), 0);
+    content = cJSON_GetObjectItem(content, "content");
+    cr_assert(cJSON_IsString(content), "%s", got);
+    cr_assert_str_eq(content->valuestring, "Je suis José, [EMAIL]\"\n[EMAIL]\\ [PHONE]\" "
+                                           "[CARD]\nAuthorization: Bearer [KEY]\"");
+    cJSON_Delete(root);
     free(got);
 }
 
