@@ -245,10 +245,10 @@ static void receive_spend(struct sl_follower *f, const struct sl_clone_msg *m)
 {
     cJSON *root = cJSON_ParseWithLength(m->body, m->len);
     const cJSON *teams = cJSON_GetObjectItemCaseSensitive(root, "teams"), *t, *l;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "proxies");
 
     if (!f->srv->accounts)
         goto out;
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "proxies");
     if (!cJSON_IsObject(teams) || !cJSON_IsNumber(n) ||
         !(n->valuedouble >= 1 && n->valuedouble <= 1e6)) {
         sl_warn("the controller sent a malformed spend message; dropped");
