@@ -333,8 +333,8 @@ static long webhook_budget_ms(struct webhook *w)
 
 enum delivery { DELIVERED, FAILED, GAVE_UP };
 
-/* Posts body, retrying a connection error, a timeout or a non-2xx status after the backoff
- * (or a 429's Retry-After, capped). GAVE_UP when the shutdown deadline came first. */
+/* Posts body, retrying a connection error, a timeout, a 5xx, 408 or 429 after the backoff (or a
+ * 429's Retry-After, capped). GAVE_UP when the shutdown deadline came first. */
 static enum delivery webhook_deliver(struct webhook *w, const char *body)
 {
     char why[CURL_ERROR_SIZE + 32] = "";
@@ -361,7 +361,10 @@ static enum delivery webhook_deliver(struct webhook *w, const char *body)
         } else {
             snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
         }
-        if (attempt == WEBHOOK_ATTEMPTS)
+        /* A 4xx other than a timeout or a rate limit says the post itself is refused (a wrong
+         * URL or token): the same post will not do better. */
+        if (attempt == WEBHOOK_ATTEMPTS ||
+            (status >= 400 && status <= 499 && status != 408 && status != 429))
             break;
         wait_ms = webhook_backoff_ms[attempt - 1];
         if (retry_after > 0) { /* a 429's Retry-After, in seconds, when longer */

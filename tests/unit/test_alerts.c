@@ -700,6 +700,21 @@ Test(alerts, webhook_that_fails_twice_gets_the_message_once_on_the_third_attempt
     cJSON_Delete(body);
 }
 
+Test(alerts, a_webhook_that_refuses_the_post_is_not_asked_again)
+{
+    struct hook h;
+    struct sl_alerts *a;
+
+    hook_start(&h, 404, 200, 200, 200); /* a retry would get 200 */
+    a = create(h.url);
+    observe_until(a, &model_only, 0.9, 1000, RAISED, 1);
+    cr_assert_gt(observe_until(a, &model_only, 0.6, 1000, RAISED, 1), 0);
+    cr_assert_eq(wait_stat(a, FAILURES, 1, 10), 1, "a 404 fails the message at once");
+    sl_alerts_destroy(a);
+    hook_stop(&h);
+    cr_assert_eq(h.requests, 1, "posted once");
+}
+
 Test(alerts, hanging_webhook_does_not_hold_up_outcomes_or_other_alerts, .timeout = 60)
 {
     const struct sl_alert_subject other = {.model = "gpt-4o"};
