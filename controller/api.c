@@ -29,6 +29,10 @@
  *                                         "revoked","limits"}]}, oldest first
  *   DELETE /admin/keys/ID                 revokes: 200 the description + "version" (once
  *                                         revoked, again is harmless); 404 key_not_found
+ *   POST /admin/keys/import               {"accounts":{"teams","keys"}} as a version holds
+ *                                         them: sets the teams, adds the keys not there (201
+ *                                         {"version","teams","keys"}); 409 conflict for a key
+ *                                         whose id or sha256 another key has
  * A change answers 201 {"version":N,"diff":[...]}, or 200 {"version":N,"unchanged":true} when
  * it would not change the current document; teams and keys answer as the proxy's admin API
  * does, plus "version". Every change takes "author" (default "admin") and "reason" (default:
@@ -1086,6 +1090,100 @@ out:
     cJSON_Delete(body);
 }
 
+/* An import: the teams and keys read from the request, set and added into the document. */
+struct import_edit {
+    const struct sl_teams_doc *d;
+};
+
+/* Sets every team of the import and adds every key the document lacks; a key already there
+ * with the same digest stays as it is (an import may be repeated), one whose id or digest the
+ * document gives another key is refused SL_EAGAIN. */
+static int edit_import(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err, size_t errlen)
+{
+    const struct import_edit *e = ctx;
+    cJSON *teams = accounts_member(doc, "teams"), *keys = accounts_member(doc, "keys");
+    const cJSON *it;
+
+    for (size_t i = 0; i < e->d->n_keys; i++) {
+        const struct sl_key_settings *k = &e->d->keys[i];
+        cJSON_ArrayForEach(it, keys)
+        {
+            struct sl_key_settings have;
+            char kerr[256];
+            struct sl_jsonconf ld = {.err = kerr, .errlen = sizeof(kerr)};
+            bool same_id = strcmp(it->string, k->id) == 0, same_digest;
+            sl_teams_read_key(&ld, it, "key", it->string, &have); /* a stored version is valid */
+            same_digest = memcmp(have.digest, k->digest, sizeof(k->digest)) == 0;
+            if (same_id && !same_digest) {
+                snprintf(err, errlen, "Key %s is there already with another sha256.", k->id);
+                return SL_EAGAIN;
+            }
+            if (!same_id && same_digest) {
+                snprintf(err, errlen, "Key %s has the same sha256 as key %s, there already.", k->id,
+                         it->string);
+                return SL_EAGAIN;
+            }
+        }
+    }
+    for (size_t i = 0; i < e->d->n_teams; i++)
+        put_member(teams, e->d->teams[i].name, sl_teams_team_json(&e->d->teams[i], true));
+    for (size_t i = 0; i < e->d->n_keys; i++) {
+        const struct sl_key_settings *k = &e->d->keys[i];
+        cJSON *have = cJSON_GetObjectItemCaseSensitive(keys, k->id);
+        if (!have)
+            cJSON_AddItemToObject(keys, k->id, sl_teams_key_json(k, true));
+        else if (k->revoked && !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(have, "revoked")))
+            put_member(have, "revoked", cJSON_CreateNumber((double)k->revoked)); /* stays so */
+    }
+    return 0;
+}
+
+/* POST /admin/keys/import: a proxy's teams and keys (sluicectl keys import reads its keys.db)
+ * merged into the current accounts as one version. Answers 201 {"version", "teams", "keys"},
+ * the counts the request carried, or 200 {"version", "unchanged": true}. */
+static void import_keys(struct call *c, const cJSON *body)
+{
+    static const char *const keys[] = {"accounts", "author", "reason", NULL};
+    const char *author, *reason = NULL;
+    struct import_edit e = {0};
+    struct sl_teams_doc *d = NULL;
+    struct sl_versions_change ch = {0};
+    char err[1024] = "", why[128];
+    struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+    cJSON *out;
+    int rc;
+
+    sl_jsonconf_check_keys(&ld, body, "", keys);
+    if (!body_ok(c, &ld))
+        return;
+    d = sl_teams_read_doc(&ld, cJSON_GetObjectItemCaseSensitive(body, "accounts"), "accounts");
+    if (!body_ok(c, &ld) || !get_who(c, body, &author, &reason))
+        goto out;
+    e.d = d;
+    snprintf(why, sizeof(why), "%zu teams and %zu keys imported", d->n_teams, d->n_keys);
+    rc = sl_versions_update(c->api->vs, edit_import, &e, author, reason ? reason : why, &ch, err,
+                            sizeof(err));
+    if (rc) {
+        reply_commit_error(c, rc, err);
+        goto out;
+    }
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "version", (double)ch.version);
+    if (ch.unchanged) {
+        cJSON_AddTrueToObject(out, "unchanged");
+        send_json(c, 200, out);
+    } else {
+        cJSON_AddNumberToObject(out, "teams", (double)d->n_teams);
+        cJSON_AddNumberToObject(out, "keys", (double)d->n_keys);
+        if (c->api->bus)
+            sl_bus_publish(c->api->bus);
+        send_json(c, 201, out);
+    }
+out:
+    cJSON_Delete(ch.diff);
+    sl_teams_doc_destroy(d);
+}
+
 static void list_events(struct call *c)
 {
     int limit;
@@ -1191,6 +1289,9 @@ static void admin_dispatch(struct call *c)
         } else {
             list_keys(c, evhttp_find_header(&c->query, "team"));
         }
+    } else if (c->n_seg == 3 && seg_is(c, 1, "keys") && seg_is(c, 2, "import")) {
+        if (allow(c, EVHTTP_REQ_POST, "POST") && (body = json_body(c)))
+            import_keys(c, body);
     } else if (c->n_seg == 3 && seg_is(c, 1, "keys")) {
         if (allow(c, EVHTTP_REQ_DELETE, "DELETE"))
             revoke_key(c, c->seg[2]);

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "ctl.h"
+#include "teams.h"
 
 #define DEFAULT_URL       "http://127.0.0.1:8080"
 #define MAX_RESPONSE      (16u << 20)
@@ -160,6 +162,141 @@ int sl_ctl_admin_keys_list(const char *team, struct sl_ctl_admin_request *r)
 int sl_ctl_admin_key_revoke(const char *id, struct sl_ctl_admin_request *r)
 {
     return set_path(r, "DELETE", "/admin/keys/", id);
+}
+
+/* Copies a text column into out[size] ("" for NULL); false when it does not fit. */
+static bool text_column(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    return snprintf(out, size, "%s", t ? (const char *)t : "") < (int)size;
+}
+
+static struct sl_limits limits_columns(sqlite3_stmt *st, int col)
+{
+    return (struct sl_limits){(long)sqlite3_column_int64(st, col),
+                              (long)sqlite3_column_int64(st, col + 1),
+                              (long)sqlite3_column_int64(st, col + 2)};
+}
+
+/* db's teams into teams (as a version holds them). SL_EIO with the reason in err. */
+static int read_teams(sqlite3 *db, cJSON *teams, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SL_EIO, step;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name, rpm, tpm, concurrency, budget_usd, period, warn_at,"
+                           " log_payloads FROM teams ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto out;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sl_team_settings t = {.period = SL_PERIOD_MONTH};
+        const char *period = (const char *)sqlite3_column_text(st, 5);
+        if (!text_column(st, 0, t.name, sizeof(t.name))) {
+            snprintf(err, errlen, "a team's name is too long");
+            goto out;
+        }
+        t.limits = limits_columns(st, 1);
+        t.budget_usd = sqlite3_column_double(st, 4);
+        for (int i = 0; i < 3; i++)
+            if (period && strcmp(period, sl_period_names[i]) == 0)
+                t.period = (enum sl_period)i;
+        t.warn_at = sqlite3_column_double(st, 6);
+        t.log_payloads = sqlite3_column_int(st, 7) != 0;
+        cJSON_AddItemToObject(teams, t.name, sl_teams_team_json(&t, true));
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* db's keys, revoked ones too, into keys. SL_EIO with the reason in err. */
+static int read_keys(sqlite3 *db, cJSON *keys, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SL_EIO, step;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, team, name, sha256, hint, created, revoked, rpm, tpm,"
+                           " concurrency FROM keys ORDER BY created, rowid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto out;
+    }
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sl_key_settings k = {0};
+        if (!text_column(st, 0, k.id, sizeof(k.id)) ||
+            !text_column(st, 1, k.team, sizeof(k.team)) ||
+            !text_column(st, 2, k.name, sizeof(k.name)) ||
+            !text_column(st, 4, k.hint, sizeof(k.hint)) ||
+            sqlite3_column_bytes(st, 3) != (int)sizeof(k.digest)) {
+            snprintf(err, errlen, "key %.64s: a column does not have the expected size",
+                     (const char *)sqlite3_column_text(st, 0));
+            goto out;
+        }
+        memcpy(k.digest, sqlite3_column_blob(st, 3), sizeof(k.digest));
+        k.created = sqlite3_column_int64(st, 5);
+        k.revoked = sqlite3_column_int64(st, 6); /* NULL reads as 0: live */
+        k.limits = limits_columns(st, 7);
+        cJSON_AddItemToObject(keys, k.id, sl_teams_key_json(&k, true));
+    }
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sl_ctl_admin_keys_import(const char *db_path, struct sl_ctl_admin_request *r, char *err,
+                             size_t errlen)
+{
+    sqlite3 *db = NULL;
+    cJSON *o = NULL, *acc, *teams, *keys;
+    int rc;
+
+    /* read-only, and not through sl_db_open: the file is a proxy's, whatever its schema
+     * version, and nothing here may change it */
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+        rc = SL_EIO;
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (!(o = cJSON_CreateObject()) || !(acc = cJSON_AddObjectToObject(o, "accounts")) ||
+        !(teams = cJSON_AddObjectToObject(acc, "teams")) ||
+        !(keys = cJSON_AddObjectToObject(acc, "keys"))) {
+        snprintf(err, errlen, "out of memory");
+        rc = SL_ENOMEM;
+        goto out;
+    }
+    if ((rc = read_teams(db, teams, err, errlen)) != 0 ||
+        (rc = read_keys(db, keys, err, errlen)) != 0)
+        goto out;
+    if ((rc = set_path(r, "POST", "/admin/keys/import", NULL)) != 0) {
+        snprintf(err, errlen, "%s", sl_strerror(rc));
+        goto out;
+    }
+    rc = sl_ctl_admin_request_json(r, o, true);
+    o = NULL; /* taken */
+    if (rc != 0)
+        snprintf(err, errlen, "%s", sl_strerror(rc));
+out:
+    cJSON_Delete(o);
+    sqlite3_close(db);
+    if (rc != 0)
+        sl_ctl_admin_request_free(r);
+    return rc;
 }
 
 /* ---- responses -------------------------------------------------------------------------- */
@@ -481,6 +618,21 @@ static const struct sl_ctl_spec key_revoke_spec = {
     1,
 };
 
+static const struct sl_ctl_spec key_import_spec = {
+    "keys import",
+    "keys import KEYS_DB [--url URL] [--json]",
+    "Brings a proxy's teams and keys over to the controller: reads KEYS_DB (the proxy's\n"
+    "data/keys.db, read-only) and sends every team and every key, revoked ones too, to the\n"
+    "controller's POST /admin/keys/import as one new version. Secrets are not in keys.db and\n"
+    "are not needed: the keys' digests go, and the keys keep working. Importing again changes\n"
+    "nothing; a key whose id or digest the controller has for another key is refused.\n"
+    "\n"
+    "  --url URL       the controller's admin API\n" CONN_HELP,
+    conn_options,
+    1,
+    1,
+};
+
 static const struct sl_ctl_spec team_set_spec = {
     "teams set",
     "teams set NAME [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X [--period "
@@ -509,10 +661,11 @@ static const struct sl_ctl_spec teams_list_spec = {
 
 static const struct sl_ctl_spec keys_spec = {
     "keys",
-    "keys create|list|revoke ...",
+    "keys create|list|revoke|import ...",
     "  sluicectl keys create --team T [--name N] [--rpm N] [--tpm N] [--concurrency N]\n"
     "  sluicectl keys list [--team T]\n"
     "  sluicectl keys revoke ID\n"
+    "  sluicectl keys import KEYS_DB\n"
     "\n"
     "sluicectl keys COMMAND --help describes one.\n",
     conn_options,
@@ -748,6 +901,38 @@ static int key_revoke(struct sl_ctl_admin_call *c, int argc, char **argv)
     return 0;
 }
 
+static int key_import(struct sl_ctl_admin_call *c, int argc, char **argv)
+{
+    struct sl_ctl_admin_request req = {0};
+    char msg[512] = "";
+    double version, teams, keys;
+    cJSON *doc;
+    int status, built;
+
+    if ((status = sl_ctl_admin_parse(c, argc, argv)) != SL_CTL_RUN)
+        return status;
+    if ((built = sl_ctl_admin_keys_import(c->a.args[0], &req, msg, sizeof(msg))) == SL_EIO) {
+        fprintf(c->err, "sluicectl keys import: %s: %s\n", c->a.args[0], msg);
+        return SL_CTL_EXIT_FAILURE;
+    }
+    if ((status = sl_ctl_admin_perform(c, &req, built, &doc)) != SL_CTL_RUN)
+        return status;
+    if (!sl_ctl_number(doc, "version", &version)) {
+        cJSON_Delete(doc);
+        return sl_ctl_fail(c->err, "%s: the answer holds no version", c->conn.url);
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "unchanged")))
+        fprintf(c->out, "nothing to import: version %lld has every team and key already\n",
+                (long long)version);
+    else if (sl_ctl_number(doc, "teams", &teams) && sl_ctl_number(doc, "keys", &keys))
+        fprintf(c->out, "imported %lld teams and %lld keys as version %lld\n", (long long)teams,
+                (long long)keys, (long long)version);
+    else
+        fprintf(c->out, "imported as version %lld\n", (long long)version);
+    cJSON_Delete(doc);
+    return 0;
+}
+
 static int team_set(struct sl_ctl_admin_call *c, int argc, char **argv)
 {
     struct sl_ctl_admin_request req = {0};
@@ -799,6 +984,7 @@ int sl_ctl_admin_run(sl_ctl_admin_send_fn send, void *arg, int argc, char **argv
         {"keys", "create", &key_create_spec, key_create},
         {"keys", "list", &keys_list_spec, keys_list},
         {"keys", "revoke", &key_revoke_spec, key_revoke},
+        {"keys", "import", &key_import_spec, key_import},
         {"teams", "set", &team_set_spec, team_set},
         {"teams", "list", &teams_list_spec, teams_list},
     };

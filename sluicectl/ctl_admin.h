@@ -66,6 +66,11 @@ int sl_ctl_admin_key_create(const char *team, const char *name, const struct sl_
 /* team NULL: every team's keys. */
 int sl_ctl_admin_keys_list(const char *team, struct sl_ctl_admin_request *r) SL_MUST_CHECK;
 int sl_ctl_admin_key_revoke(const char *id, struct sl_ctl_admin_request *r) SL_MUST_CHECK;
+/* POST /admin/keys/import with a proxy's keys.db at db_path (opened read-only) as its body:
+ * {"accounts": {"teams", "keys"}} as a configuration version holds them, revoked keys too.
+ * 0, SL_ENOMEM, or SL_EIO when the file cannot be read; err says why (without the path). */
+int sl_ctl_admin_keys_import(const char *db_path, struct sl_ctl_admin_request *r, char *err,
+                             size_t errlen) SL_MUST_CHECK;
 
 /* Writes "STATUS: MESSAGE" for a failed call: the message of an OpenAI-shaped error body,
  * else the body's first line when it is short text, else the status's reason. */

@@ -63,6 +63,8 @@ static const char usage_text[] =
     "  keys create --team T [--name N] [--rpm N] [--tpm N] [--concurrency N]\n"
     "  keys list [--team T]\n"
     "  keys revoke ID\n"
+    "  keys import KEYS_DB                 a proxy's teams and keys (its data/keys.db) into the\n"
+    "                                      controller's versions, to follow the controller\n"
     "  teams set NAME [--rpm N] [--tpm N] [--concurrency N] [--budget-usd X]\n"
     "      [--period day|week|month] [--warn-at F] [--log-payloads yes|no]\n"
     "  teams list\n"

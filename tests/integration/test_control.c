@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -568,4 +569,124 @@ Test(control, ab_split_by_header_is_sticky_per_header_value, .init = start_heade
     }
     /* Half by weight; three standard deviations over 400 tenants is 30. */
     cr_assert(b > 170 && b < 230, "%d of 400 tenants in b", b);
+}
+
+/* --- keys a proxy made on its own, imported into the controller ---------------------------------
+ */
+
+/* The status of an admin call to port; the answer's JSON into *out unless out is NULL. */
+static long admin_call(int port, const char *method, const char *path, const char *body,
+                       cJSON **out)
+{
+    struct resp r;
+    long status;
+
+    http(&r, port, method, path, body, ADMIN_AUTH, 0);
+    status = r.status;
+    if (out)
+        *out = resp_json(&r);
+    resp_free(&r);
+    return status;
+}
+
+/* The entry of {"data": [...]} whose member name is value, or NULL. */
+static const cJSON *listed(const cJSON *doc, const char *name, const char *value)
+{
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "data"))
+    {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, name)), value) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_controller,
+     .init = start_mock, .fini = stop_all)
+{
+    char secret[2][64], id[2][32], hint[2][16], keys_db[400], cmd[1200], out[4096];
+    const char *names[3] = {"snapshot", "updates", "reports"};
+    char eps[3][120];
+    const cJSON *k;
+    cJSON *j;
+    FILE *p;
+    size_t n;
+
+    /* a proxy on its own: a team with a budget, two keys, one revoked */
+    setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
+    proxy_start(&proxy, PROXY_FILE_AUTH("true"), "", mock.port, model_path, "");
+    cr_assert_eq(admin_call(proxy.port, "POST", "/admin/teams",
+                            "{\"name\": \"search\", \"budget\": {\"usd\": 25}}", NULL),
+                 200);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(admin_call(proxy.port, "POST", "/admin/keys",
+                                "{\"team\": \"search\", \"name\": \"ci\"}", &j),
+                     201);
+        snprintf(secret[i], 64, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "key")));
+        snprintf(id[i], 32, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "id")));
+        snprintf(hint[i], 16, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(j, "hint")));
+        cJSON_Delete(j);
+    }
+    snprintf(cmd, sizeof(cmd), "/admin/keys/%s", id[1]);
+    cr_assert_eq(admin_call(proxy.port, "DELETE", cmd, NULL, NULL), 200);
+    proc_stop_clean(&proxy);
+    snprintf(keys_db, sizeof(keys_db), "%s/data/keys.db", proxy.dir);
+
+    /* the controller, validating against that proxy's file */
+    for (int i = 0; i < 3; i++)
+        snprintf(eps[i], sizeof(eps[i]), "ipc:///tmp/sluice-control-%d-%s", (int)getpid(),
+                 names[i]);
+    snprintf(endpoints, sizeof(endpoints),
+             "\"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
+             " \"heartbeat_ms\": 200},",
+             eps[0], eps[1], eps[2]);
+    controller_start(&ctl,
+                     "{\"sluice\": \"%s/sluice.json\", \"snapshot\": \"%s\", \"updates\": \"%s\","
+                     " \"reports\": \"%s\", \"heartbeat_ms\": 200, \"log_level\": \"warn\"}",
+                     proxy.dir, eps[0], eps[1], eps[2]);
+
+    for (int round = 0; round < 2; round++) {
+        snprintf(cmd, sizeof(cmd), "%s/sluicectl keys import %s --url http://127.0.0.1:%d 2>&1",
+                 bin_dir(), keys_db, ctl.port);
+        cr_assert_not_null((p = popen(cmd, "r")));
+        n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        cr_assert_eq(WEXITSTATUS(pclose(p)), 0, "%s", out);
+        cr_assert_not_null(strstr(out, round ? "nothing to import: version 2"
+                                             : "imported 1 teams and 2 keys as version 2"),
+                           "%s", out);
+    }
+    cr_assert_eq(admin_call(ctl.port, "GET", "/admin/keys", NULL, &j), 200);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_not_null((k = listed(j, "id", id[i])), "%s", id[i]);
+        cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(k, "hint")), hint[i]);
+        cr_assert_eq(cJSON_IsNumber(cJSON_GetObjectItem(k, "revoked")) &&
+                         cJSON_GetObjectItem(k, "revoked")->valuedouble > 0,
+                     i == 1, "key %d", i);
+    }
+    cJSON_Delete(j);
+    cr_assert_eq(admin_call(ctl.port, "GET", "/admin/teams", NULL, &j), 200);
+    cr_assert_not_null((k = listed(j, "name", "search")));
+    cr_assert_float_eq(
+        cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(k, "budget"), "usd")), 25,
+        1e-9);
+    cJSON_Delete(j);
+
+    /* a proxy that follows the controller, from a fresh data directory, honours them */
+    proxy_start(&proxy, PROXY_FILE_AUTH("true"), endpoints, mock.port, model_path, "");
+    wait_version(&proxy, 2);
+    cr_assert_eq(chat_with_key(proxy.port, secret[0]), 200);
+    cr_assert_eq(chat_with_key(proxy.port, secret[1]), 401);
+
+    /* a keys.db that is not there */
+    snprintf(cmd, sizeof(cmd),
+             "%s/sluicectl keys import %s/nowhere.db --url http://127.0.0.1:%d 2>&1", bin_dir(),
+             proxy.dir, ctl.port);
+    cr_assert_not_null((p = popen(cmd, "r")));
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    cr_assert_eq(WEXITSTATUS(pclose(p)), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sluicectl keys import: "), "%s", out);
+    cr_assert_not_null(strstr(out, "nowhere.db: "), "%s", out);
 }

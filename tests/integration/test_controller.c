@@ -1153,3 +1153,75 @@ Test(controller, a_teams_spending_is_summed_over_the_proxies_reports)
     cJSON_Delete(j);
     proc_stop_clean(&ctl);
 }
+
+/* ---- importing a proxy's keys ---- */
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* An import body: team eng and key id with digest hex (64 hex digits). */
+static void import_body(char *out, size_t size, const char *id, const char *hex)
+{
+    snprintf(out, size,
+             "{\"accounts\":{\"teams\":{\"eng\":{\"budget\":{\"usd\":3}}},\"keys\":{\"%s\":"
+             "{\"team\":\"eng\",\"name\":\"old\",\"sha256\":\"%.64s\",\"hint\":\"...abcd\","
+             "\"created\":1700000000}}}}",
+             id, hex);
+}
+
+Test(controller, an_import_adds_keys_once_and_refuses_one_whose_id_or_digest_is_taken)
+{
+    char body[1024], msg[256];
+    struct resp r;
+    cJSON *j;
+    int v;
+
+    start();
+    import_body(body, sizeof(body), "key_00000000000000a1", HEX_A);
+    j = admin_json(NULL, "/admin/keys/import", body, 201);
+    v = number(j, "version");
+    cr_assert_eq(number(j, "teams"), 1);
+    cr_assert_eq(number(j, "keys"), 1);
+    cJSON_Delete(j);
+    cr_assert_eq(current_version(), v);
+    j = stored_key("key_00000000000000a1");
+    cr_assert_not_null(j, "the key is in the version");
+    cr_assert_str_eq(str(j, "sha256"),
+                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    cJSON_Delete(j);
+
+    /* again: nothing changes */
+    j = admin_json(NULL, "/admin/keys/import", body, 200);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "unchanged")));
+    cr_assert_eq(number(j, "version"), v);
+    cJSON_Delete(j);
+
+    /* the same id with another digest, another id with the same digest: refused */
+    import_body(body, sizeof(body), "key_00000000000000a1", HEX_B);
+    admin(&r, NULL, "/admin/keys/import", body);
+    assert_openai_error(&r, 409, "conflict");
+    cr_assert_not_null(strstr(r.body, "key_00000000000000a1"), "%s", r.body);
+    resp_free(&r);
+    import_body(body, sizeof(body), "key_00000000000000b2", HEX_A);
+    admin(&r, NULL, "/admin/keys/import", body);
+    assert_openai_error(&r, 409, "conflict");
+    cr_assert_not_null(strstr(r.body, "key_00000000000000b2"), "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(current_version(), v, "nothing was committed");
+
+    /* a bad body names the member at fault */
+    import_body(body, sizeof(body), "key_00000000000000c3", "not-hex");
+    admin(&r, NULL, "/admin/keys/import", body);
+    assert_openai_error(&r, 400, "invalid_request");
+    snprintf(msg, sizeof(msg), "accounts.keys.key_00000000000000c3.sha256");
+    cr_assert_not_null(strstr(r.body, msg), "%s", r.body);
+    resp_free(&r);
+    admin(&r, NULL, "/admin/keys/import", "{\"teams\":{}}");
+    assert_openai_error(&r, 400, "invalid_request");
+    resp_free(&r);
+    admin(&r, "GET", "/admin/keys/import", NULL);
+    cr_assert_eq(r.status, 405, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(current_version(), v);
+    proc_stop_clean(&ctl);
+}
