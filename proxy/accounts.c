@@ -5,6 +5,7 @@
 #include "auditdb.h"
 #include "clock.h"
 #include "db.h"
+#include "keysdb.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -839,69 +840,31 @@ int sl_accounts_sync(struct sl_accounts *a, const struct sl_teams_doc *d, char *
 
 /* --- loading --------------------------------------------------------------------------- */
 
-static enum sl_period period_of(const char *s)
+static int load_team(void *ctx, const struct sl_team_settings *s)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, sl_period_names[i]) == 0)
-            return (enum sl_period)i;
-    return SL_PERIOD_MONTH;
+    struct sl_accounts *a = ctx;
+    struct sl_team *t = xcalloc(1, sizeof(*t));
+
+    t->s = *s;
+    t->period_end = sl_period_end(s->period, sl_clock_wall_ms() / 1000);
+    a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+    a->teams[a->n_teams++] = t;
+    return 0;
 }
 
-static int load(struct sl_accounts *a, char *err, size_t errlen)
+static int load_key(void *ctx, const struct sl_key_settings *s)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = SL_EIO;
+    struct sl_accounts *a = ctx;
+    struct sl_key *k;
+    struct sl_team *t = find_team(a, s->team);
 
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT name, rpm, tpm, concurrency, budget_usd, period, warn_at,"
-                           " log_payloads FROM teams ORDER BY name",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct sl_team *t = xcalloc(1, sizeof(*t));
-        snprintf(t->s.name, sizeof(t->s.name), "%s", (const char *)sqlite3_column_text(st, 0));
-        t->s.limits = (struct sl_limits){sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-                                         sqlite3_column_int64(st, 3)};
-        t->s.budget_usd = sqlite3_column_double(st, 4);
-        t->s.period = period_of((const char *)sqlite3_column_text(st, 5));
-        t->s.warn_at = sqlite3_column_double(st, 6);
-        t->s.log_payloads = sqlite3_column_int(st, 7) != 0;
-        t->period_end = sl_period_end(t->s.period, sl_clock_wall_ms() / 1000);
-        a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
-        a->teams[a->n_teams++] = t;
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT id, team, name, sha256, hint, created, revoked, rpm, tpm,"
-                           " concurrency FROM keys ORDER BY created, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct sl_key *k = xcalloc(1, sizeof(*k));
-        k->team = find_team(a, (const char *)sqlite3_column_text(st, 1));
-        if (!k->team || sqlite3_column_bytes(st, 3) != 32) {
-            snprintf(err, errlen, "keys.db: key %s: unknown team or bad digest",
-                     (const char *)sqlite3_column_text(st, 0));
-            free(k);
-            rc = SL_EPARSE;
-            goto out;
-        }
-        snprintf(k->s.id, sizeof(k->s.id), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(k->s.name, sizeof(k->s.name), "%s", (const char *)sqlite3_column_text(st, 2));
-        memcpy(k->s.digest, sqlite3_column_blob(st, 3), 32);
-        snprintf(k->s.hint, sizeof(k->s.hint), "%s", (const char *)sqlite3_column_text(st, 4));
-        k->s.created = sqlite3_column_int64(st, 5);
-        k->s.revoked = sqlite3_column_int64(st, 6);
-        k->s.limits = (struct sl_limits){sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
-                                         sqlite3_column_int64(st, 9)};
-        index_key(a, k);
-    }
-    rc = 0;
-out:
-    if (rc == SL_EIO)
-        snprintf(err, errlen, "keys.db: %s", sqlite3_errmsg(a->db));
-    sqlite3_finalize(st);
-    return rc;
+    if (!t)
+        return SL_EPARSE;
+    k = xcalloc(1, sizeof(*k));
+    k->s = *s;
+    k->team = t;
+    index_key(a, k);
+    return 0;
 }
 
 struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_path, char *err,
@@ -915,8 +878,12 @@ struct sl_accounts *sl_accounts_create(const char *keys_path, const char *audit_
     pthread_mutex_init(&a->change_mu, NULL);
     a->db = sl_db_open(keys_path, false, migrations, sizeof(migrations) / sizeof(*migrations), err,
                        errlen);
-    if (a->db)
-        rc = load(a, err, errlen);
+    if (a->db) {
+        err[0] = '\0'; /* load_key refuses a key of a missing team without a message */
+        rc = sl_keysdb_read(a->db, load_team, load_key, a, err, errlen);
+        if (rc == SL_EPARSE && !err[0])
+            snprintf(err, errlen, "keys.db: a key of a team that is not there");
+    }
     a->audit_path = audit_path ? xstrdup(audit_path) : NULL;
     for (int p = 0; p < 3 && a->db && rc == 0; p++)
         rc = audit_spend(a, (enum sl_period)p, NULL, NULL, err, errlen);

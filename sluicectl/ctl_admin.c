@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "ctl.h"
+#include "keysdb.h"
 #include "teams.h"
 
 #define DEFAULT_URL       "http://127.0.0.1:8080"
@@ -164,105 +165,26 @@ int sl_ctl_admin_key_revoke(const char *id, struct sl_ctl_admin_request *r)
     return set_path(r, "DELETE", "/admin/keys/", id);
 }
 
-/* Copies a text column into out[size] ("" for NULL); false when it does not fit. */
-static bool text_column(sqlite3_stmt *st, int col, char *out, size_t size)
+/* keys.db's rows into the import's "teams" and "keys", as a version holds them. */
+static int add_team(void *ctx, const struct sl_team_settings *t)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-
-    return snprintf(out, size, "%s", t ? (const char *)t : "") < (int)size;
+    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(ctx, "teams"), t->name,
+                          sl_teams_team_json(t, true));
+    return 0;
 }
 
-static struct sl_limits limits_columns(sqlite3_stmt *st, int col)
+static int add_key(void *ctx, const struct sl_key_settings *k)
 {
-    return (struct sl_limits){(long)sqlite3_column_int64(st, col),
-                              (long)sqlite3_column_int64(st, col + 1),
-                              (long)sqlite3_column_int64(st, col + 2)};
-}
-
-/* db's teams into teams (as a version holds them). SL_EIO with the reason in err. */
-static int read_teams(sqlite3 *db, cJSON *teams, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = SL_EIO, step;
-
-    if (sqlite3_prepare_v2(db,
-                           "SELECT name, rpm, tpm, concurrency, budget_usd, period, warn_at,"
-                           " log_payloads FROM teams ORDER BY rowid",
-                           -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        goto out;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct sl_team_settings t = {.period = SL_PERIOD_MONTH};
-        const char *period = (const char *)sqlite3_column_text(st, 5);
-        if (!text_column(st, 0, t.name, sizeof(t.name))) {
-            snprintf(err, errlen, "a team's name is too long");
-            goto out;
-        }
-        t.limits = limits_columns(st, 1);
-        t.budget_usd = sqlite3_column_double(st, 4);
-        for (int i = 0; i < 3; i++)
-            if (period && strcmp(period, sl_period_names[i]) == 0)
-                t.period = (enum sl_period)i;
-        t.warn_at = sqlite3_column_double(st, 6);
-        t.log_payloads = sqlite3_column_int(st, 7) != 0;
-        cJSON_AddItemToObject(teams, t.name, sl_teams_team_json(&t, true));
-    }
-    if (step != SQLITE_DONE) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* db's keys, revoked ones too, into keys. SL_EIO with the reason in err. */
-static int read_keys(sqlite3 *db, cJSON *keys, char *err, size_t errlen)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = SL_EIO, step;
-
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, team, name, sha256, hint, created, revoked, rpm, tpm,"
-                           " concurrency FROM keys ORDER BY created, rowid",
-                           -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        goto out;
-    }
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct sl_key_settings k = {0};
-        if (!text_column(st, 0, k.id, sizeof(k.id)) ||
-            !text_column(st, 1, k.team, sizeof(k.team)) ||
-            !text_column(st, 2, k.name, sizeof(k.name)) ||
-            !text_column(st, 4, k.hint, sizeof(k.hint)) ||
-            sqlite3_column_bytes(st, 3) != (int)sizeof(k.digest)) {
-            snprintf(err, errlen, "key %.64s: a column does not have the expected size",
-                     (const char *)sqlite3_column_text(st, 0));
-            goto out;
-        }
-        memcpy(k.digest, sqlite3_column_blob(st, 3), sizeof(k.digest));
-        k.created = sqlite3_column_int64(st, 5);
-        k.revoked = sqlite3_column_int64(st, 6); /* NULL reads as 0: live */
-        k.limits = limits_columns(st, 7);
-        cJSON_AddItemToObject(keys, k.id, sl_teams_key_json(&k, true));
-    }
-    if (step != SQLITE_DONE) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
+    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(ctx, "keys"), k->id,
+                          sl_teams_key_json(k, true));
+    return 0;
 }
 
 int sl_ctl_admin_keys_import(const char *db_path, struct sl_ctl_admin_request *r, char *err,
                              size_t errlen)
 {
     sqlite3 *db = NULL;
-    cJSON *o = NULL, *acc, *teams, *keys;
+    cJSON *o = NULL, *acc;
     int rc;
 
     /* read-only, and not through sl_db_open: the file is a proxy's, whatever its schema
@@ -274,14 +196,12 @@ int sl_ctl_admin_keys_import(const char *db_path, struct sl_ctl_admin_request *r
     }
     sqlite3_busy_timeout(db, 5000);
     if (!(o = cJSON_CreateObject()) || !(acc = cJSON_AddObjectToObject(o, "accounts")) ||
-        !(teams = cJSON_AddObjectToObject(acc, "teams")) ||
-        !(keys = cJSON_AddObjectToObject(acc, "keys"))) {
+        !cJSON_AddObjectToObject(acc, "teams") || !cJSON_AddObjectToObject(acc, "keys")) {
         snprintf(err, errlen, "out of memory");
         rc = SL_ENOMEM;
         goto out;
     }
-    if ((rc = read_teams(db, teams, err, errlen)) != 0 ||
-        (rc = read_keys(db, keys, err, errlen)) != 0)
+    if ((rc = sl_keysdb_read(db, add_team, add_key, acc, err, errlen)) != 0)
         goto out;
     if ((rc = set_path(r, "POST", "/admin/keys/import", NULL)) != 0) {
         snprintf(err, errlen, "%s", sl_strerror(rc));
