@@ -121,16 +121,13 @@ Test(control, ab_split_follows_the_weights_and_keeps_each_user_in_one_arm, .init
 /* --- versions from the controller ---------------------------------------------------------------
  */
 
-static char endpoints[300];
+static char endpoints[300], eps[3][120];
 
-/* Starts the mock, a proxy that follows a controller (heartbeat 200 ms) on ipc endpoints of
- * this test, and the controller, which validates versions against the proxy's own file. */
-static void start_controlled(void)
+/* This test's ipc endpoints, written into endpoints as a proxy's "controller" section. */
+static const char *controller_endpoints(void)
 {
-    char eps[3][120];
     const char *names[3] = {"snapshot", "updates", "reports"};
 
-    setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
     for (int i = 0; i < 3; i++)
         snprintf(eps[i], sizeof(eps[i]), "ipc:///tmp/sluice-control-%d-%s", (int)getpid(),
                  names[i]);
@@ -138,12 +135,28 @@ static void start_controlled(void)
              "\"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
              " \"heartbeat_ms\": 200},",
              eps[0], eps[1], eps[2]);
-    start_mock();
-    proxy_start(&proxy, PROXY_FILE, endpoints, mock.port, model_path, "");
+    return endpoints;
+}
+
+/* The controller on those endpoints (heartbeat 200 ms), validating versions against the
+ * sluice.json in proxy_dir. */
+static void start_controller(const char *proxy_dir)
+{
+    controller_endpoints();
     controller_start(&ctl,
                      "{\"sluice\": \"%s/sluice.json\", \"snapshot\": \"%s\", \"updates\": \"%s\","
                      " \"reports\": \"%s\", \"heartbeat_ms\": 200, \"log_level\": \"warn\"}",
-                     proxy.dir, eps[0], eps[1], eps[2]);
+                     proxy_dir, eps[0], eps[1], eps[2]);
+}
+
+/* Starts the mock, a proxy that follows a controller (heartbeat 200 ms) on ipc endpoints of
+ * this test, and the controller, which validates versions against the proxy's own file. */
+static void start_controlled(void)
+{
+    setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
+    start_mock();
+    proxy_start(&proxy, PROXY_FILE, controller_endpoints(), mock.port, model_path, "");
+    start_controller(proxy.dir);
 }
 
 /* The configuration version a proxy serves now, from its /health. */
@@ -606,8 +619,6 @@ Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_co
      .init = start_mock, .fini = stop_all)
 {
     char secret[2][64], id[2][32], hint[2][16], keys_db[400], cmd[1200], out[4096];
-    const char *names[3] = {"snapshot", "updates", "reports"};
-    char eps[3][120];
     const cJSON *k;
     cJSON *j;
     FILE *p;
@@ -634,17 +645,7 @@ Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_co
     snprintf(keys_db, sizeof(keys_db), "%s/data/keys.db", proxy.dir);
 
     /* the controller, validating against that proxy's file */
-    for (int i = 0; i < 3; i++)
-        snprintf(eps[i], sizeof(eps[i]), "ipc:///tmp/sluice-control-%d-%s", (int)getpid(),
-                 names[i]);
-    snprintf(endpoints, sizeof(endpoints),
-             "\"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
-             " \"heartbeat_ms\": 200},",
-             eps[0], eps[1], eps[2]);
-    controller_start(&ctl,
-                     "{\"sluice\": \"%s/sluice.json\", \"snapshot\": \"%s\", \"updates\": \"%s\","
-                     " \"reports\": \"%s\", \"heartbeat_ms\": 200, \"log_level\": \"warn\"}",
-                     proxy.dir, eps[0], eps[1], eps[2]);
+    start_controller(proxy.dir);
 
     for (int round = 0; round < 2; round++) {
         snprintf(cmd, sizeof(cmd), "%s/sluicectl keys import %s --url http://127.0.0.1:%d 2>&1",
