@@ -55,6 +55,7 @@ struct ledger {
     char id[MAX_LEDGER + 1];
     cJSON *spend;
     int64_t last_us;
+    bool dirty; /* spend differs from control.db's row */
 };
 
 struct sl_bus {
@@ -343,8 +344,8 @@ static bool valid_spend(const cJSON *spend)
     return true;
 }
 
-/* Keeps a ledger's latest spending (taking spend); the caller holds mu. */
-static void record_spend(struct sl_bus *b, const char *id, cJSON *spend)
+/* Keeps a ledger's latest spending (taking spend), as of last_us; the caller holds mu. */
+static struct ledger *record_spend(struct sl_bus *b, const char *id, cJSON *spend, int64_t last_us)
 {
     struct ledger *l = NULL;
     size_t oldest = 0;
@@ -359,6 +360,7 @@ static void record_spend(struct sl_bus *b, const char *id, cJSON *spend)
         l = &b->ledgers[oldest]; /* its money was spent, but memory is bounded */
         sl_warn("%d ledgers reporting: forgetting %s, silent the longest", MAX_PROXIES, l->id);
         cJSON_Delete(l->spend);
+        l->spend = NULL;
     } else if (!l) {
         if (b->n_ledgers == b->cap_ledgers) {
             b->cap_ledgers = b->cap_ledgers ? b->cap_ledgers * 2 : 8;
@@ -367,12 +369,66 @@ static void record_spend(struct sl_bus *b, const char *id, cJSON *spend)
                 abort();
         }
         l = &b->ledgers[b->n_ledgers++];
-    } else {
-        cJSON_Delete(l->spend);
+        l->spend = NULL;
     }
+    /* a ledger reports every heartbeat; its row is written only when its spending changed */
+    l->dirty = !l->spend || !cJSON_Compare(l->spend, spend, 1);
+    cJSON_Delete(l->spend);
     snprintf(l->id, sizeof(l->id), "%s", id);
     l->spend = spend;
-    l->last_us = sl_clock_wall_us();
+    l->last_us = last_us;
+    return l;
+}
+
+/* Writes the ledgers whose spending changed to control.db, in one transaction; they stay
+ * marked to be tried again at the next heartbeat when that fails. Bus thread only: it alone
+ * changes the ledgers, so their indices hold while mu is let go for the write. */
+static void save_ledgers(struct sl_bus *b)
+{
+    struct sl_versions_ledger *rows = NULL;
+    size_t *which = NULL, n = 0;
+
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->n_ledgers; i++) {
+        struct ledger *l = &b->ledgers[i];
+        if (!l->dirty)
+            continue;
+        if (!rows && (!(rows = calloc(b->n_ledgers, sizeof(*rows))) ||
+                      !(which = calloc(b->n_ledgers, sizeof(*which)))))
+            abort();
+        if (!(rows[n].spend = cJSON_PrintUnformatted(l->spend)))
+            abort();
+        rows[n].id = l->id;
+        rows[n].last_us = l->last_us;
+        which[n++] = i;
+        l->dirty = false;
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (n && sl_versions_ledgers_save(b->vs, rows, n, MAX_PROXIES)) {
+        pthread_mutex_lock(&b->mu);
+        for (size_t k = 0; k < n; k++)
+            b->ledgers[which[k]].dirty = true;
+        pthread_mutex_unlock(&b->mu);
+    }
+    for (size_t k = 0; k < n; k++)
+        free((char *)rows[k].spend);
+    free(rows);
+    free(which);
+}
+
+/* sl_versions_ledgers_load's callback: a stored ledger, as if it had just reported (a row that
+ * does not read as spending, edited by hand, is skipped). */
+static void load_ledger(void *ctx, const struct sl_versions_ledger *row)
+{
+    struct sl_bus *b = ctx;
+    cJSON *spend = cJSON_Parse(row->spend);
+
+    if (!valid_spend(spend) || !row->id[0] || strlen(row->id) > MAX_LEDGER) {
+        sl_warn("control.db: ledgers: the row of %.100s is not spending; skipped", row->id);
+        cJSON_Delete(spend);
+        return;
+    }
+    record_spend(b, row->id, spend, row->last_us)->dirty = false;
 }
 
 /* {"TEAM": {"since": S, "by": {"LEDGER": usd}}}: per team, the ledgers' spending in the latest
@@ -482,7 +538,8 @@ static bool on_report(struct sl_bus *b)
     if (p->version > 0)
         remember(p, p->version, p->applied_us);
     if (spend)
-        record_spend(b, ledger->valuestring, cJSON_DetachItemViaPointer(root, spend));
+        record_spend(b, ledger->valuestring, cJSON_DetachItemViaPointer(root, spend),
+                     p->last_seen_us);
     pthread_mutex_unlock(&b->mu);
     if (cJSON_IsString(error))
         sl_debug("proxy %s runs version %lld and refused the latest: %.200s", id->valuestring,
@@ -586,12 +643,14 @@ static void *run(void *arg)
         if (now >= next_hugz) {
             if (sl_clone_send(b->pub, SL_CLONE_HUGZ, b->seq, "", 0, ZMQ_DONTWAIT))
                 sl_warn("cannot publish HUGZ: %s", zmq_strerror(errno));
+            save_ledgers(b);
             publish_spend(b);
             next_hugz += period;
             if (next_hugz <= now) /* asleep for a while: no burst of heartbeats */
                 next_hugz = now + period;
         }
     }
+    save_ledgers(b); /* what changed since the last heartbeat */
     return NULL;
 }
 
@@ -672,6 +731,10 @@ struct sl_bus *sl_bus_create(const struct sl_ctrlconf *cfg, struct sl_versions *
                 goto fail;
             }
         }
+    }
+    if (sl_versions_ledgers_load(vs, load_ledger, b)) {
+        snprintf(err, errlen, "%s/control.db: cannot read the ledgers' spending", cfg->data_dir);
+        goto fail;
     }
     refresh(b, false);
     return b;

@@ -14,7 +14,9 @@
  *     spending: host and data directory) and "spend" ({"TEAM": {"since", "usd"}}); every
  *     heartbeat the bus publishes every ledger's latest spending and how many report ("spend"
  *     in clone.h), so that each proxy counts the others' spending against a team's budget and
- *     takes its share of every limit.
+ *     takes its share of every limit. A ledger's spending is written to control.db at the
+ *     heartbeat after it changed, and read back at start: a restarted controller still counts
+ *     what a proxy that never reports again has spent.
  *   alerts (SUB, connected to every configured evaluator, "alert."): handed to sl_policy.
  *   an inproc pair that sl_bus_publish and sl_bus_destroy use to wake the thread.
  * A malformed message is dropped and logged (at most 10 a minute); it never stops the loop.

@@ -8,7 +8,10 @@
  *   exactly as registered (the bytes the id hashes), note the registrant's free text.
  * policy: per (route, tier), how far the alert policy has lowered the tier's threshold in all
  *   (shift), the alert that moved it last and when.
- * events: what the policy did or was told: kind "notify", "held", "adjust" or "restore". */
+ * events: what the policy did or was told: kind "notify", "held", "adjust" or "restore".
+ * ledgers: what each ledger (a proxy's audit log) last reported spending, as the JSON text
+ *   {"TEAM": {"since", "usd"}}, and when: a restarted controller still counts the spending of a
+ *   proxy that is gone for good against the team's budget. */
 #include "versions.h"
 #include "clock.h"
 
@@ -36,6 +39,7 @@ static const char *const migrations[] = {
     " alert_id INTEGER, last_us INTEGER, PRIMARY KEY(route, tier));"
     "CREATE TABLE events(id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL, kind TEXT NOT NULL,"
     " route TEXT, tier TEXT, alert_id INTEGER, version INTEGER, message TEXT);",
+    "CREATE TABLE ledgers(id TEXT PRIMARY KEY, spend TEXT NOT NULL, last_us INTEGER NOT NULL);",
 };
 
 #define STATIC_MAX   (16u << 20)  /* sluice.json */
@@ -768,6 +772,70 @@ int sl_versions_policy_set(struct sl_versions *vs, const char *route, const char
             rc = 0;
         else
             sl_error("control.db: policy: %s", sqlite3_errmsg(vs->db));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&vs->mu);
+    return rc;
+}
+
+int sl_versions_ledgers_save(struct sl_versions *vs, const struct sl_versions_ledger *rows,
+                             size_t n, size_t keep)
+{
+    sqlite3_stmt *st = NULL, *prune = NULL;
+    int rc = SL_EIO;
+
+    pthread_mutex_lock(&vs->mu);
+    if (sqlite3_exec(vs->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        sl_error("control.db: ledgers: %s", sqlite3_errmsg(vs->db));
+        goto out;
+    }
+    if (!(st = prepare(vs, "INSERT OR REPLACE INTO ledgers(id, spend, last_us) VALUES(?, ?, ?)")) ||
+        !(prune = prepare(vs, "DELETE FROM ledgers WHERE id NOT IN"
+                              " (SELECT id FROM ledgers ORDER BY last_us DESC LIMIT ?)")))
+        goto rollback;
+    for (size_t i = 0; i < n; i++) {
+        bind_text(st, 1, rows[i].id);
+        bind_text(st, 2, rows[i].spend);
+        sqlite3_bind_int64(st, 3, rows[i].last_us);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            goto fail;
+        sqlite3_reset(st);
+    }
+    sqlite3_bind_int64(prune, 1, (sqlite3_int64)keep);
+    if (sqlite3_step(prune) != SQLITE_DONE ||
+        sqlite3_exec(vs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    rc = 0;
+    goto out;
+fail:
+    sl_error("control.db: ledgers: %s", sqlite3_errmsg(vs->db));
+rollback:
+    sqlite3_exec(vs->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(prune);
+    pthread_mutex_unlock(&vs->mu);
+    return rc;
+}
+
+int sl_versions_ledgers_load(struct sl_versions *vs,
+                             void (*fn)(void *ctx, const struct sl_versions_ledger *row), void *ctx)
+{
+    sqlite3_stmt *st;
+    int rc = SL_EIO, step = SQLITE_DONE;
+
+    pthread_mutex_lock(&vs->mu);
+    if ((st = prepare(vs, "SELECT id, spend, last_us FROM ledgers ORDER BY last_us DESC"))) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct sl_versions_ledger row = {column_text(st, 0), column_text(st, 1),
+                                             sqlite3_column_int64(st, 2)};
+            if (row.id && row.spend)
+                fn(ctx, &row);
+        }
+        if (step == SQLITE_DONE)
+            rc = 0;
+        else
+            sl_error("control.db: ledgers: %s", sqlite3_errmsg(vs->db));
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&vs->mu);

@@ -1,9 +1,9 @@
 /* The controller's store (control.db): numbered configuration versions, registered classifiers,
- * the alert policy's state and its events. A version's document is {"routes", "fallbacks",
- * "accounts"} (accounts: the teams and keys, see common/teams.h). Every version is validated
- * with sl_config_build against the proxies' static sluice.json before it is stored, and carries
- * a diff against the one before it. An old version is restored by committing its document
- * again, as a new version.
+ * the alert policy's state and its events, and the proxies' latest spending. A version's document
+ * is {"routes", "fallbacks", "accounts"} (accounts: the teams and keys, see common/teams.h). Every
+ * version is validated with sl_config_build against the proxies' static sluice.json before it is
+ * stored, and carries a diff against the one before it. An old version is restored by committing
+ * its document again, as a new version.
  *
  * Ownership: sl_versions owns the database handle, a copy of the current document and its built
  * configuration. Everything it hands out (trees, strings, arrays) is a copy that the caller
@@ -144,6 +144,21 @@ int sl_versions_add_event(struct sl_versions *vs, const char *kind, const char *
 /* The newest limit events, newest first: [{"id", "ts_us", "kind", "route", "tier",
  * "alert_id", "version", "message"}] (absent fields null). NULL on a database error. */
 cJSON *sl_versions_events_json(struct sl_versions *vs, int limit);
+
+/* What one ledger (a proxy's audit log) last reported spending; see bus.h. */
+struct sl_versions_ledger {
+    const char *id;
+    const char *spend; /* {"TEAM": {"since", "usd"}} as JSON text */
+    int64_t last_us;   /* when it reported, Unix µs */
+};
+/* Stores rows, replacing each ledger's earlier row, then keeps only the `keep` ledgers that
+ * reported last; all in one transaction. SL_EIO. */
+int sl_versions_ledgers_save(struct sl_versions *vs, const struct sl_versions_ledger *rows,
+                             size_t n, size_t keep) SL_MUST_CHECK;
+/* Calls fn for every stored ledger, the latest to report first. SL_EIO. */
+int sl_versions_ledgers_load(struct sl_versions *vs,
+                             void (*fn)(void *ctx, const struct sl_versions_ledger *row),
+                             void *ctx) SL_MUST_CHECK;
 
 /* The diff of two documents (either may be NULL, read as {}): [{"path", "from", "to"}], one
  * entry per changed leaf, recursing into objects and comparing anything else whole; "from" is

@@ -454,6 +454,34 @@ Test(versions, policy_state_and_events_are_stored)
     cJSON_Delete(events);
 }
 
+/* sl_versions_ledgers_load's callback: "id=spend@last_us;" appended to ctx. */
+static void append_ledger(void *ctx, const struct sl_versions_ledger *row)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 512 - n, "%s=%s@%lld;", row->id, row->spend, (long long)row->last_us);
+}
+
+Test(versions, ledgers_keep_the_latest_spending_of_the_latest_reporters)
+{
+    struct sl_versions_ledger rows[] = {
+        {"h1:/data", "{\"eng\":{\"since\":1,\"usd\":1}}", 100},
+        {"h2:/data", "{\"eng\":{\"since\":1,\"usd\":2}}", 300},
+        {"h3:/data", "{}", 200},
+    };
+    struct sl_versions_ledger again = {"h1:/data", "{\"eng\":{\"since\":1,\"usd\":5}}", 400};
+    char out[512] = "";
+
+    cr_assert_eq(sl_versions_ledgers_save(vs, rows, 3, 3), 0);
+    cr_assert_eq(sl_versions_ledgers_save(vs, &again, 1, 2), 0);
+    cr_assert_eq(sl_versions_ledgers_load(vs, append_ledger, out), 0);
+    cr_assert_str_eq(out,
+                     "h1:/data={\"eng\":{\"since\":1,\"usd\":5}}@400;"
+                     "h2:/data={\"eng\":{\"since\":1,\"usd\":2}}@300;",
+                     "h1 replaced, h3 (silent the longest) pruned to keep 2");
+}
+
 Test(versions, a_bad_static_file_is_refused_at_open)
 {
     struct sl_versions *other;
