@@ -1225,18 +1225,74 @@ static bool admit(struct sl_call *c)
     return false;
 }
 
+/* The first top-level member the proxy reads that appears twice (cJSON decodes escaped names,
+ * so "mod\u0065l" counts as "model"), or NULL. Why: the proxy acts on the first one and a
+ * provider's JSON parser usually keeps the last, so a second "model" would be served past the
+ * alias, its price and its limits, and a second "max_tokens" past the token estimate. */
+static const char *duplicate_member(const cJSON *root)
+{
+    static const char *const read[] = {
+        "model", "stream", "stream_options", "messages",
+        "input", "user",   "max_tokens",     "max_completion_tokens"};
+    unsigned seen = 0;
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, root)
+    {
+        for (unsigned k = 0; it->string && k < sizeof(read) / sizeof(*read); k++) {
+            if (strcmp(it->string, read[k]) != 0)
+                continue;
+            if (seen & (1u << k))
+                return read[k];
+            seen |= 1u << k;
+        }
+    }
+    return NULL;
+}
+
+/* Length of the longest prefix of s, at most max bytes, that is whole valid UTF-8 characters.
+ * Why: error messages echo the client's model name, cJSON does not check UTF-8, and a cut at a
+ * byte count can split a character; either way the JSON error body would not be UTF-8. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (u[i]) {
+        size_t n = u[i] < 0x80                    ? 1
+                   : u[i] >= 0xc2 && u[i] <= 0xdf ? 2
+                   : u[i] >= 0xe0 && u[i] <= 0xef ? 3
+                   : u[i] >= 0xf0 && u[i] <= 0xf4 ? 4
+                                                  : 0;
+        if (!n || i + n > max)
+            break;
+        for (size_t k = 1; k < n; k++)
+            if ((u[i + k] & 0xc0) != 0x80)
+                return i;
+        if ((u[i] == 0xe0 && u[i + 1] < 0xa0) || (u[i] == 0xed && u[i + 1] > 0x9f) ||
+            (u[i] == 0xf0 && u[i + 1] < 0x90) || (u[i] == 0xf4 && u[i + 1] > 0x8f))
+            break; /* overlong, surrogate, or past U+10FFFF */
+        i += n;
+    }
+    return i;
+}
+
 /* Checks the request body; on a problem answers 400 and returns false. */
 static bool validate(struct sl_call *c, const cJSON *root)
 {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
     const char *param = NULL, *msg = NULL;
+    char twice[80];
 
     if (!cJSON_IsObject(root)) {
         msg = "The request body must be a JSON object.";
     } else if (!cJSON_IsString(model) || !model->valuestring[0]) {
         param = "model";
         msg = "The 'model' field is required and must be a non-empty string.";
+    } else if ((param = duplicate_member(root))) {
+        snprintf(twice, sizeof(twice), "The '%s' field must appear only once.", param);
+        msg = twice;
     } else if (stream && !cJSON_IsBool(stream)) {
         param = "stream";
         msg = "The 'stream' field must be a boolean.";
@@ -1334,7 +1390,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         !route(c, root))
         goto out;
     if (!c->model) {
-        snprintf(msg, sizeof(msg), "The model '%.200s' does not exist.", model->valuestring);
+        snprintf(msg, sizeof(msg), "The model '%.*s' does not exist.",
+                 (int)utf8_prefix(model->valuestring, 200), model->valuestring);
         error_reply_param(c, 404, "invalid_request_error", "model_not_found", "model", msg);
         goto out;
     }

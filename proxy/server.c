@@ -49,6 +49,14 @@ void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
                     struct evbuffer *body)
 {
     sl_server_count(w, status);
+    if (body && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* libevent writes a HEAD answer's body too, without a Content-Length, so a keep-alive
+         * client reads it as the start of the next answer: send the length, not the body. */
+        char len[32];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+        body = NULL;
+    }
     evhttp_send_reply(req, status, NULL, body);
 }
 

@@ -92,6 +92,60 @@ Test(input, unknown_model_gets_404)
            "model_not_found");
 }
 
+/* The proxy acts on the first "model" and a provider would keep the last: a second one would
+ * be served past the alias, its price and its limits. */
+Test(input, a_member_the_proxy_reads_may_not_appear_twice)
+{
+    static const char *const twice[][2] = {
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"model\":\"other\"}", "model"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"mod\\u0065l\":\"other\"}", "model"},
+        {"{\"model\":\"m\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\"}],"
+         "\"max_tokens\":100000}",
+         "max_tokens"},
+    };
+    struct resp r;
+    cJSON *j;
+
+    for (size_t i = 0; i < sizeof(twice) / sizeof(*twice); i++) {
+        http(&r, proxy.port, NULL, CHAT, twice[i][0], NULL, 0);
+        assert_openai_error(&r, 400, "invalid_request");
+        j = resp_json(&r);
+        cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "param")->valuestring,
+                         twice[i][1]);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    /* a member the proxy passes through untouched is the provider's business */
+    http(&r, proxy.port, NULL, CHAT,
+         "{\"model\":\"m\",\"temperature\":1,\"messages\":[{\"role\":\"user\"}],"
+         "\"temperature\":0}",
+         NULL, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+}
+
+/* The error message quotes the model name cut to whole UTF-8 characters, so that the body stays
+ * valid UTF-8 (and JSON) whatever the client sent. */
+Test(input, an_unknown_model_is_quoted_as_valid_utf8)
+{
+    char body[600] = "{\"messages\":[{\"role\":\"user\"}],\"model\":\"x";
+    struct resp r;
+
+    for (int i = 0; i < 150; i++)
+        strcat(body, "\xc3\xa9"); /* é: 1 + 2 * 150 bytes, cut at 200 in the message */
+    strcat(body, "\"}");
+    http(&r, proxy.port, NULL, CHAT, body, NULL, 0);
+    assert_openai_error(&r, 404, "model_not_found");
+    cr_assert_not_null(strstr(r.body, "\xc3\xa9' does not exist"), "%s", r.body);
+    resp_free(&r);
+    http(&r, proxy.port, NULL, CHAT, "{\"messages\":[{\"role\":\"user\"}],\"model\":\"ab\xff\"}",
+         NULL, 0);
+    assert_openai_error(&r, 404, "model_not_found");
+    cr_assert_null(strchr(r.body, '\xff'), "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "'ab' does not exist"), "%s", r.body);
+    resp_free(&r);
+}
+
 Test(input, body_over_the_limit_gets_413)
 {
     char body[4096];
@@ -112,22 +166,62 @@ Test(input, wrong_method_gets_405_and_unknown_path_404)
     expect_good_request_still_works();
 }
 
-/* Sends raw bytes on a fresh connection, then reads whatever comes back for up to 2 s. */
-static void raw_send(const char *bytes, size_t n, bool half_close)
+/* Connects to the proxy with a 2 s receive timeout. */
+static int raw_connect(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxy.port)};
     struct timeval tv = {2, 0};
-    char buf[4096];
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Sends raw bytes on a fresh connection, then reads whatever comes back for up to 2 s. */
+static void raw_send(const char *bytes, size_t n, bool half_close)
+{
+    char buf[4096];
+    int fd = raw_connect();
+
     cr_assert_eq(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
     if (half_close)
         shutdown(fd, SHUT_WR);
     while (recv(fd, buf, sizeof(buf), 0) > 0)
         ;
+    close(fd);
+}
+
+/* Reads one answer's head (through the blank line) into buf. */
+static void read_head(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    while (n < cap - 1 && (n < 4 || memcmp(buf + n - 4, "\r\n\r\n", 4) != 0)) {
+        cr_assert_eq(recv(fd, buf + n, 1, 0), 1, "the answer's head ended early: %.*s", (int)n,
+                     buf);
+        n++;
+    }
+    buf[n] = '\0';
+}
+
+/* A HEAD answer carries the length and no body: bytes after its head would be read by a
+ * keep-alive client as the start of the next answer. */
+Test(input, head_answers_have_no_body_and_keep_the_connection_usable)
+{
+    static const char head[] = "HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    static const char get[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[4096];
+    int fd = raw_connect();
+
+    cr_assert_eq(send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(head) - 1);
+    read_head(fd, buf, sizeof(buf));
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    cr_assert(strcasestr(buf, "\r\nContent-Length: ") != NULL, "%s", buf);
+    cr_assert_eq(send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(get) - 1);
+    read_head(fd, buf, sizeof(buf));
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "the GET's answer starts with: %.40s", buf);
     close(fd);
 }
 
