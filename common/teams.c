@@ -24,6 +24,11 @@ bool sl_teams_valid_name(const char *s)
     return true;
 }
 
+bool sl_teams_key_name_ok(const cJSON *name)
+{
+    return !name || cJSON_IsNull(name) || (cJSON_IsString(name) && strlen(name->valuestring) <= 63);
+}
+
 void sl_teams_read_limits(struct sl_jsonconf *ld, const cJSON *obj, const char *path,
                           struct sl_limits *l)
 {

@@ -84,6 +84,9 @@ const struct sl_team_settings *sl_teams_doc_team(const struct sl_teams_doc *d, c
 cJSON *sl_teams_team_json(const struct sl_team_settings *t, bool with_stored);
 cJSON *sl_teams_key_json(const struct sl_key_settings *k, bool with_stored);
 
+/* Whether a key's "name" in a request is absent, null or a string of at most 63 bytes. */
+bool sl_teams_key_name_ok(const cJSON *name);
+
 /* Makes a new key for team: writes its secret (NUL-terminated, SL_KEY_SECRET_LEN characters)
  * into secret, and k's id, digest, hint and creation time; name may be NULL. 40 base-62
  * characters are 238 bits, beyond guessing, so a plain SHA-256 of the secret suffices. */

@@ -982,7 +982,7 @@ static void create_key(struct call *c, const cJSON *body)
         snprintf(err, sizeof(err), "team: no team called '%.64s'", team);
         return send_error(c, 404, "invalid_request_error", "team_not_found", "team", err);
     }
-    if (name && !cJSON_IsNull(name) && (!cJSON_IsString(name) || strlen(name->valuestring) > 63))
+    if (!sl_teams_key_name_ok(name))
         return bad_request(c, "name", "'name' must be a string of at most 63 characters.");
     sl_jsonconf_check_keys(&ld, body, "", keys);
     sl_teams_read_limits(&ld, body, "", &l);

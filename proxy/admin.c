@@ -96,8 +96,8 @@ static void create_key(struct sl_worker *w, struct evhttp_request *req, const cJ
 
     if (!team)
         return bad_request(w, req, "team", "'team' is required: the team the key belongs to.");
-    if (name && strlen(name) > 63)
-        return bad_request(w, req, "name", "'name' must be at most 63 characters.");
+    if (!sl_teams_key_name_ok(cJSON_GetObjectItemCaseSensitive(root, "name")))
+        return bad_request(w, req, "name", "'name' must be a string of at most 63 characters.");
     sl_jsonconf_check_keys(&ld, root, "", keys);
     sl_teams_read_limits(&ld, root, "", &l);
     if (!body_ok(w, req, &ld))
@@ -202,7 +202,10 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
         snprintf(id, sizeof(id), "%.*s", (int)(plen - 12), path + 12);
         revoke_key(w, req, id);
     } else {
-        sl_server_error(w, req, NULL, 404, "invalid_request_error", "not_found", NULL,
+        bool known = PATH_IS("/admin/teams") || PATH_IS("/admin/keys") ||
+                     (plen > 12 && memcmp(path, "/admin/keys/", 12) == 0);
+        sl_server_error(w, req, NULL, known ? 405 : 404, "invalid_request_error",
+                        known ? "method_not_allowed" : "not_found", NULL,
                         "The admin API serves POST/GET /admin/teams, POST/GET /admin/keys and "
                         "DELETE /admin/keys/ID.");
     }

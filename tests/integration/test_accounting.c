@@ -142,6 +142,17 @@ Test(accounting, missing_or_unknown_keys_get_401)
     resp_free(&r);
 }
 
+/* Calls the admin API and expects an OpenAI-shaped error. */
+static void expect_admin(const char *method, const char *path, const char *body, const char *auth,
+                         long status, const char *code)
+{
+    struct resp r;
+
+    http(&r, proxy.port, method, path, body, auth, 0);
+    assert_openai_error(&r, status, code);
+    resp_free(&r);
+}
+
 Test(accounting, admin_api_needs_the_admin_key_and_refuses_team_keys)
 {
     char secret[64], auth[128];
@@ -149,19 +160,15 @@ Test(accounting, admin_api_needs_the_admin_key_and_refuses_team_keys)
 
     make_key("ops", "", "", secret, sizeof(secret), NULL, 0);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
-    http(&r, proxy.port, "GET", "/admin/keys", NULL, auth, 0);
-    assert_openai_error(&r, 403, "admin_key_required");
-    resp_free(&r);
-    http(&r, proxy.port, "GET", "/admin/keys", NULL, "Authorization: Bearer wrong", 0);
-    assert_openai_error(&r, 401, "invalid_api_key");
-    resp_free(&r);
-    http(&r, proxy.port, "GET", "/admin/keys", NULL, NULL, 0);
-    assert_openai_error(&r, 401, "invalid_api_key");
-    resp_free(&r);
+    expect_admin("GET", "/admin/keys", NULL, auth, 403, "admin_key_required");
+    expect_admin("GET", "/admin/keys", NULL, "Authorization: Bearer wrong", 401, "invalid_api_key");
+    expect_admin("GET", "/admin/keys", NULL, NULL, 401, "invalid_api_key");
     /* bad input gets a 400 naming the field */
-    http(&r, proxy.port, "POST", "/admin/keys", "{\"team\":\"nope\"}", ADMIN, 0);
-    assert_openai_error(&r, 404, "team_not_found");
-    resp_free(&r);
+    expect_admin("POST", "/admin/keys", "{\"team\":\"nope\"}", ADMIN, 404, "team_not_found");
+    expect_admin("PUT", "/admin/teams", "{}", ADMIN, 405, "method_not_allowed");
+    expect_admin("GET", "/admin/nothing", NULL, ADMIN, 404, "not_found");
+    expect_admin("POST", "/admin/keys", "{\"team\":\"ops\",\"name\":5}", ADMIN, 400,
+                 "invalid_request");
     http(&r, proxy.port, "POST", "/admin/teams", "{\"name\":\"x\",\"limits\":{\"rpm\":-1}}", ADMIN,
          0);
     assert_openai_error(&r, 400, "invalid_request");
