@@ -162,6 +162,21 @@ static void load_deployment(struct sl_jsonconf *ld, struct sl_config *cfg, const
     load_timeouts(ld, d, path, &dep->timeouts);
 }
 
+/* An alias's deployments are told apart by name (in the metrics and x-sluice-model), so two of
+ * one alias may not share one. Aliases may: the metrics label a deployment with its alias. */
+static void check_unique_name(struct sl_jsonconf *ld, const struct sl_model *m,
+                              const struct sl_deployment *dep, const char *path)
+{
+    for (size_t i = 0; dep->name && i + 1 < m->n_deployments; i++) {
+        if (m->deployments[i]->name && strcmp(m->deployments[i]->name, dep->name) == 0) {
+            sl_jsonconf_fail(ld, path,
+                             "deployments[%zu] is named \"%s\" too: give one of them a \"name\"", i,
+                             dep->name);
+            return;
+        }
+    }
+}
+
 static void load_price(struct sl_jsonconf *ld, const cJSON *model, const char *path,
                        struct sl_price *p)
 {
@@ -246,8 +261,10 @@ static void load_models(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
 
             snprintf(dpath, sizeof(dpath), "%s.deployments[%zu]", path, m->n_deployments);
             dep->index = cfg->n_deployments++;
+            dep->alias = m->name;
             load_deployment(ld, cfg, d, dpath, dep);
             m->deployments[m->n_deployments++] = dep;
+            check_unique_name(ld, m, dep, dpath);
         }
     }
 }

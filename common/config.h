@@ -32,7 +32,8 @@ struct sl_provider {
 };
 
 struct sl_deployment {
-    char *name; /* "provider/model" unless named in the file */
+    char *name;        /* "provider/model" unless named in the file; unique in its alias */
+    const char *alias; /* the alias it belongs to (sl_model.name) */
     const struct sl_provider *provider;
     char *model;   /* the provider's model name */
     double weight; /* > 0; relative share among healthy deployments */

@@ -141,22 +141,25 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
 
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_upstream_seconds Upstream time of successful "
-                              "attempts, by deployment.\n"
+                              "attempts, by alias and deployment.\n"
                               "# TYPE sluice_upstream_seconds histogram\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++) {
-        snprintf(labels, sizeof(labels), "deployment=\"%s\"", cfg->deployments[d].name);
+        snprintf(labels, sizeof(labels), "alias=\"%s\",deployment=\"%s\"",
+                 cfg->deployments[d].alias, cfg->deployments[d].name);
         rc = render_hist(out, "sluice_upstream_seconds", labels, w, nw,
                          offsetof(struct sl_metrics, upstream), d);
     }
 
     if (rc == 0)
-        rc = sl_buf_adds(out, "# HELP sluice_overhead_seconds Time spent in the gateway "
-                              "(total minus upstream), by requested model and deployment.\n"
-                              "# TYPE sluice_overhead_seconds histogram\n");
+        rc = sl_buf_adds(out,
+                         "# HELP sluice_overhead_seconds Time spent in the gateway "
+                         "(total minus upstream), by requested model and the alias and deployment "
+                         "that answered.\n"
+                         "# TYPE sluice_overhead_seconds histogram\n");
     for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
         for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++) {
-            snprintf(labels, sizeof(labels), "model=\"%s\",deployment=\"%s\"", cfg->models[m].name,
-                     cfg->deployments[d].name);
+            snprintf(labels, sizeof(labels), "model=\"%s\",alias=\"%s\",deployment=\"%s\"",
+                     cfg->models[m].name, cfg->deployments[d].alias, cfg->deployments[d].name);
             rc = render_hist(out, "sluice_overhead_seconds", labels, w, nw,
                              offsetof(struct sl_metrics, overhead), m * cfg->n_deployments + d);
         }
@@ -172,7 +175,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
 
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_upstream_failures_total Failed upstream "
-                              "attempts, by deployment and reason.\n"
+                              "attempts, by alias, deployment and reason.\n"
                               "# TYPE sluice_upstream_failures_total counter\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
         for (int r = 0; r < SL_FAIL_COUNT && rc == 0; r++) {
@@ -180,24 +183,28 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                                      d * SL_FAIL_COUNT + (size_t)r);
             if (n)
                 rc = sl_buf_addf(out,
-                                 "sluice_upstream_failures_total{deployment=\"%s\",reason=\"%s\"}"
-                                 " %llu\n",
-                                 cfg->deployments[d].name, fail_names[r], (unsigned long long)n);
+                                 "sluice_upstream_failures_total{alias=\"%s\",deployment=\"%s\","
+                                 "reason=\"%s\"} %llu\n",
+                                 cfg->deployments[d].alias, cfg->deployments[d].name, fail_names[r],
+                                 (unsigned long long)n);
         }
 
     if (rc == 0)
-        rc = sl_buf_adds(out, "# HELP sluice_circuit_state Circuit breaker per deployment: "
-                              "0 closed, 1 half-open, 2 open.\n"
-                              "# TYPE sluice_circuit_state gauge\n");
+        rc = sl_buf_adds(out,
+                         "# HELP sluice_circuit_state Circuit breaker per alias and deployment: "
+                         "0 closed, 1 half-open, 2 open.\n"
+                         "# TYPE sluice_circuit_state gauge\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
-        rc = sl_buf_addf(out, "sluice_circuit_state{deployment=\"%s\"} %d\n",
-                         cfg->deployments[d].name, (int)sl_health_state(health[d]));
+        rc = sl_buf_addf(out, "sluice_circuit_state{alias=\"%s\",deployment=\"%s\"} %d\n",
+                         cfg->deployments[d].alias, cfg->deployments[d].name,
+                         (int)sl_health_state(health[d]));
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_circuit_opens_total Times the circuit opened.\n"
                               "# TYPE sluice_circuit_opens_total counter\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
-        rc = sl_buf_addf(out, "sluice_circuit_opens_total{deployment=\"%s\"} %llu\n",
-                         cfg->deployments[d].name, (unsigned long long)sl_health_opens(health[d]));
+        rc = sl_buf_addf(out, "sluice_circuit_opens_total{alias=\"%s\",deployment=\"%s\"} %llu\n",
+                         cfg->deployments[d].alias, cfg->deployments[d].name,
+                         (unsigned long long)sl_health_opens(health[d]));
 
     if (rc == 0 && cfg->n_routes)
         rc = sl_buf_adds(out, "# HELP sluice_route_decisions_total Requests a route sent to "

@@ -49,7 +49,7 @@ static long chat(const char *model, char *served, size_t len)
     return status;
 }
 
-#define STATE "sluice_circuit_state{deployment=\"mock/flaky\"}"
+#define STATE "sluice_circuit_state{alias=\"b\",deployment=\"mock/flaky\"}"
 
 static void open_circuit(void)
 {
@@ -63,7 +63,8 @@ Test(breaker, opens_after_consecutive_failures_and_stops_calling_the_upstream)
     open_circuit();
     cr_assert_eq(chat("b", NULL, 0), 503, "an open circuit refuses at once");
     cr_assert_eq(mock_stat(&mock, "flaky"), 3, "the open circuit kept traffic off the upstream");
-    cr_assert_eq(metric(proxy.port, "sluice_circuit_opens_total{deployment=\"mock/flaky\"}"), 1);
+    cr_assert_eq(
+        metric(proxy.port, "sluice_circuit_opens_total{alias=\"b\",deployment=\"mock/flaky\"}"), 1);
 }
 
 Test(breaker, half_open_probe_success_closes_the_circuit)
@@ -83,7 +84,8 @@ Test(breaker, half_open_probe_failure_reopens_the_circuit)
     cr_assert_eq(chat("b", NULL, 0), 502, "the probe reaches the still-broken upstream");
     cr_assert_eq(mock_stat(&mock, "flaky"), 4);
     cr_assert_eq(metric(proxy.port, STATE), 2);
-    cr_assert_eq(metric(proxy.port, "sluice_circuit_opens_total{deployment=\"mock/flaky\"}"), 2);
+    cr_assert_eq(
+        metric(proxy.port, "sluice_circuit_opens_total{alias=\"b\",deployment=\"mock/flaky\"}"), 2);
     cr_assert_eq(chat("b", NULL, 0), 503);
 }
 
@@ -95,7 +97,7 @@ Test(breaker, an_open_circuit_sends_traffic_straight_to_the_fallback)
     /* max_attempts is 1: while the circuit is closed, the one attempt goes to flaky2 */
     for (int i = 0; i < 3; i++)
         cr_assert_eq(chat("bf", served, sizeof(served)), 502);
-    cr_assert_eq(metric(proxy.port, "sluice_circuit_state{deployment=\"flaky2\"}"), 2);
+    cr_assert_eq(metric(proxy.port, "sluice_circuit_state{alias=\"bf\",deployment=\"flaky2\"}"), 2);
     before = mock_stat(&mock, "flaky");
     cr_assert_eq(chat("bf", served, sizeof(served)), 200);
     cr_assert_str_eq(served, "mock/good");

@@ -126,16 +126,18 @@ static void expect_fallback(const char *alias, bool stream)
 Test(faults, fallback_on_429)
 {
     expect_fallback("a429", false);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"mock/f429\","
-                                    "reason=\"status_429\"}"),
+    cr_assert_eq(metric(proxy.port,
+                        "sluice_upstream_failures_total{alias=\"a429\",deployment=\"mock/f429\","
+                        "reason=\"status_429\"}"),
                  1);
 }
 
 Test(faults, fallback_on_500)
 {
     expect_fallback("a500", false);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"mock/f500\","
-                                    "reason=\"status_5xx\"}"),
+    cr_assert_eq(metric(proxy.port,
+                        "sluice_upstream_failures_total{alias=\"a500\",deployment=\"mock/f500\","
+                        "reason=\"status_5xx\"}"),
                  1);
 }
 
@@ -147,17 +149,20 @@ Test(faults, fallback_on_503)
 Test(faults, fallback_on_first_byte_timeout)
 {
     expect_fallback("ahang", false);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"mock/hang\","
-                                    "reason=\"timeout\"}"),
+    cr_assert_eq(metric(proxy.port,
+                        "sluice_upstream_failures_total{alias=\"ahang\",deployment=\"mock/hang\","
+                        "reason=\"timeout\"}"),
                  1);
 }
 
 Test(faults, fallback_on_malformed_json)
 {
     expect_fallback("amalformed", false);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"mock/malformed\","
-                                    "reason=\"malformed\"}"),
-                 1);
+    cr_assert_eq(
+        metric(proxy.port,
+               "sluice_upstream_failures_total{alias=\"amalformed\",deployment=\"mock/malformed\","
+               "reason=\"malformed\"}"),
+        1);
 }
 
 Test(faults, fallback_on_connection_closed_without_answer)
@@ -168,8 +173,9 @@ Test(faults, fallback_on_connection_closed_without_answer)
 Test(faults, fallback_on_connect_error)
 {
     expect_fallback("aconnect", false);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"dead/x\","
-                                    "reason=\"connect\"}"),
+    cr_assert_eq(metric(proxy.port,
+                        "sluice_upstream_failures_total{alias=\"aconnect\",deployment=\"dead/x\","
+                        "reason=\"connect\"}"),
                  1);
 }
 
@@ -193,8 +199,9 @@ Test(faults, stream_cut_after_the_first_byte_ends_with_an_error_event)
     cr_assert_null(strstr(r.body, "[DONE]"), "a cut stream must not look complete: %s", r.body);
     cr_assert_not_null(strstr(err, "upstream_stream_error"));
     resp_free(&r);
-    cr_assert_eq(metric(proxy.port, "sluice_upstream_failures_total{deployment=\"mock/cut\","
-                                    "reason=\"stream\"}"),
+    cr_assert_eq(metric(proxy.port,
+                        "sluice_upstream_failures_total{alias=\"acut\",deployment=\"mock/cut\","
+                        "reason=\"stream\"}"),
                  1);
 }
 

@@ -223,11 +223,17 @@ Test(proxy, metrics_count_responses_and_observe_latency)
     cr_assert_eq(metric(proxy.port, "sluice_requests_total{code=\"200\"}"), 3);
     cr_assert_eq(metric(proxy.port, "sluice_requests_total{code=\"404\"}"), 1);
     cr_assert_eq(
-        metric(proxy.port, "sluice_upstream_seconds_count{deployment=\"mock/mock-small\"}"), 3);
+        metric(
+            proxy.port,
+            "sluice_upstream_seconds_count{alias=\"gpt-4o-mini\",deployment=\"mock/mock-small\"}"),
+        3);
     cr_assert_eq(metric(proxy.port, "sluice_overhead_seconds_count{model=\"gpt-4o-mini\","
-                                    "deployment=\"mock/mock-small\"}"),
+                                    "alias=\"gpt-4o-mini\",deployment=\"mock/mock-small\"}"),
                  3);
-    cr_assert_eq(metric(proxy.port, "sluice_circuit_state{deployment=\"mock/mock-small\"}"), 0);
+    cr_assert_eq(
+        metric(proxy.port,
+               "sluice_circuit_state{alias=\"gpt-4o-mini\",deployment=\"mock/mock-small\"}"),
+        0);
 }
 
 Test(proxy, sigterm_lets_an_in_flight_stream_finish)
@@ -276,6 +282,6 @@ Test(proxy, a_slow_first_token_is_not_counted_as_gateway_overhead)
     cr_assert_eq(r.status, 200);
     resp_free(&r);
     cr_assert_lt(metric(proxy.port, "sluice_overhead_seconds_sum{model=\"gpt-4o-mini\","
-                                    "deployment=\"mock/mock-small\"}"),
+                                    "alias=\"gpt-4o-mini\",deployment=\"mock/mock-small\"}"),
                  0.2, "the 0.4 s wait for the first token is upstream time");
 }

@@ -162,7 +162,23 @@ Test(config, full_file_models_and_deployments)
     cr_assert_str_eq(small->deployments[0]->name, "local/qwen");
     cr_assert_float_eq(small->deployments[0]->weight, 1.0, 1e-12, "the default weight is 1");
     cr_assert_eq(tiny->deployments[0]->provider, &cfg->providers[2]);
+    cr_assert_str_eq(gpt->deployments[1]->alias, "gpt", "a deployment knows its alias");
     sl_config_destroy(cfg);
+}
+
+Test(config, deployment_names_are_unique_within_an_alias_not_across)
+{
+    struct sl_config *cfg =
+        parse("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+              "\"models\": {\"a\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]},"
+              "\"b\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}");
+
+    cr_assert_not_null(cfg, "%s", err);
+    sl_config_destroy(cfg);
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"},"
+                 "{\"provider\": \"p\", \"model\": \"y\", \"name\": \"p/x\"}]}}}",
+                 "test.json: models.m.deployments[1]: deployments[0] is named \"p/x\" too");
 }
 
 Test(config, deployment_timeouts_override_the_defaults_key_by_key)
