@@ -303,7 +303,7 @@ static void on_client_drained(struct evhttp_connection *evcon, void *arg)
 static void send_chunk(struct sl_call *c, const char *p, size_t n)
 {
     evbuffer_add(c->chunk, p, n);
-    evhttp_send_reply_chunk_with_cb(c->req, c->chunk, on_client_drained, c);
+    sl_server_send_chunk(c->req, c->chunk, on_client_drained, c);
 }
 
 static void start_stream(struct sl_call *c)

@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <netdb.h>
@@ -45,9 +47,42 @@ void sl_server_count(struct sl_worker *w, int status)
         sl_metrics_inc(&w->metrics.status[status]);
 }
 
+/* The bufferevent of req's connection, before an answer is queued on it. */
+static struct bufferevent *bev_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    return evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+}
+
+/* Writes what evhttp queued on bev in this loop pass rather than the next. Why: a socket
+ * bufferevent writes only from its write event, so every answer cost an epoll_ctl to watch for
+ * EPOLLOUT, an epoll_wait that returns at once and an epoll_ctl to stop watching: 3 of the 11
+ * system calls of a call at c=1. Made active here, the write event runs before the loop polls
+ * again; when it drains the buffer it deletes itself, and the changelist
+ * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) drops the add and the delete unapplied. A write the
+ * socket cannot take whole keeps the event added, as before. Only after evhttp_send_reply and
+ * a chunk: neither frees the connection before the write is done. */
+static void write_now(struct bufferevent *bev)
+{
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)))
+        event_active(&bev->ev_write, EV_WRITE, 1);
+}
+
+void sl_server_send_chunk(struct evhttp_request *req, struct evbuffer *chunk,
+                          void (*cb)(struct evhttp_connection *, void *), void *arg)
+{
+    struct bufferevent *bev = bev_of(req);
+
+    evhttp_send_reply_chunk_with_cb(req, chunk, cb, arg);
+    write_now(bev);
+}
+
 void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
                     struct evbuffer *body)
 {
+    struct bufferevent *bev = bev_of(req);
+
     sl_server_count(w, status);
     if (body && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
         /* libevent writes a HEAD answer's body too, without a Content-Length, so a keep-alive
@@ -58,6 +93,7 @@ void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
         body = NULL;
     }
     evhttp_send_reply(req, status, NULL, body);
+    write_now(bev);
 }
 
 void sl_server_error(struct sl_worker *w, struct evhttp_request *req, const char *reqid, int status,

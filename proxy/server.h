@@ -101,5 +101,8 @@ void sl_server_send(struct sl_worker *w, struct evhttp_request *req, int status,
                     struct evbuffer *body);
 /* Counts a response whose status went out through evhttp_send_reply_start. */
 void sl_server_count(struct sl_worker *w, int status);
+/* Sends a stream's chunk (taking chunk's bytes); cb runs once it is written. */
+void sl_server_send_chunk(struct evhttp_request *req, struct evbuffer *chunk,
+                          void (*cb)(struct evhttp_connection *, void *), void *arg);
 
 #endif
