@@ -162,6 +162,25 @@ static void load_deployment(struct sl_jsonconf *ld, struct sl_config *cfg, const
     load_timeouts(ld, d, path, &dep->timeouts);
 }
 
+/* Names that label metrics (aliases, deployments, routes, tiers, A/B splits and arms) go into
+ * the Prometheus text as they are: they may hold no character that would need escaping there,
+ * and stay short enough for a series' labels to fit its buffer. */
+#define LABEL_MAX 128
+
+static void check_label(struct sl_jsonconf *ld, const char *path, const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= LABEL_MAX;
+
+    for (const unsigned char *p = (const unsigned char *)name; ok && *p; p++)
+        ok = *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\';
+    if (!ok)
+        sl_jsonconf_fail(ld, path,
+                         "the name \"%.40s\" must be 1 to %d bytes without '\"', '\\' or control "
+                         "characters (it labels metrics)",
+                         name, LABEL_MAX);
+}
+
 /* An alias's deployments are told apart by name (in the metrics and x-sluice-model), so two of
  * one alias may not share one. Aliases may: the metrics label a deployment with its alias. */
 static void check_unique_name(struct sl_jsonconf *ld, const struct sl_model *m,
@@ -240,6 +259,7 @@ static void load_models(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
 
         snprintf(path, sizeof(path), "models.%s", it->string);
         m->name = xstrdup(it->string);
+        check_label(ld, path, m->name);
         if (!cJSON_IsObject(it)) {
             sl_jsonconf_fail(ld, path, "must be an object");
             continue;
@@ -264,6 +284,8 @@ static void load_models(struct sl_jsonconf *ld, struct sl_config *cfg, const cJS
             dep->alias = m->name;
             load_deployment(ld, cfg, d, dpath, dep);
             m->deployments[m->n_deployments++] = dep;
+            if (dep->name)
+                check_label(ld, dpath, dep->name);
             check_unique_name(ld, m, dep, dpath);
         }
     }
@@ -376,6 +398,7 @@ static void load_tiers(struct sl_jsonconf *ld, struct sl_config *cfg, const cJSO
             sl_jsonconf_fail(ld, tpath, "needs a name");
             return;
         }
+        check_label(ld, tpath, name);
         for (size_t i = 0; i + 1 < r->n_tiers; i++)
             if (strcmp(r->tiers[i].name, name) == 0) {
                 sl_jsonconf_fail(ld, tpath, "another tier of this route is called \"%s\"", name);
@@ -505,6 +528,7 @@ static void load_arm(struct sl_jsonconf *ld, const struct build *b, struct sl_co
         sl_jsonconf_fail(ld, path, "needs a name of 1 to 31 characters");
         return;
     }
+    check_label(ld, path, name);
     arm->name = xstrdup(name);
     sl_jsonconf_double(ld, o, "weight", path, 0, 1e9, &arm->weight);
     if (!(arm->weight > 0)) {
@@ -577,6 +601,7 @@ static void load_ab(struct sl_jsonconf *ld, const struct build *b, struct sl_con
     r->ab = xcalloc(1, sizeof(*r->ab));
     s = sl_jsonconf_string(ld, o, "name", key);
     r->ab->name = xstrdup(s ? s : r->name);
+    check_label(ld, key, r->ab->name);
     s = sl_jsonconf_string(ld, o, "sticky", key);
     if (!s || strcmp(s, "key") == 0) {
         r->ab->sticky = SL_STICKY_KEY;
@@ -662,6 +687,7 @@ static void load_routes(struct sl_jsonconf *ld, const struct build *b, struct sl
 
         snprintf(path, sizeof(path), "routes.%s", it->string);
         r->name = xstrdup(it->string);
+        check_label(ld, path, r->name);
         r->slot = cfg->n_routes++;
         if (!cJSON_IsObject(it)) {
             sl_jsonconf_fail(ld, path, "must be an object");

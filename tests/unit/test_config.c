@@ -166,6 +166,37 @@ Test(config, full_file_models_and_deployments)
     sl_config_destroy(cfg);
 }
 
+/* Names go into the metrics' labels as they are. */
+Test(config, names_that_label_metrics_need_no_escaping)
+{
+    char body[600], longname[200];
+    struct sl_config *cfg;
+
+    expect_error(
+        "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+        "\"models\": {\"a\\\"b\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
+        "test.json: models.a\"b: the name");
+    expect_error("{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+                 "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\","
+                 "\"name\": \"line\\nbreak\"}]}}}",
+                 "test.json: models.m.deployments[0]: the name");
+    memset(longname, 'x', 129);
+    longname[129] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+             "\"models\": {\"m\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"%s\"}]}}}",
+             longname);
+    expect_error(body, "test.json: models.m.deployments[0]: the name");
+    longname[128] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"providers\": {\"p\": {\"base_url\": \"http://h:1\"}},"
+             "\"models\": {\"%s\": {\"deployments\": [{\"provider\": \"p\", \"model\": \"x\"}]}}}",
+             longname);
+    cfg = parse(body);
+    cr_assert_not_null(cfg, "128 bytes is allowed: %s", err);
+    sl_config_destroy(cfg);
+}
+
 Test(config, deployment_names_are_unique_within_an_alias_not_across)
 {
     struct sl_config *cfg =
