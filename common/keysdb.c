@@ -43,9 +43,8 @@ static int read_teams(sqlite3_stmt *st, int (*team)(void *, const struct sl_team
         }
         t.limits = limits_columns(st, 1);
         t.budget_usd = sqlite3_column_double(st, 4);
-        for (int i = 0; i < 3; i++)
-            if (period && strcmp(period, sl_period_names[i]) == 0)
-                t.period = (enum sl_period)i;
+        if (period)
+            sl_period_parse(period, &t.period); /* another name keeps the default, a month */
         t.warn_at = sqlite3_column_double(st, 6);
         t.log_payloads = sqlite3_column_int(st, 7) != 0;
         if ((rc = team(ctx, &t)) != 0)

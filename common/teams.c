@@ -11,6 +11,17 @@
 
 const char *const sl_period_names[3] = {"day", "week", "month"};
 
+bool sl_period_parse(const char *s, enum sl_period *out)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, sl_period_names[i]) == 0) {
+            *out = (enum sl_period)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool sl_teams_valid_name(const char *s)
 {
     size_t n = strlen(s);
@@ -81,17 +92,10 @@ void sl_teams_read_team(struct sl_jsonconf *ld, const cJSON *obj, const char *pa
     }
     sl_jsonconf_double(ld, b, "warn_at", key, 1e-9, 1, &t->warn_at);
     const char *period = sl_jsonconf_string(ld, b, "period", key);
-    if (period) {
-        int i = 0;
-        while (i < 3 && strcmp(period, sl_period_names[i]) != 0)
-            i++;
-        if (i == 3) {
-            char k[320];
-            sl_jsonconf_key(k, sizeof(k), key, "period");
-            sl_jsonconf_fail(ld, k, "must be day, week or month");
-        } else {
-            t->period = (enum sl_period)i;
-        }
+    if (period && !sl_period_parse(period, &t->period)) {
+        char k[320];
+        sl_jsonconf_key(k, sizeof(k), key, "period");
+        sl_jsonconf_fail(ld, k, "must be day, week or month");
     }
 }
 

@@ -23,6 +23,8 @@ struct sl_limits {
 enum sl_period { SL_PERIOD_DAY, SL_PERIOD_WEEK, SL_PERIOD_MONTH };
 
 extern const char *const sl_period_names[3]; /* "day", "week", "month" */
+/* Reads a period by its name; false when s names none. */
+bool sl_period_parse(const char *s, enum sl_period *out);
 
 struct sl_team_settings {
     char name[64]; /* 1..63 characters of [A-Za-z0-9._-] */

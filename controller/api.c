@@ -1090,45 +1090,51 @@ out:
     cJSON_Delete(body);
 }
 
-/* An import: the teams and keys read from the request, set and added into the document. */
-struct import_edit {
-    const struct sl_teams_doc *d;
-};
-
-/* Sets every team of the import and adds every key the document lacks; a key already there
- * with the same digest stays as it is (an import may be repeated), one whose id or digest the
- * document gives another key is refused SL_EAGAIN. */
-static int edit_import(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err, size_t errlen)
+/* Whether key k may join keys: no other key has its id with another digest, nor its digest
+ * under another id. SL_EAGAIN with the reason in err when one does. */
+static int import_conflict(const cJSON *keys, const struct sl_key_settings *k, char *err,
+                           size_t errlen)
 {
-    const struct import_edit *e = ctx;
-    cJSON *teams = accounts_member(doc, "teams"), *keys = accounts_member(doc, "keys");
     const cJSON *it;
 
-    for (size_t i = 0; i < e->d->n_keys; i++) {
-        const struct sl_key_settings *k = &e->d->keys[i];
-        cJSON_ArrayForEach(it, keys)
-        {
-            struct sl_key_settings have;
-            char kerr[256];
-            struct sl_jsonconf ld = {.err = kerr, .errlen = sizeof(kerr)};
-            bool same_id = strcmp(it->string, k->id) == 0, same_digest;
-            sl_teams_read_key(&ld, it, "key", it->string, &have); /* a stored version is valid */
-            same_digest = memcmp(have.digest, k->digest, sizeof(k->digest)) == 0;
-            if (same_id && !same_digest) {
-                snprintf(err, errlen, "Key %s is there already with another sha256.", k->id);
-                return SL_EAGAIN;
-            }
-            if (!same_id && same_digest) {
-                snprintf(err, errlen, "Key %s has the same sha256 as key %s, there already.", k->id,
-                         it->string);
-                return SL_EAGAIN;
-            }
+    cJSON_ArrayForEach(it, keys)
+    {
+        struct sl_key_settings have;
+        char kerr[256];
+        struct sl_jsonconf ld = {.err = kerr, .errlen = sizeof(kerr)};
+        bool same_id = strcmp(it->string, k->id) == 0, same_digest;
+
+        sl_teams_read_key(&ld, it, "key", it->string, &have); /* a stored version is valid */
+        same_digest = memcmp(have.digest, k->digest, sizeof(k->digest)) == 0;
+        if (same_id && !same_digest) {
+            snprintf(err, errlen, "Key %s is there already with another sha256.", k->id);
+            return SL_EAGAIN;
+        }
+        if (!same_id && same_digest) {
+            snprintf(err, errlen, "Key %s has the same sha256 as key %s, there already.", k->id,
+                     it->string);
+            return SL_EAGAIN;
         }
     }
-    for (size_t i = 0; i < e->d->n_teams; i++)
-        put_member(teams, e->d->teams[i].name, sl_teams_team_json(&e->d->teams[i], true));
-    for (size_t i = 0; i < e->d->n_keys; i++) {
-        const struct sl_key_settings *k = &e->d->keys[i];
+    return 0;
+}
+
+/* Sets every team of the import (ctx, a struct sl_teams_doc) and adds every key the document
+ * lacks; a key already there with the same digest stays as it is (an import may be repeated),
+ * one whose id or digest the document gives another key is refused SL_EAGAIN. */
+static int edit_import(void *ctx, cJSON *doc, const struct sl_config *cfg, char *err, size_t errlen)
+{
+    const struct sl_teams_doc *d = ctx;
+    cJSON *teams = accounts_member(doc, "teams"), *keys = accounts_member(doc, "keys");
+    int rc;
+
+    for (size_t i = 0; i < d->n_keys; i++)
+        if ((rc = import_conflict(keys, &d->keys[i], err, errlen)) != 0)
+            return rc;
+    for (size_t i = 0; i < d->n_teams; i++)
+        put_member(teams, d->teams[i].name, sl_teams_team_json(&d->teams[i], true));
+    for (size_t i = 0; i < d->n_keys; i++) {
+        const struct sl_key_settings *k = &d->keys[i];
         cJSON *have = cJSON_GetObjectItemCaseSensitive(keys, k->id);
         if (!have)
             cJSON_AddItemToObject(keys, k->id, sl_teams_key_json(k, true));
@@ -1145,7 +1151,6 @@ static void import_keys(struct call *c, const cJSON *body)
 {
     static const char *const keys[] = {"accounts", "author", "reason", NULL};
     const char *author, *reason = NULL;
-    struct import_edit e = {0};
     struct sl_teams_doc *d = NULL;
     struct sl_versions_change ch = {0};
     char err[1024] = "", why[128];
@@ -1159,9 +1164,8 @@ static void import_keys(struct call *c, const cJSON *body)
     d = sl_teams_read_doc(&ld, cJSON_GetObjectItemCaseSensitive(body, "accounts"), "accounts");
     if (!body_ok(c, &ld) || !get_who(c, body, &author, &reason))
         goto out;
-    e.d = d;
     snprintf(why, sizeof(why), "%zu teams and %zu keys imported", d->n_teams, d->n_keys);
-    rc = sl_versions_update(c->api->vs, edit_import, &e, author, reason ? reason : why, &ch, err,
+    rc = sl_versions_update(c->api->vs, edit_import, d, author, reason ? reason : why, &ch, err,
                             sizeof(err));
     if (rc) {
         reply_commit_error(c, rc, err);

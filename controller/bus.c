@@ -380,40 +380,31 @@ static struct ledger *record_spend(struct sl_bus *b, const char *id, cJSON *spen
     return l;
 }
 
-/* Writes the ledgers whose spending changed to control.db, in one transaction; they stay
- * marked to be tried again at the next heartbeat when that fails. Bus thread only: it alone
- * changes the ledgers, so their indices hold while mu is let go for the write. */
+/* Writes the ledgers whose spending changed to control.db, in one transaction; when that fails
+ * they stay marked, to be tried again at the next heartbeat. Bus thread only, and without mu:
+ * this thread alone changes the ledgers (the HTTP thread only reads them, under mu). */
 static void save_ledgers(struct sl_bus *b)
 {
     struct sl_versions_ledger *rows = NULL;
-    size_t *which = NULL, n = 0;
+    size_t n = 0;
 
-    pthread_mutex_lock(&b->mu);
     for (size_t i = 0; i < b->n_ledgers; i++) {
-        struct ledger *l = &b->ledgers[i];
+        const struct ledger *l = &b->ledgers[i];
         if (!l->dirty)
             continue;
-        if (!rows && (!(rows = calloc(b->n_ledgers, sizeof(*rows))) ||
-                      !(which = calloc(b->n_ledgers, sizeof(*which)))))
+        if (!rows && !(rows = calloc(b->n_ledgers, sizeof(*rows))))
             abort();
         if (!(rows[n].spend = cJSON_PrintUnformatted(l->spend)))
             abort();
         rows[n].id = l->id;
-        rows[n].last_us = l->last_us;
-        which[n++] = i;
-        l->dirty = false;
+        rows[n++].last_us = l->last_us;
     }
-    pthread_mutex_unlock(&b->mu);
-    if (n && sl_versions_ledgers_save(b->vs, rows, n, MAX_PROXIES)) {
-        pthread_mutex_lock(&b->mu);
-        for (size_t k = 0; k < n; k++)
-            b->ledgers[which[k]].dirty = true;
-        pthread_mutex_unlock(&b->mu);
-    }
+    if (n && sl_versions_ledgers_save(b->vs, rows, n, MAX_PROXIES) == 0)
+        for (size_t i = 0; i < b->n_ledgers; i++)
+            b->ledgers[i].dirty = false;
     for (size_t k = 0; k < n; k++)
         free((char *)rows[k].spend);
     free(rows);
-    free(which);
 }
 
 /* sl_versions_ledgers_load's callback: a stored ledger, as if it had just reported (a row that

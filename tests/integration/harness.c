@@ -32,6 +32,17 @@ const char *bin_dir(void)
     return b && *b ? b : "bin";
 }
 
+int run_command(const char *cmd, char *out, size_t outlen)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n;
+
+    cr_assert_not_null(p, "cannot run %s", cmd);
+    n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    return WEXITSTATUS(pclose(p));
+}
+
 void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

@@ -77,6 +77,9 @@ void classifier_write(const char *path, const char *hard_prompt, double threshol
 
 /* Where the programs under test are: $SLUICE_BIN, else bin. */
 const char *bin_dir(void);
+/* Runs the shell command cmd; its output (the first outlen - 1 bytes) into out. Its exit
+ * status. */
+int run_command(const char *cmd, char *out, size_t outlen);
 /* Writes text to path; asserts that it can. */
 void write_file(const char *path, const char *text);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -621,8 +620,6 @@ Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_co
     char secret[2][64], id[2][32], hint[2][16], keys_db[400], cmd[1200], out[4096];
     const cJSON *k;
     cJSON *j;
-    FILE *p;
-    size_t n;
 
     /* a proxy on its own: a team with a budget, two keys, one revoked */
     setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
@@ -650,10 +647,7 @@ Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_co
     for (int round = 0; round < 2; round++) {
         snprintf(cmd, sizeof(cmd), "%s/sluicectl keys import %s --url http://127.0.0.1:%d 2>&1",
                  bin_dir(), keys_db, ctl.port);
-        cr_assert_not_null((p = popen(cmd, "r")));
-        n = fread(out, 1, sizeof(out) - 1, p);
-        out[n] = '\0';
-        cr_assert_eq(WEXITSTATUS(pclose(p)), 0, "%s", out);
+        cr_assert_eq(run_command(cmd, out, sizeof(out)), 0, "%s", out);
         cr_assert_not_null(strstr(out, round ? "nothing to import: version 2"
                                              : "imported 1 teams and 2 keys as version 2"),
                            "%s", out);
@@ -684,10 +678,7 @@ Test(control_keys, keys_a_proxy_made_are_imported_and_keep_working_behind_the_co
     snprintf(cmd, sizeof(cmd),
              "%s/sluicectl keys import %s/nowhere.db --url http://127.0.0.1:%d 2>&1", bin_dir(),
              proxy.dir, ctl.port);
-    cr_assert_not_null((p = popen(cmd, "r")));
-    n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    cr_assert_eq(WEXITSTATUS(pclose(p)), 1, "%s", out);
+    cr_assert_eq(run_command(cmd, out, sizeof(out)), 1, "%s", out);
     cr_assert_not_null(strstr(out, "sluicectl keys import: "), "%s", out);
     cr_assert_not_null(strstr(out, "nowhere.db: "), "%s", out);
 }

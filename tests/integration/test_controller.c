@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -1074,16 +1073,10 @@ Test(controller, a_rollback_neither_drops_nor_revives_keys)
 static int sluicectl(char *out, size_t outlen, const char *args)
 {
     char cmd[1024];
-    size_t n;
-    FILE *p;
 
     snprintf(cmd, sizeof(cmd), "%s/sluicectl %s --url http://127.0.0.1:%d 2>&1", bin_dir(), args,
              ctl.port);
-    p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    n = fread(out, 1, outlen - 1, p);
-    out[n] = '\0';
-    return WEXITSTATUS(pclose(p));
+    return run_command(cmd, out, outlen);
 }
 
 Test(controller, sluicectl_manages_teams_and_keys_through_the_controller)
