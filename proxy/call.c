@@ -154,7 +154,7 @@ static void add_limit_headers(struct sl_call *c)
         evhttp_add_header(h, "x-ratelimit-remaining-tokens", num);
         add_reset(h, "x-ratelimit-reset-tokens", a->reset_tok_ms);
     }
-    if (a->budget_left_usd >= 0) {
+    if (a->key && a->budget_left_usd >= 0) { /* admitted with a key whose team has a budget */
         snprintf(num, sizeof(num), "%.6f", a->budget_left_usd);
         evhttp_add_header(h, "x-sluice-budget-remaining-usd", num);
     }
@@ -1277,6 +1277,27 @@ static size_t utf8_prefix(const char *s, size_t max)
     return i;
 }
 
+/* Whether the raw "model" value holds a NUL (a raw byte or \u0000). cJSON's string ends there,
+ * so "m\u0000anything" would be looked up, and served, as the alias "m". */
+static bool model_has_nul(const struct sl_call *c)
+{
+    const char *b = c->body;
+    size_t s, e;
+
+    if (!sl_json_member_span(b, c->body_len, "model", &s, &e))
+        return false;
+    for (size_t i = s + 1; i + 1 < e; i++) {
+        if (b[i] == '\0')
+            return true;
+        if (b[i] == '\\') {
+            if (b[i + 1] == 'u' && e - i > 6 && memcmp(b + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character, which may be a quote or a backslash */
+        }
+    }
+    return false;
+}
+
 /* Checks the request body; on a problem answers 400 and returns false. */
 static bool validate(struct sl_call *c, const cJSON *root)
 {
@@ -1290,6 +1311,9 @@ static bool validate(struct sl_call *c, const cJSON *root)
     } else if (!cJSON_IsString(model) || !model->valuestring[0]) {
         param = "model";
         msg = "The 'model' field is required and must be a non-empty string.";
+    } else if (model_has_nul(c)) {
+        param = "model";
+        msg = "The 'model' field must not contain a NUL character.";
     } else if ((param = duplicate_member(root))) {
         snprintf(twice, sizeof(twice), "The '%s' field must appear only once.", param);
         msg = twice;

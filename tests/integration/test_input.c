@@ -92,6 +92,17 @@ Test(input, unknown_model_gets_404)
            "model_not_found");
 }
 
+/* cJSON's string ends at a NUL: "m\u0000x" must not be served as the alias "m". */
+Test(input, a_model_name_with_a_nul_gets_400)
+{
+    expect(NULL, CHAT, "{\"model\":\"m\\u0000x\",\"messages\":[{\"role\":\"user\"}]}", 400,
+           "invalid_request");
+    /* an escaped backslash before "u0000" is no NUL: the name is unknown */
+    expect(NULL, CHAT, "{\"model\":\"m\\\\u0000\",\"messages\":[{\"role\":\"user\"}]}", 404,
+           "model_not_found");
+    expect_good_request_still_works();
+}
+
 /* The proxy acts on the first "model" and a provider would keep the last: a second one would
  * be served past the alias, its price and its limits. */
 Test(input, a_member_the_proxy_reads_may_not_appear_twice)

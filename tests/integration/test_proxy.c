@@ -69,6 +69,8 @@ Test(proxy, non_stream_answer_comes_from_the_deployment_with_sluice_headers)
     cr_assert(atol(v) >= 0);
     cr_assert(resp_header(&r, "content-type", v, sizeof(v)));
     cr_assert_str_eq(v, "application/json");
+    /* no key, so no team and no budget to report (not a budget of 0) */
+    cr_assert_not(resp_header(&r, "x-sluice-budget-remaining-usd", v, sizeof(v)));
     resp_free(&r);
 }
 
