@@ -109,8 +109,6 @@ void sl_sample_job_destroy(struct sl_sample_job *j)
     free(j);
 }
 
-/* The thread: every FLUSH_MS (or at once when stopping) it takes the whole queue and sends it.
- * Workers never signal: the timed wait batches the work without a system call per call. */
 /* Completes a job's sample and sends it. */
 static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
 {
@@ -131,6 +129,8 @@ static void send_job(struct sl_sampler *sp, struct sl_sample_job *j)
     sl_sample_job_destroy(j);
 }
 
+/* The thread: every FLUSH_MS (or at once when stopping) it takes the whole queue and sends it.
+ * Workers never signal: the timed wait batches the work without a system call per call. */
 static void *run(void *arg)
 {
     struct sl_sampler *s = arg;
