@@ -9,12 +9,14 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,27 +53,118 @@ void write_file(const char *path, const char *text)
     fclose(f);
 }
 
+/* ---- cleanup at exit ----
+ * The lists belong to one process: Criterion forks a worker per test, and a helper a test
+ * forks inherits the lists and the handler, so the handler acts only in the process that
+ * registered it, and a new process starts with empty lists. */
+
+#define MAX_TEMPS    256
+#define MAX_CHILDREN 64
+
+static char temps[MAX_TEMPS][256];
+static int ntemps;
+static pid_t children[MAX_CHILDREN];
+static int nchildren;
+static pid_t owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (remove(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "harness: cannot remove %s: %s\n", path, strerror(errno));
+    return 0; /* remove what else can be */
+}
+
+/* Kills the children first, so that none writes into a directory being removed. */
+static void cleanup_at_exit(void)
+{
+    const char *keep = getenv("SLUICE_KEEP_TMP");
+
+    if (owner != getpid())
+        return;
+    for (int i = 0; i < nchildren; i++) {
+        kill(children[i], SIGKILL);
+        waitpid(children[i], NULL, 0);
+    }
+    nchildren = 0;
+    if (!(keep && strcmp(keep, "1") == 0))
+        for (int i = ntemps - 1; i >= 0; i--)
+            nftw(temps[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    ntemps = 0;
+}
+
+static void cleanup_arm(void)
+{
+    if (owner == getpid())
+        return;
+    owner = getpid();
+    ntemps = nchildren = 0;
+    cr_assert_eq(atexit(cleanup_at_exit), 0);
+}
+
+static void temp_register(const char *path)
+{
+    cleanup_arm();
+    cr_assert_lt(ntemps, MAX_TEMPS, "too many temp paths");
+    cr_assert_lt(strlen(path), sizeof(temps[0]), "temp path too long: %s", path);
+    snprintf(temps[ntemps++], sizeof(temps[0]), "%s", path);
+}
+
+void temp_dir(char *out, size_t outlen, const char *what)
+{
+    int n = snprintf(out, outlen, "/tmp/sluice-test-%s-XXXXXX", what);
+
+    cr_assert(n > 0 && (size_t)n < outlen, "temp dir name too long: %s", what);
+    cr_assert_not_null(mkdtemp(out), "mkdtemp %s: %s", out, strerror(errno));
+    temp_register(out);
+}
+
+void child_track(pid_t pid)
+{
+    cleanup_arm();
+    cr_assert_lt(nchildren, MAX_CHILDREN, "too many children");
+    children[nchildren++] = pid;
+}
+
+pid_t child_wait(pid_t pid, int *status, int options)
+{
+    pid_t r = waitpid(pid, status, options);
+
+    if (r == pid)
+        for (int i = 0; i < nchildren; i++)
+            if (children[i] == pid) {
+                children[i] = children[--nchildren];
+                break;
+            }
+    return r;
+}
+
 static void make_dir(struct proc *p, const char *what)
 {
-    snprintf(p->dir, sizeof(p->dir), "/tmp/sluice-test-%s-XXXXXX", what);
-    cr_assert_not_null(mkdtemp(p->dir));
+    temp_dir(p->dir, sizeof(p->dir), what);
     snprintf(p->log, sizeof(p->log), "%s/stderr.log", p->dir);
 }
 
 /* Forks and execs argv with stderr (and stdout) to p->log. */
 static void spawn(struct proc *p, char *const argv[])
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
 
     cr_assert_neq(pid, -1);
     if (pid == 0) {
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd;
+        /* A worker killed for a timeout runs no exit handler: the child dies with it (with
+         * the forking thread, in fact, which here is always the test's own). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
         execv(argv[0], argv);
         _exit(127);
     }
     p->pid = pid;
+    child_track(pid);
 }
 
 static void dump_log(const struct proc *p)
@@ -100,7 +193,7 @@ static void wait_port(struct proc *p, const char *port_file)
             if (ok && p->port > 0)
                 return;
         }
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        if (child_wait(p->pid, &status, WNOHANG) == p->pid) {
             dump_log(p);
             p->pid = 0;
             cr_assert_fail("process exited during start-up (status %d)", status);
@@ -209,11 +302,11 @@ int program_start_fails(const char *program, const char *file, const char *confi
     snprintf(cfg, sizeof(cfg), "%s/%s", p.dir, file);
     write_file(cfg, config_json);
     spawn(&p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", NULL});
-    for (int i = 0; i < 500 && waitpid(p.pid, &status, WNOHANG) == 0; i++)
+    for (int i = 0; i < 500 && child_wait(p.pid, &status, WNOHANG) == 0; i++)
         sleep_ms(10);
     if (kill(p.pid, 0) == 0) {
         kill(p.pid, SIGKILL);
-        waitpid(p.pid, &status, 0);
+        child_wait(p.pid, &status, 0);
         cr_assert_fail("%s started with a config it should refuse", program);
     }
     f = fopen(p.log, "r");
@@ -237,14 +330,14 @@ int proc_stop(struct proc *p)
         return -1;
     kill(p->pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+        if (child_wait(p->pid, &status, WNOHANG) == p->pid) {
             p->pid = 0;
             return status;
         }
         sleep_ms(10);
     }
     kill(p->pid, SIGKILL);
-    waitpid(p->pid, &status, 0);
+    child_wait(p->pid, &status, 0);
     p->pid = 0;
     return status;
 }

@@ -1,6 +1,7 @@
 /* Integration-test harness: starts bin/mockllm and bin/sluice-proxy as real processes on
  * loopback ports they choose themselves, talks HTTP to them with libcurl, stops them.
- * Every struct here is owned by the test that declares it; *_free / proc_stop release it. */
+ * Every struct here is owned by the test that declares it; *_free / proc_stop release it.
+ * Temporary files and child processes belong to the test's process: see temp_dir. */
 #ifndef SL_HARNESS_H
 #define SL_HARNESS_H
 
@@ -12,7 +13,7 @@
 struct proc {
     pid_t pid;
     int port;
-    char dir[256]; /* a private temp directory: config, port file, log */
+    char dir[256]; /* a private temp directory (temp_dir): config, port file, log */
     char log[300]; /* the process's stderr */
 };
 
@@ -33,7 +34,8 @@ int proxy_start_fails(const char *config_json, char *err, size_t errlen);
 void controller_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts a stopped sluice-controller again with the same directory and config. */
 void controller_restart(struct proc *p);
-/* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. */
+/* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. The
+ * directory stays until the test's process exits, for the test to read or restart from. */
 int proc_stop(struct proc *p);
 /* Asserts that the process exited cleanly (status 0: no sanitizer report, no crash). */
 void proc_stop_clean(struct proc *p);
@@ -82,6 +84,22 @@ const char *bin_dir(void);
 int run_command(const char *cmd, char *out, size_t outlen);
 /* Writes text to path; asserts that it can. */
 void write_file(const char *path, const char *text);
+
+/* Cleanup at exit. Criterion runs each test in a process of its own; when that process exits,
+ * whether the test passed or an assertion failed, every directory made by temp_dir is removed
+ * (recursively), and every child started by the harness or given to child_track that is still
+ * running gets SIGKILL and is reaped. With SLUICE_KEEP_TMP=1 in the environment the files are
+ * kept, for debugging; the children are killed all the same. */
+
+/* Makes a new directory /tmp/sluice-test-WHAT-XXXXXX, its path into out, registered for removal
+ * at exit. Asserts that it can. Short, so that ipc:// socket paths inside it stay short. */
+void temp_dir(char *out, size_t outlen, const char *what);
+/* Tracks pid, a child the test forked itself that runs a long-lived program, for SIGKILL at
+ * exit; child_wait forgets it once reaped. */
+void child_track(pid_t pid);
+/* waitpid(pid, status, options) for a tracked child: forgets pid when it returns it, so that a
+ * reused pid is never killed at exit. */
+pid_t child_wait(pid_t pid, int *status, int options);
 
 /* Sleeps ms milliseconds. */
 void sleep_ms(long ms);

@@ -16,7 +16,7 @@
 #define ADMIN_AUTH "Authorization: Bearer " ADMIN_KEY
 
 static struct proc mock, proxy, proxy2, ctl;
-static char model_path[300];
+static char work[128], model_path[300]; /* work: this test's temp directory */
 
 /* The proxies' file: two models, route "auto" (cheap below 0.5, premium above) with extra
  * members spliced in, and the controller's endpoints when with_controller. */
@@ -35,7 +35,8 @@ static char model_path[300];
 
 static void start_mock(void)
 {
-    snprintf(model_path, sizeof(model_path), "/tmp/sluice-control-model-%d.json", (int)getpid());
+    temp_dir(work, sizeof(work), "control");
+    snprintf(model_path, sizeof(model_path), "%s/model.json", work);
     classifier_write(model_path, HARD, 0.5);
     mock_start(&mock, NULL, 5);
 }
@@ -48,7 +49,6 @@ static void stop_all(void)
     if (ctl.pid)
         proc_stop_clean(&ctl);
     proc_stop(&mock);
-    unlink(model_path);
 }
 
 /* Sends one chat call as user; returns the arm header ("" when none) in arm. */
@@ -122,14 +122,14 @@ Test(control, ab_split_follows_the_weights_and_keeps_each_user_in_one_arm, .init
 
 static char endpoints[300], eps[3][120];
 
-/* This test's ipc endpoints, written into endpoints as a proxy's "controller" section. */
+/* This test's ipc endpoints (in work, made by start_mock), written into endpoints as a proxy's
+ * "controller" section. */
 static const char *controller_endpoints(void)
 {
     const char *names[3] = {"snapshot", "updates", "reports"};
 
     for (int i = 0; i < 3; i++)
-        snprintf(eps[i], sizeof(eps[i]), "ipc:///tmp/sluice-control-%d-%s", (int)getpid(),
-                 names[i]);
+        snprintf(eps[i], sizeof(eps[i]), "ipc://%s/%s", work, names[i]);
     snprintf(endpoints, sizeof(endpoints),
              "\"controller\": {\"snapshot\": \"%s\", \"updates\": \"%s\", \"reports\": \"%s\","
              " \"heartbeat_ms\": 200},",

@@ -56,8 +56,7 @@ static void start(void)
 {
     char path[400];
 
-    snprintf(work, sizeof(work), "/tmp/sluice-test-controller-work-XXXXXX");
-    cr_assert_not_null(mkdtemp(work));
+    temp_dir(work, sizeof(work), "controller-work");
     snprintf(clf_path, sizeof(clf_path), "%s/router.json", work);
     classifier_write(clf_path, HARD, 0.5);
     snprintf(path, sizeof(path), "%s/sluice.json", work);
@@ -86,10 +85,9 @@ static void init(void)
     cr_assert_not_null(ctx);
 }
 
+/* The directories go when the test's process exits (harness.h). */
 static void fini(void)
 {
-    char cmd[400];
-
     if (alerts_pub)
         zmq_close(alerts_pub);
     alerts_pub = NULL;
@@ -98,12 +96,6 @@ static void fini(void)
     ctx = NULL;
     if (ctl.pid > 0)
         proc_stop(&ctl);
-    for (int i = 0; i < 2; i++) {
-        const char *d = i ? work : ctl.dir;
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
-        if (d[0] && system(cmd) != 0)
-            cr_log_warn("could not remove %s", d);
-    }
 }
 
 TestSuite(controller, .init = init, .fini = fini);

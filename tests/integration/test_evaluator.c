@@ -69,6 +69,7 @@ static void spawn_evaluator(void)
         _exit(127);
     }
     ev.pid = pid;
+    child_track(pid);
     for (int i = 0; i < 1500; i++) {
         char *log = read_log(&ev);
         int status;
@@ -77,7 +78,7 @@ static void spawn_evaluator(void)
         free(log);
         if (up)
             return;
-        if (waitpid(ev.pid, &status, WNOHANG) == ev.pid) {
+        if (child_wait(ev.pid, &status, WNOHANG) == ev.pid) {
             ev.pid = 0;
             dump_log(&ev);
             cr_assert_fail("sluice-evaluator exited during start-up (status %d)", status);
@@ -98,8 +99,7 @@ static void evaluator_start(const char *fmt, ...)
     FILE *f;
     va_list ap;
 
-    snprintf(ev.dir, sizeof(ev.dir), "/tmp/sluice-test-evaluator-XXXXXX");
-    cr_assert_not_null(mkdtemp(ev.dir));
+    temp_dir(ev.dir, sizeof(ev.dir), "evaluator");
     snprintf(ev.log, sizeof(ev.log), "%s/stderr.log", ev.dir);
     snprintf(cfg_path, sizeof(cfg_path), "%s/evaluator.json", ev.dir);
     snprintf(endpoint, sizeof(endpoint), "ipc://%s/samples.sock", ev.dir);
@@ -322,7 +322,7 @@ Test(evaluator, a_restart_or_a_crash_loses_nothing_committed)
     wait_count("SELECT count(*) FROM results", 400);
     /* what a reader has seen is committed: it survives even a SIGKILL */
     kill(ev.pid, SIGKILL);
-    waitpid(ev.pid, NULL, 0);
+    child_wait(ev.pid, NULL, 0);
     ev.pid = 0;
     spawn_evaluator();
     cr_assert_eq(query_int("SELECT count(*) FROM samples"), 400);
@@ -503,12 +503,12 @@ Test(evaluator, stopping_waits_for_judge_calls_in_flight)
 
 Test(evaluator, a_bad_config_stops_it_with_the_key)
 {
-    char exe[512], dir[] = "/tmp/sluice-test-evaluator-XXXXXX", path[300], cmd[1200];
+    char exe[512], dir[128], path[300], cmd[1200];
     char out[1024] = "";
     FILE *f, *p;
     int status;
 
-    cr_assert_not_null(mkdtemp(dir));
+    temp_dir(dir, sizeof(dir), "evaluator");
     snprintf(path, sizeof(path), "%s/evaluator.json", dir);
     f = fopen(path, "w");
     cr_assert_not_null(f);
@@ -534,11 +534,11 @@ Test(evaluator, samples_from_a_real_proxy_are_scored)
     char model[300];
     struct resp r;
 
-    snprintf(model, sizeof(model), "/tmp/sluice-evaluator-model-%d.json", (int)getpid());
-    classifier_write(model, HARD, 0.5);
     start_mock();
     /* the premium tier's model is "premium-bad": the cheap answer wins every comparison */
     start_judged("mock-judge", 5000, "", ALL_SCORERS, "premium-bad");
+    snprintf(model, sizeof(model), "%s/model.json", ev.dir);
+    classifier_write(model, HARD, 0.5);
     proxy_start(&proxy,
                 "{\"workers\": 1, \"log_level\": \"warn\", \"auth\": {\"required\": false},"
                 " \"evaluators\": {\"endpoints\": [\"%s\"]},"
@@ -568,7 +568,6 @@ Test(evaluator, samples_from_a_real_proxy_are_scored)
                  1);
     proc_stop_clean(&proxy);
     proc_stop_clean(&ev);
-    unlink(model);
 }
 
 /* --- the quality loop's drift detection, end to end --------------------------------------- */
@@ -584,12 +583,12 @@ static void start_loop(double p_bad_hard)
 {
     char set[64];
 
-    snprintf(loop_model, sizeof(loop_model), "/tmp/sluice-loop-model-%d.json", (int)getpid());
-    classifier_write(loop_model, HARD, 0.999); /* nothing here scores that high: all cheap */
     start_mock();
     snprintf(set, sizeof(set), "{\"p_bad_hard\": %g}", p_bad_hard);
     mock_set(&mock, "s", set);
     evaluator_start(", \"default_scorers\": [\"rules\"]}");
+    snprintf(loop_model, sizeof(loop_model), "%s/model.json", ev.dir);
+    classifier_write(loop_model, HARD, 0.999); /* nothing here scores that high: all cheap */
     proxy_start(&loop_proxy,
                 "{\"workers\": 1, \"log_level\": \"warn\", \"auth\": {\"required\": false},"
                 " \"audit\": {\"enabled\": false},"
@@ -607,7 +606,6 @@ static void start_loop(double p_bad_hard)
 static void stop_loop(void)
 {
     proc_stop_clean(&loop_proxy);
-    unlink(loop_model);
 }
 
 /* Sends n calls one after another (so the mock's seeded draws come in a fixed order), then
@@ -760,11 +758,11 @@ Test(evaluator, closed_loop_drift_raises_the_threshold_until_quality_recovers_th
     struct resp r;
 
     setenv("SLUICE_ADMIN_KEY", "sk-admin-loop", 1);
-    snprintf(loop_model, sizeof(loop_model), "/tmp/sluice-loop-model-%d.json", (int)getpid());
-    classifier_write(loop_model, "Why is the sea so salty?", 0.5);
     start_mock();
     mock_set(&mock, "s", "{\"p_bad_hard\": 0.05}");
     evaluator_start(", \"default_scorers\": [\"rules\"]}");
+    snprintf(loop_model, sizeof(loop_model), "%s/model.json", ev.dir);
+    classifier_write(loop_model, "Why is the sea so salty?", 0.5);
     for (int i = 0; i < 3; i++)
         snprintf(eps[i], sizeof(eps[i]), "ipc://%s/%s.sock", ev.dir,
                  (const char *[]){"snapshot", "updates", "reports"}[i]);

@@ -72,8 +72,7 @@ static void start(const char *prompt)
     FILE *f;
 
     setenv("SLUICE_ADMIN_KEY", ADMIN_KEY, 1);
-    snprintf(dir, sizeof(dir), "/tmp/sluice-test-retrain-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    temp_dir(dir, sizeof(dir), "retrain");
     snprintf(baseline, sizeof(baseline), "%s/baseline.json", dir);
     snprintf(evaldb, sizeof(evaldb), "%s/eval.db", dir);
     classifier_write(baseline, prompt, 0.5);

@@ -12,7 +12,7 @@
 #include "harness.h"
 
 static struct proc mock, proxy;
-static char model_path[300];
+static char work[128], model_path[300]; /* work: the test's temp directory */
 
 #define HARD_PROMPT "Prove that the spectral theorem holds for compact self-adjoint operators."
 
@@ -34,7 +34,8 @@ static double expected_score(const char *prompt)
 
 static void init(void)
 {
-    snprintf(model_path, sizeof(model_path), "/tmp/sluice-route-model-%d.json", (int)getpid());
+    temp_dir(work, sizeof(work), "route");
+    snprintf(model_path, sizeof(model_path), "%s/model.json", work);
     classifier_write(model_path, HARD_PROMPT, 0.5);
     mock_start(&mock, "{\"models\": {\"*\": {}, \"down\": {\"p_500\": 1}}}", 11);
     proxy_start(
@@ -66,7 +67,6 @@ static void fini(void)
 {
     proc_stop_clean(&proxy);
     proc_stop(&mock);
-    unlink(model_path);
 }
 
 TestSuite(route, .init = init, .fini = fini, .timeout = 60);
@@ -185,7 +185,7 @@ Test(route, a_bad_classifier_stops_the_proxy_at_start)
     cr_assert_eq(proxy_start_fails(cfg, err, sizeof(err)), 2);
     cr_assert_not_null(strstr(err, "routes.auto.classifier: /nonexistent/model.json"), "%s", err);
 
-    snprintf(bad, sizeof(bad), "/tmp/sluice-route-bad-%d.json", (int)getpid());
+    snprintf(bad, sizeof(bad), "%s/bad.json", work);
     f = fopen(bad, "w");
     fprintf(f,
             "{\"v\": 1, \"feature_spec_hash\": \"0000000000000000\", \"bias\": 0,"
@@ -204,7 +204,6 @@ Test(route, a_bad_classifier_stops_the_proxy_at_start)
     cr_assert_eq(proxy_start_fails(cfg, err, sizeof(err)), 2);
     cr_assert_not_null(strstr(err, "routes.auto.classifier:"), "%s", err);
     cr_assert_not_null(strstr(err, "0000000000000000"), "the mismatch names the hash: %s", err);
-    unlink(bad);
 }
 
 /* The usage the answer reports, for computing the cost a test expects. */

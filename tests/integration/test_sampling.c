@@ -14,14 +14,14 @@
 #define HARD "Prove that the spectral theorem holds for compact self-adjoint operators."
 
 static struct proc mock, proxy;
-static char model_path[300], endpoint[400];
+static char work[128], model_path[300], endpoint[400]; /* work: this test's temp directory */
 static void *ctx, *pull;
 
 /* Starts the mock and a proxy whose route "auto" samples every call (tier overrides aside)
  * to endpoint, with a sample queue of queue messages. */
 static void start(const char *sampling, int queue)
 {
-    snprintf(model_path, sizeof(model_path), "/tmp/sluice-sampling-model-%d.json", (int)getpid());
+    snprintf(model_path, sizeof(model_path), "%s/model.json", work);
     classifier_write(model_path, HARD, 0.5);
     mock_start(&mock, NULL, 3);
     proxy_start(&proxy,
@@ -43,7 +43,6 @@ static void stop(void)
 {
     proc_stop_clean(&proxy);
     proc_stop(&mock);
-    unlink(model_path);
     if (pull)
         zmq_close(pull);
     if (ctx)
@@ -63,9 +62,11 @@ static void bind_pull(void)
     cr_assert_eq(zmq_bind(pull, endpoint), 0, "%s: %s", endpoint, zmq_strerror(zmq_errno()));
 }
 
+/* Makes the test's directory too: every init starts here. */
 static void set_endpoint(void)
 {
-    snprintf(endpoint, sizeof(endpoint), "ipc:///tmp/sluice-sampling-%d.sock", (int)getpid());
+    temp_dir(work, sizeof(work), "sampling");
+    snprintf(endpoint, sizeof(endpoint), "ipc://%s/samples.sock", work);
 }
 
 static void init_with_evaluator(void)

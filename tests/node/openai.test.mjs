@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,10 +24,10 @@ async function start(exe, args, dir) {
   throw new Error(`${exe} did not start`);
 }
 
-let client, strict;
+let client, strict, tmp;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-node-'));
+  const dir = (tmp = mkdtempSync(join(tmpdir(), 'sluice-node-')));
   writeFileSync(join(dir, 'mock.json'), JSON.stringify({
     models: {
       '*': {},
@@ -56,8 +56,21 @@ before(async () => {
   strict = new OpenAI({ baseURL, apiKey: 'sk-app-key', maxRetries: 0 });
 });
 
-after(() => {
-  for (const p of procs) p.kill('SIGTERM');
+// SIGTERM, then SIGKILL after 10 s; resolves once p has exited.
+function stop(p) {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => p.kill('SIGKILL'), 10000);
+    p.once('exit', () => { clearTimeout(kill); resolve(); });
+    p.kill('SIGTERM');
+  });
+}
+
+// The directory goes only after the processes have exited (the proxy writes data/ there until
+// it stops); SLUICE_KEEP_TMP=1 keeps it, as in the C tests.
+after(async () => {
+  await Promise.all(procs.map(stop));
+  if (tmp && process.env.SLUICE_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true });
 });
 
 const messages = [{ role: 'user', content: 'Write a haiku about rivers.' }];
