@@ -4,7 +4,12 @@
 #define SL_LOG_MODULE "upstream"
 #include "log.h"
 
+#include <event2/event_struct.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define FREE_MAX 256 /* easy handles kept for reuse per worker */
 
@@ -16,12 +21,22 @@ struct sl_upstream {
     sl_upstream_done_fn done;
     CURL *free_list[FREE_MAX];
     int n_free;
+    struct sock **socks; /* by file descriptor: the sockets watched, or that may be again */
+    size_t n_socks;
 };
 
-/* One per socket curl asks us to watch, attached to it with curl_multi_assign. */
+/* A socket curl asks us to watch. One that curl opened for a connection (through
+ * open_socket) stays registered for reading while the connection idles in curl's cache, until
+ * curl closes it (close_socket): the next transfer on it then costs no epoll_ctl to remove
+ * and add it again, which was two of a call's system calls. Any other socket (curl's resolver
+ * wake-up pipe, say) is closed by curl without telling us, so it is forgotten as soon as curl
+ * stops watching it. */
 struct sock {
-    struct event *ev;
-    int what; /* CURL_POLL_* currently registered */
+    struct sl_upstream *up;
+    struct event ev;
+    short kind; /* the events ev is added for; 0 when it is not added */
+    bool idle;  /* curl does not watch it now: a connection resting in the cache */
+    bool keep;  /* a connection socket: kept until close_socket */
 };
 
 static void check_done(struct sl_upstream *up)
@@ -44,11 +59,20 @@ static void check_done(struct sl_upstream *up)
 
 static void on_socket(evutil_socket_t fd, short events, void *arg)
 {
-    struct sl_upstream *up = arg;
+    struct sock *s = arg;
+    struct sl_upstream *up = s->up; /* s may be freed by the action below */
     int running;
     int action =
         ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
+    if (s->idle) {
+        /* An idle connection became readable: the server closed it (or sent what it should
+         * not). curl finds that out when it next checks the connection; until then, stop
+         * watching, or the level-triggered event would fire on every loop pass. */
+        event_del(&s->ev);
+        s->kind = 0;
+        return;
+    }
     curl_multi_socket_action(up->multi, fd, action, &running);
     check_done(up);
 }
@@ -79,40 +103,91 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
     return 0;
 }
 
+/* The sock for fd, made when make and there is none; NULL when out of memory (or none). */
+static struct sock *sock_of(struct sl_upstream *up, curl_socket_t fd, bool make)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= up->n_socks) {
+        size_t n = up->n_socks ? up->n_socks : 256;
+        struct sock **grown;
+
+        if (!make)
+            return NULL;
+        while (n <= (size_t)fd)
+            n *= 2;
+        if (!(grown = realloc(up->socks, n * sizeof(*grown))))
+            return NULL;
+        memset(grown + up->n_socks, 0, (n - up->n_socks) * sizeof(*grown));
+        up->socks = grown;
+        up->n_socks = n;
+    }
+    if (!up->socks[fd] && make && (up->socks[fd] = calloc(1, sizeof(struct sock))))
+        up->socks[fd]->up = up;
+    return up->socks[fd];
+}
+
+static void sock_free(struct sl_upstream *up, curl_socket_t fd)
+{
+    struct sock *s = sock_of(up, fd, false);
+
+    if (!s)
+        return;
+    if (s->kind)
+        event_del(&s->ev);
+    free(s);
+    up->socks[fd] = NULL;
+}
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    struct sock *s;
+
+    if (fd != CURL_SOCKET_BAD && purpose == CURLSOCKTYPE_IPCXN && (s = sock_of(arg, fd, true)))
+        s->keep = true;
+    return fd;
+}
+
+static int close_socket(void *arg, curl_socket_t fd)
+{
+    sock_free(arg, fd); /* before close: the number may be reused at once */
+    return close(fd);
+}
+
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
     struct sl_upstream *up = arg;
-    struct sock *s = sockp;
+    struct sock *s = sock_of(up, fd, what != CURL_POLL_REMOVE);
     short kind;
 
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            event_free(s->ev);
-            free(s);
-            curl_multi_assign(up->multi, fd, NULL);
+        if (s && !s->keep) {
+            sock_free(up, fd);
+        } else if (s) { /* a connection going idle stays registered for reading, nothing else */
+            if (s->kind && s->kind != (EV_READ | EV_PERSIST)) {
+                event_del(&s->ev);
+                s->kind = 0;
+            }
+            s->idle = true;
         }
         return 0;
     }
+    if (!s)
+        return -1;
+    s->idle = false;
     kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
                    EV_PERSIST);
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
-        s->ev = event_new(up->base, fd, kind, on_socket, up);
-        if (!s->ev) {
-            free(s);
-            return -1;
-        }
-        curl_multi_assign(up->multi, fd, s);
-    } else if (s->what == what) {
+    if (s->kind == kind)
         return 0; /* already watching exactly this */
-    } else {
-        event_del(s->ev);
-        event_assign(s->ev, up->base, fd, kind, on_socket, up);
+    if (s->kind)
+        event_del(&s->ev);
+    event_assign(&s->ev, up->base, fd, kind, on_socket, s);
+    if (event_add(&s->ev, NULL)) {
+        s->kind = 0;
+        return -1;
     }
-    s->what = what;
-    event_add(s->ev, NULL);
+    s->kind = kind;
     return 0;
 }
 
@@ -148,7 +223,10 @@ void sl_upstream_destroy(struct sl_upstream *up)
     for (int i = 0; i < up->n_free; i++)
         curl_easy_cleanup(up->free_list[i]);
     if (up->multi)
-        curl_multi_cleanup(up->multi); /* closes cached connections via socket_cb */
+        curl_multi_cleanup(up->multi); /* closes cached connections through close_socket */
+    for (size_t fd = 0; fd < up->n_socks; fd++)
+        sock_free(up, (curl_socket_t)fd);
+    free(up->socks);
     if (up->timer)
         event_free(up->timer);
     if (up->check)
@@ -158,9 +236,17 @@ void sl_upstream_destroy(struct sl_upstream *up)
 
 CURL *sl_upstream_easy(struct sl_upstream *up)
 {
+    CURL *easy;
+
     if (up->n_free > 0)
         return up->free_list[--up->n_free];
-    return curl_easy_init();
+    if ((easy = curl_easy_init())) {
+        curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, up);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+        curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, up);
+    }
+    return easy;
 }
 
 void sl_upstream_release(struct sl_upstream *up, CURL *easy)

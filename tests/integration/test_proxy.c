@@ -287,3 +287,45 @@ Test(proxy, a_slow_first_token_is_not_counted_as_gateway_overhead)
                                     "alias=\"gpt-4o-mini\",deployment=\"mock/mock-small\"}"),
                  0.2, "the 0.4 s wait for the first token is upstream time");
 }
+
+/* The proxy's CPU time so far, in seconds, from /proc. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long utime, stime;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces */
+    cr_assert_not_null(p);
+    cr_assert_eq(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime), 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The proxy keeps its upstream connections watched while they idle; one the upstream closes
+ * must not wake it on every loop pass, and the next call gets a clean 502. */
+Test(proxy, an_upstream_closing_an_idle_connection_is_not_a_busy_loop)
+{
+    struct resp r;
+    double before, used;
+
+    http(&r, proxy.port, NULL, "/v1/chat/completions", CHAT("gpt-4o-mini", ""), NULL, 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    proc_stop(&mock); /* closes the connection the proxy keeps for the next call */
+    sleep_ms(100);
+    before = cpu_seconds(proxy.pid);
+    sleep_ms(1000);
+    used = cpu_seconds(proxy.pid) - before;
+    cr_assert_lt(used, 0.3, "the idle proxy used %.2f s of CPU in 1 s", used);
+    http(&r, proxy.port, NULL, "/v1/chat/completions", CHAT("gpt-4o-mini", ""), NULL, 0);
+    assert_openai_error(&r, 502, NULL);
+    resp_free(&r);
+}
