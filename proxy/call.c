@@ -39,6 +39,16 @@
 #define CLIENT_HIGH_WATER (1u << 20)  /* pause the upstream while the client lags this much */
 #define MAX_ANSWER_TEXT   (1u << 20)  /* a stream's text kept for payload logging or counting */
 
+/* A client connection's watch (see "the client's connection" below). */
+struct sl_client {
+    struct event watch; /* EV_READ on the socket */
+    bool watching;      /* watch is added */
+    bool fresh;         /* a call was attached since the watch last fired */
+    evutil_socket_t fd;
+    struct sl_worker *w;
+    struct sl_call *call; /* the call attached to the connection, or NULL */
+};
+
 struct sl_call {
     struct sl_worker *w;
     struct evhttp_request *req;
@@ -95,7 +105,7 @@ struct sl_call {
     struct sl_buf text;           /* a stream's answer text, when kept */
 
     struct event timer;       /* first-byte timeout, or the wait for a Retry-After */
-    struct event watch;       /* the client's socket, to notice that it left */
+    struct sl_client *client; /* the connection's watch, while the call is attached to it */
     struct sl_snapshot *snap; /* the configuration version serving the call (a reference) */
     const struct sl_arm *arm; /* the route's A/B arm for the call, or NULL */
     struct sl_call *next_free;
@@ -198,14 +208,14 @@ static void observe_overhead(struct sl_call *c)
     sl_metrics_observe(&m->overhead[mi * cfg->n_deployments + c->dep->index], overhead_us(c));
 }
 
-/* Stops watching the client before its final answer: evhttp may free the connection
- * (and call the close callback) as soon as that answer is written. */
+/* Lets go of the client before its final answer: evhttp may free the connection (and call
+ * the close callback) as soon as that answer is written. The watch stays for the next call. */
 static void detach_client(struct sl_call *c)
 {
-    if (!event_initialized(&c->watch))
+    if (!c->client)
         return;
-    event_del(&c->watch);
-    evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+    c->client->call = NULL;
+    c->client = NULL;
 }
 
 static void error_reply_param(struct sl_call *c, int status, const char *type, const char *code,
@@ -249,15 +259,30 @@ static void client_left(struct sl_call *c)
     }
 }
 
-/* evhttp noticed the client is gone (a failed write) and is freeing the connection. */
+/* --- the client's connection ------------------------------------------------------------
+ * evhttp stops reading a connection while a request is being answered, so a client that hangs
+ * up during a slow upstream would go unnoticed until the first write: we watch the socket
+ * ourselves. The watch belongs to the connection, not to a call: added once, it stays while the
+ * connection lives (found again by its descriptor). evhttp's own reading then starts and stops
+ * beside it without changing what epoll watches, where a watch per call cost two epoll_ctl
+ * calls a call. */
+/* evhttp is freeing the connection (the client left, a write failed, the worker stops), before
+ * it closes the socket. */
 static void on_client_close(struct evhttp_connection *evcon, void *arg)
 {
-    struct sl_call *c = arg;
+    struct sl_client *cl = arg;
+    struct sl_call *c = cl->call;
 
+    if (cl->watching)
+        event_del(&cl->watch);
+    cl->w->clients[cl->fd] = NULL;
+    free(cl);
+    if (!c)
+        return;
+    c->client = NULL;
     sl_metrics_inc(&c->w->metrics.client_cancels);
     client_left(c);
     stop_attempt(c);
-    event_del(&c->watch);
     /* A request evhttp detached from its connection is ours to free; an attached one is
      * freed by evhttp with the connection. */
     if (!evhttp_request_get_connection(c->req))
@@ -266,28 +291,78 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
     call_end(c);
 }
 
-/* evhttp stops reading a connection while a request is being answered, so a client that
- * hangs up during a slow upstream would go unnoticed until the first write: watch the
- * socket ourselves. */
 static void on_client_readable(evutil_socket_t fd, short events, void *arg)
 {
-    struct sl_call *c = arg;
+    struct sl_client *cl = arg;
+    struct sl_call *c = cl->call;
     char ch;
-    ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n;
 
+    if (c && cl->fresh) {
+        /* Fired with evhttp's read of the request just attached, whose bytes are gone: no
+         * need to look. A hang-up that came with them leaves the socket readable, and the
+         * watch fires again on the next loop pass. */
+        cl->fresh = false;
+        return;
+    }
+    n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (n > 0) {
-        event_del(&c->watch); /* a pipelined request, not a hang-up: stop watching */
+    if (n > 0 || !c) {
+        /* A pipelined request, or bytes (an end of file) evhttp reads when it reads again:
+         * not a hang-up of a call. Stop watching, or the level-triggered watch would fire on
+         * every loop pass until then; the next call watches again. */
+        event_del(&cl->watch);
+        cl->watching = false;
         return;
     }
     sl_metrics_inc(&c->w->metrics.client_cancels);
     client_left(c);
     stop_attempt(c);
     detach_client(c);
-    evhttp_connection_free(c->evcon); /* frees c->req with it */
+    evhttp_connection_free(c->evcon); /* frees c->req and cl with it */
     c->req = NULL;
     call_end(c);
+}
+
+/* Attaches c to its connection's watch, making the watch the first time. False when out of
+ * memory (the call then goes unwatched). */
+static bool watch_client(struct sl_call *c)
+{
+    struct sl_worker *w = c->w;
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
+    struct sl_client *cl;
+
+    if (fd < 0)
+        return false;
+    if ((size_t)fd >= w->n_clients) {
+        size_t n = w->n_clients ? w->n_clients : 256;
+        struct sl_client **grown;
+
+        while (n <= (size_t)fd)
+            n *= 2;
+        if (!(grown = realloc(w->clients, n * sizeof(*grown))))
+            return false;
+        memset(grown + w->n_clients, 0, (n - w->n_clients) * sizeof(*grown));
+        w->clients = grown;
+        w->n_clients = n;
+    }
+    cl = w->clients[fd];
+    if (!cl) {
+        if (!(cl = calloc(1, sizeof(*cl))))
+            return false;
+        cl->fd = fd;
+        cl->w = w;
+        event_assign(&cl->watch, w->base, fd, EV_READ | EV_PERSIST, on_client_readable, cl);
+        evhttp_connection_set_closecb(c->evcon, on_client_close, cl);
+        w->clients[fd] = cl;
+    }
+    if (!cl->watching)
+        cl->watching = event_add(&cl->watch, NULL) == 0;
+    cl->call = c;
+    cl->fresh = true;
+    c->client = cl;
+    return true;
 }
 
 static void on_client_drained(struct evhttp_connection *evcon, void *arg)
@@ -1054,8 +1129,7 @@ static void call_end(struct sl_call *c)
     sse = c->sse;
     if (event_initialized(&c->timer))
         event_del(&c->timer);
-    if (event_initialized(&c->watch))
-        event_del(&c->watch);
+    detach_client(c);
     evbuffer_drain(resp, evbuffer_get_length(resp));
     evbuffer_drain(chunk, evbuffer_get_length(chunk));
     sl_buf_reset(&upbody);
@@ -1074,6 +1148,11 @@ static void call_end(struct sl_call *c)
 
 void sl_call_pool_free(struct sl_worker *w)
 {
+    for (size_t fd = 0; fd < w->n_clients; fd++) /* none left once evhttp_free has run */
+        free(w->clients[fd]);
+    free(w->clients);
+    w->clients = NULL;
+    w->n_clients = 0;
     while (w->free_calls) {
         struct sl_call *c = w->free_calls;
         w->free_calls = c->next_free;
@@ -1443,10 +1522,8 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
     }
     cJSON_Delete(root);
 
-    evhttp_connection_set_closecb(c->evcon, on_client_close, c);
-    event_assign(&c->watch, w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon)),
-                 EV_READ | EV_PERSIST, on_client_readable, c);
-    event_add(&c->watch, NULL);
+    if (!watch_client(c))
+        sl_warn("out of memory: call %s goes unwatched", c->reqid);
     attempt(c);
     return;
 out:

@@ -23,6 +23,7 @@ struct sl_audit;
 struct sl_health;
 struct sl_upstream;
 struct sl_call;
+struct sl_client;
 struct sl_follower;
 struct sl_snapshot;
 
@@ -50,6 +51,8 @@ struct sl_worker {
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
     int drain_ticks, drain_idle;
     struct sl_call *free_calls;
+    struct sl_client **clients; /* by socket: the client connections' watches (call.c) */
+    size_t n_clients;
     struct sl_features features; /* scratch for routing, reused by every request */
     char *route_text;
     size_t route_text_cap;
