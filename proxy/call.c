@@ -275,7 +275,7 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 
     if (cl->watching)
         event_del(&cl->watch);
-    cl->w->clients[cl->fd] = NULL;
+    *sl_fdmap_slot(&cl->w->clients, cl->fd) = NULL;
     free(cl);
     if (!c)
         return;
@@ -331,23 +331,12 @@ static bool watch_client(struct sl_call *c)
 {
     struct sl_worker *w = c->w;
     evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
+    void **slot = sl_fdmap_slot(&w->clients, fd);
     struct sl_client *cl;
 
-    if (fd < 0)
+    if (!slot)
         return false;
-    if ((size_t)fd >= w->n_clients) {
-        size_t n = w->n_clients ? w->n_clients : 256;
-        struct sl_client **grown;
-
-        while (n <= (size_t)fd)
-            n *= 2;
-        if (!(grown = realloc(w->clients, n * sizeof(*grown))))
-            return false;
-        memset(grown + w->n_clients, 0, (n - w->n_clients) * sizeof(*grown));
-        w->clients = grown;
-        w->n_clients = n;
-    }
-    cl = w->clients[fd];
+    cl = *slot;
     if (!cl) {
         if (!(cl = calloc(1, sizeof(*cl))))
             return false;
@@ -355,7 +344,7 @@ static bool watch_client(struct sl_call *c)
         cl->w = w;
         event_assign(&cl->watch, w->base, fd, EV_READ | EV_PERSIST, on_client_readable, cl);
         evhttp_connection_set_closecb(c->evcon, on_client_close, cl);
-        w->clients[fd] = cl;
+        *slot = cl;
     }
     if (!cl->watching)
         cl->watching = event_add(&cl->watch, NULL) == 0;
@@ -1148,11 +1137,9 @@ static void call_end(struct sl_call *c)
 
 void sl_call_pool_free(struct sl_worker *w)
 {
-    for (size_t fd = 0; fd < w->n_clients; fd++) /* none left once evhttp_free has run */
-        free(w->clients[fd]);
-    free(w->clients);
-    w->clients = NULL;
-    w->n_clients = 0;
+    for (size_t fd = 0; fd < w->clients.n; fd++) /* none left once evhttp_free has run */
+        free(w->clients.p[fd]);
+    sl_fdmap_free(&w->clients);
     while (w->free_calls) {
         struct sl_call *c = w->free_calls;
         w->free_calls = c->next_free;

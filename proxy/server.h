@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "fdmap.h"
 #include "features.h"
 #include "metrics.h"
 #include "rand.h"
@@ -51,8 +52,7 @@ struct sl_worker {
     struct event *drain_ev; /* while draining, checks whether the worker may exit */
     int drain_ticks, drain_idle;
     struct sl_call *free_calls;
-    struct sl_client **clients; /* by socket: the client connections' watches (call.c) */
-    size_t n_clients;
+    struct sl_fdmap clients;     /* struct sl_client *: the client connections' watches (call.c) */
     struct sl_features features; /* scratch for routing, reused by every request */
     char *route_text;
     size_t route_text_cap;

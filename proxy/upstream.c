@@ -1,5 +1,6 @@
 /* curl multi on libevent: curl tells us which sockets to watch and when to wake it. */
 #include "upstream.h"
+#include "fdmap.h"
 
 #define SL_LOG_MODULE "upstream"
 #include "log.h"
@@ -21,8 +22,7 @@ struct sl_upstream {
     sl_upstream_done_fn done;
     CURL *free_list[FREE_MAX];
     int n_free;
-    struct sock **socks; /* by file descriptor: the sockets watched, or that may be again */
-    size_t n_socks;
+    struct sl_fdmap socks; /* struct sock *: the sockets watched, or that may be again */
 };
 
 /* A socket curl asks us to watch. One that curl opened for a connection (through
@@ -106,25 +106,18 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
 /* The sock for fd, made when make and there is none; NULL when out of memory (or none). */
 static struct sock *sock_of(struct sl_upstream *up, curl_socket_t fd, bool make)
 {
-    if (fd < 0)
-        return NULL;
-    if ((size_t)fd >= up->n_socks) {
-        size_t n = up->n_socks ? up->n_socks : 256;
-        struct sock **grown;
+    void **slot;
+    struct sock *s;
 
-        if (!make)
-            return NULL;
-        while (n <= (size_t)fd)
-            n *= 2;
-        if (!(grown = realloc(up->socks, n * sizeof(*grown))))
-            return NULL;
-        memset(grown + up->n_socks, 0, (n - up->n_socks) * sizeof(*grown));
-        up->socks = grown;
-        up->n_socks = n;
+    if (!make)
+        return sl_fdmap_get(&up->socks, fd);
+    if (!(slot = sl_fdmap_slot(&up->socks, fd)))
+        return NULL;
+    if (!*slot && (s = calloc(1, sizeof(*s)))) {
+        s->up = up;
+        *slot = s;
     }
-    if (!up->socks[fd] && make && (up->socks[fd] = calloc(1, sizeof(struct sock))))
-        up->socks[fd]->up = up;
-    return up->socks[fd];
+    return *slot;
 }
 
 static void sock_free(struct sl_upstream *up, curl_socket_t fd)
@@ -136,7 +129,7 @@ static void sock_free(struct sl_upstream *up, curl_socket_t fd)
     if (s->kind)
         event_del(&s->ev);
     free(s);
-    up->socks[fd] = NULL;
+    *sl_fdmap_slot(&up->socks, fd) = NULL;
 }
 
 static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
@@ -224,9 +217,9 @@ void sl_upstream_destroy(struct sl_upstream *up)
         curl_easy_cleanup(up->free_list[i]);
     if (up->multi)
         curl_multi_cleanup(up->multi); /* closes cached connections through close_socket */
-    for (size_t fd = 0; fd < up->n_socks; fd++)
+    for (size_t fd = 0; fd < up->socks.n; fd++)
         sock_free(up, (curl_socket_t)fd);
-    free(up->socks);
+    sl_fdmap_free(&up->socks);
     if (up->timer)
         event_free(up->timer);
     if (up->check)
