@@ -30,6 +30,7 @@ static void decide_raised(const struct sl_policy_alert *a, const struct sl_route
     const struct sl_route_policy *p;
     double room, floor_at, to;
     int64_t wait_us;
+    bool recurred;
     size_t k;
 
     d->action = SL_POLICY_NOTIFY;
@@ -93,14 +94,26 @@ static void decide_raised(const struct sl_policy_alert *a, const struct sl_route
     }
     d->action = SL_POLICY_ADJUST;
     d->to = to;
-    d->shift = st->shift + (d->from - to);
+    d->next.shift = st->shift + (d->from - to);
+    d->next.alert_id = a->id;
+    d->next.last_us = now_us;
+    d->next.set_to = to;
+    /* A drift back within the cool-down after a restore: its cause persists, and restoring
+     * again at the next resolution would only start the cycle over. */
+    recurred = st->shift <= EPS && st->restored_us &&
+               now_us - st->restored_us < (int64_t)p->cooldown_s * 1000000;
+    d->next.keep = st->keep || recurred;
     snprintf(d->why, sizeof(d->why),
-             "alert #%lld on %s/%s: threshold %zu lowered from %g to %g (shift %g of %g)",
-             (long long)a->id, a->route, a->tier, k, d->from, d->to, d->shift, p->ceiling);
+             "alert #%lld on %s/%s: threshold %zu lowered from %g to %g (shift %g of %g)%s",
+             (long long)a->id, a->route, a->tier, k, d->from, d->to, d->next.shift, p->ceiling,
+             recurred ? "; the drift came back within the cool-down after the last restore, so "
+                        "this shift stays when the alert resolves (edit the threshold to undo it)"
+                      : "");
 }
 
 static void decide_resolved(const struct sl_policy_alert *a, const struct sl_route *r,
-                            const struct sl_versions_policy_row *st, struct sl_policy_decision *d)
+                            const struct sl_versions_policy_row *st, int64_t now_us,
+                            struct sl_policy_decision *d)
 {
     double ceil_at, to;
     size_t k;
@@ -111,9 +124,9 @@ static void decide_resolved(const struct sl_policy_alert *a, const struct sl_rou
                  (long long)a->id);
         return;
     }
-    d->shift = 0; /* whatever happens below, the shift is settled */
     d->action = SL_POLICY_NOTIFY;
     if (!r || (k = tier_index(r, a->tier)) + 1 >= r->n_tiers) {
+        d->next = (struct sl_versions_policy_row){.alert_id = a->id, .last_us = st->last_us};
         snprintf(d->why, sizeof(d->why),
                  "alert #%lld resolved: %s/%s is no longer a cheaper tier of the current "
                  "version; its shift of %g is forgotten",
@@ -121,7 +134,15 @@ static void decide_resolved(const struct sl_policy_alert *a, const struct sl_rou
         return;
     }
     d->tier = k;
-    d->from = r->thresholds[k];
+    d->from = d->to = r->thresholds[k];
+    if (st->keep) {
+        snprintf(d->why, sizeof(d->why),
+                 "alert #%lld resolved on %s/%s: threshold %zu stays at %g (shift %g), since the "
+                 "drift came back after the last restore; edit the threshold to undo it",
+                 (long long)a->id, a->route, a->tier, k, d->from, st->shift);
+        return;
+    }
+    d->next = (struct sl_versions_policy_row){.alert_id = a->id, .last_us = st->last_us};
     ceil_at = (k + 2 < r->n_tiers ? r->thresholds[k + 1] : 1) - GAP;
     to = d->from + st->shift;
     if (to > ceil_at)
@@ -129,9 +150,7 @@ static void decide_resolved(const struct sl_policy_alert *a, const struct sl_rou
     to = round(to * ROUND) / ROUND;
     if (to > ceil_at)
         to = floor(ceil_at * ROUND) / ROUND;
-    d->to = to;
     if (to - d->from <= EPS) {
-        d->to = d->from;
         snprintf(d->why, sizeof(d->why),
                  "alert #%lld resolved on %s/%s: no room to raise threshold %zu (%g); its shift "
                  "of %g is forgotten",
@@ -139,6 +158,9 @@ static void decide_resolved(const struct sl_policy_alert *a, const struct sl_rou
         return;
     }
     d->action = SL_POLICY_RESTORE;
+    d->to = to;
+    d->next.restored_us = now_us;
+    d->next.set_to = to;
     snprintf(d->why, sizeof(d->why),
              "alert #%lld resolved on %s/%s: threshold %zu restored from %g to %g",
              (long long)a->id, a->route, a->tier, k, d->from, d->to);
@@ -148,12 +170,23 @@ void sl_policy_decide(const struct sl_policy_alert *a, const struct sl_route *r,
                       const struct sl_versions_policy_row *st, int64_t now_us,
                       struct sl_policy_decision *d)
 {
+    struct sl_versions_policy_row cur = *st;
+    size_t k;
+
     memset(d, 0, sizeof(*d));
-    d->shift = st->shift;
+    /* A threshold someone else moved since the policy set it (a new version by hand) makes
+     * the policy's shift meaningless: start afresh from the threshold as it is. */
+    if (r && a->tier && (k = tier_index(r, a->tier)) + 1 < r->n_tiers && cur.set_to > 0 &&
+        fabs(r->thresholds[k] - cur.set_to) > 1e-6) {
+        cur.shift = 0;
+        cur.keep = false;
+        cur.set_to = 0;
+    }
+    d->next = cur;
     if (a->raised)
-        decide_raised(a, r, st, now_us, d);
+        decide_raised(a, r, &cur, now_us, d);
     else
-        decide_resolved(a, r, st, d);
+        decide_resolved(a, r, &cur, now_us, d);
 }
 
 /* The edit of sl_versions_update: decides against the current version under its lock, and
@@ -190,6 +223,13 @@ static int edit_thresholds(void *ctx, cJSON *doc, const struct sl_config *cfg, c
     cJSON_DeleteItemFromObjectCaseSensitive(route, "thresholds");
     cJSON_AddItemToObject(route, "thresholds", arr);
     return 0;
+}
+
+static bool same_state(const struct sl_versions_policy_row *x,
+                       const struct sl_versions_policy_row *y)
+{
+    return x->shift == y->shift && x->alert_id == y->alert_id && x->last_us == y->last_us &&
+           x->restored_us == y->restored_us && x->keep == y->keep && x->set_to == y->set_to;
 }
 
 /* A string member, NULL when null or absent; false when it has another type. */
@@ -260,10 +300,8 @@ int sl_policy_on_alert(struct sl_versions *vs, const char *topic, const char *bo
         sl_warn("%s: version %lld", e.d.why, (long long)*version);
         break;
     }
-    if (e.d.action == SL_POLICY_ADJUST)
-        rc = sl_versions_policy_set(vs, a.route, a.tier, e.d.shift, a.id, now_us);
-    else if (a.route && a.tier && e.d.shift != st.shift)
-        rc = sl_versions_policy_set(vs, a.route, a.tier, e.d.shift, a.id, st.last_us);
+    if (a.route && a.tier && !same_state(&e.d.next, &st))
+        rc = sl_versions_policy_set(vs, a.route, a.tier, &e.d.next);
     if (kind && sl_versions_add_event(vs, kind, a.route, a.tier, a.id, *version, e.d.why))
         rc = SL_EIO;
 out:

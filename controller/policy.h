@@ -11,7 +11,12 @@
  * above thresholds[k-1] + 0.001 (0.001 for k = 0). The step is held during the cool-down after
  * the policy's last step on R, and when there is no room left.
  * Resolved on (R, T) with a recorded shift: thresholds[k] goes back up by the shift (at most to
- * thresholds[k+1] - 0.001, or 0.999), and the shift is forgotten; no cool-down applies. */
+ * thresholds[k+1] - 0.001, or 0.999), and the shift is forgotten; no cool-down applies.
+ * Hysteresis: a drift raised again within the cool-down after a restore means its cause
+ * persists, and restoring at every resolution would make the threshold swing with each alert.
+ * That step is taken as usual but marked to keep: at its resolution the threshold stays
+ * (notify only), until someone edits it. A threshold that differs from what the policy last
+ * wrote (a version made by hand) resets the policy's state for that tier: shift 0, no keep. */
 #ifndef SL_POLICY_H
 #define SL_POLICY_H
 
@@ -41,10 +46,10 @@ struct sl_policy_alert {
 
 struct sl_policy_decision {
     enum sl_policy_action action;
-    size_t tier;     /* the tier's index k (ADJUST, RESTORE) */
-    double from, to; /* thresholds[k] before and after (ADJUST, RESTORE) */
-    double shift;    /* the (route, tier)'s total shift after the decision */
-    char why[256];   /* one line for the log and the event */
+    size_t tier;                        /* the tier's index k (ADJUST, RESTORE) */
+    double from, to;                    /* thresholds[k] before and after (ADJUST, RESTORE) */
+    struct sl_versions_policy_row next; /* the (route, tier)'s state after the decision */
+    char why[256];                      /* one line for the log and the event */
 };
 
 /* Decides what to do about alert a. r is the alert's route in the current version (NULL when

@@ -40,6 +40,9 @@ static const char *const migrations[] = {
     "CREATE TABLE events(id INTEGER PRIMARY KEY, ts_us INTEGER NOT NULL, kind TEXT NOT NULL,"
     " route TEXT, tier TEXT, alert_id INTEGER, version INTEGER, message TEXT);",
     "CREATE TABLE ledgers(id TEXT PRIMARY KEY, spend TEXT NOT NULL, last_us INTEGER NOT NULL);",
+    "ALTER TABLE policy ADD COLUMN restored_us INTEGER;"
+    "ALTER TABLE policy ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE policy ADD COLUMN set_to REAL;",
 };
 
 #define STATIC_MAX   (16u << 20)  /* sluice.json */
@@ -725,7 +728,7 @@ int sl_versions_policy_get(struct sl_versions *vs, const char *route, const char
 
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&vs->mu);
-    if (!(st = prepare(vs, "SELECT shift, alert_id, last_us FROM policy"
+    if (!(st = prepare(vs, "SELECT shift, alert_id, last_us, restored_us, keep, set_to FROM policy"
                            " WHERE route = ? AND tier = ?")) ||
         !(last = prepare(vs, "SELECT max(last_us) FROM policy WHERE route = ?")))
         goto out;
@@ -736,6 +739,9 @@ int sl_versions_policy_get(struct sl_versions *vs, const char *route, const char
         out->shift = sqlite3_column_double(st, 0);
         out->alert_id = sqlite3_column_int64(st, 1);
         out->last_us = sqlite3_column_int64(st, 2);
+        out->restored_us = sqlite3_column_int64(st, 3);
+        out->keep = sqlite3_column_int(st, 4) != 0;
+        out->set_to = sqlite3_column_double(st, 5); /* NULL reads as 0: unknown */
     } else if (step != SQLITE_DONE) {
         goto fail;
     }
@@ -755,19 +761,23 @@ out:
 }
 
 int sl_versions_policy_set(struct sl_versions *vs, const char *route, const char *tier,
-                           double shift, int64_t alert_id, int64_t last_us)
+                           const struct sl_versions_policy_row *row)
 {
     sqlite3_stmt *st;
     int rc = SL_EIO;
 
     pthread_mutex_lock(&vs->mu);
-    if ((st = prepare(vs, "INSERT OR REPLACE INTO policy(route, tier, shift, alert_id, last_us)"
-                          " VALUES(?, ?, ?, ?, ?)"))) {
+    if ((st = prepare(vs, "INSERT OR REPLACE INTO policy(route, tier, shift, alert_id, last_us,"
+                          " restored_us, keep, set_to) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"))) {
         bind_text(st, 1, route);
         bind_text(st, 2, tier);
-        sqlite3_bind_double(st, 3, shift);
-        bind_id(st, 4, alert_id);
-        bind_id(st, 5, last_us);
+        sqlite3_bind_double(st, 3, row->shift);
+        bind_id(st, 4, row->alert_id);
+        bind_id(st, 5, row->last_us);
+        bind_id(st, 6, row->restored_us);
+        sqlite3_bind_int(st, 7, row->keep);
+        if (row->set_to > 0)
+            sqlite3_bind_double(st, 8, row->set_to);
         if (sqlite3_step(st) == SQLITE_DONE)
             rc = 0;
         else

@@ -46,7 +46,10 @@ struct sl_versions_policy_row {
     double shift;          /* how far the policy has lowered the tier's threshold in all */
     int64_t alert_id;      /* the alert that moved it last; 0 none */
     int64_t last_us;       /* when the policy last stepped this (route, tier); 0 never */
-    int64_t route_last_us; /* when it last stepped any tier of the route; 0 never */
+    int64_t route_last_us; /* when it last stepped any tier of the route; 0 never (read only) */
+    int64_t restored_us;   /* when it last restored the threshold; 0 never */
+    bool keep;             /* the shift stays when its alert resolves (the drift came back) */
+    double set_to;         /* the threshold the policy last wrote; 0 unknown (none is 0) */
 };
 
 /* Opens (creating and migrating) data_dir/control.db and reads static_path, the proxies'
@@ -133,9 +136,9 @@ void sl_versions_ids_free(char **ids);
 /* The policy's state for (route, tier); zeros when it has none. SL_EIO. */
 int sl_versions_policy_get(struct sl_versions *vs, const char *route, const char *tier,
                            struct sl_versions_policy_row *out) SL_MUST_CHECK;
-/* Stores the policy's state for (route, tier). SL_EIO. */
+/* Stores the policy's state for (route, tier) (row's route_last_us is not stored). SL_EIO. */
 int sl_versions_policy_set(struct sl_versions *vs, const char *route, const char *tier,
-                           double shift, int64_t alert_id, int64_t last_us) SL_MUST_CHECK;
+                           const struct sl_versions_policy_row *row) SL_MUST_CHECK;
 /* Appends an event ("notify", "held", "adjust", "restore"); route, tier and message may be
  * NULL, alert_id and version 0 when none. SL_EIO. */
 int sl_versions_add_event(struct sl_versions *vs, const char *kind, const char *route,

@@ -51,7 +51,7 @@ Test(policy_decide, a_raised_alert_lowers_the_tiers_threshold_by_one_step)
     cr_assert_eq(d.tier, 0);
     cr_assert_float_eq(d.from, 0.3, 1e-12);
     cr_assert_float_eq(d.to, 0.25, 1e-12);
-    cr_assert_float_eq(d.shift, 0.05, 1e-12);
+    cr_assert_float_eq(d.next.shift, 0.05, 1e-12);
     raise_on("medium", 2);
     cr_assert_eq(d.action, SL_POLICY_ADJUST);
     cr_assert_eq(d.tier, 1);
@@ -64,11 +64,11 @@ Test(policy_decide, the_total_shift_stops_at_the_ceiling)
     raise_on("small", 1);
     cr_assert_eq(d.action, SL_POLICY_ADJUST, "%s", d.why);
     cr_assert_float_eq(d.to, 0.28, 1e-12);
-    cr_assert_float_eq(d.shift, 0.12, 1e-12);
+    cr_assert_float_eq(d.next.shift, 0.12, 1e-12);
     st.shift = 0.12;
     raise_on("small", 2);
     cr_assert_eq(d.action, SL_POLICY_HELD, "%s", d.why);
-    cr_assert_float_eq(d.shift, 0.12, 1e-12, "unchanged");
+    cr_assert_float_eq(d.next.shift, 0.12, 1e-12, "unchanged");
 }
 
 Test(policy_decide, the_threshold_stays_above_the_one_below_it)
@@ -77,7 +77,7 @@ Test(policy_decide, the_threshold_stays_above_the_one_below_it)
     raise_on("medium", 1);
     cr_assert_eq(d.action, SL_POLICY_ADJUST, "%s", d.why);
     cr_assert_float_eq(d.to, 0.301, 1e-12);
-    cr_assert_float_eq(d.shift, 0.019, 1e-12, "the step actually taken");
+    cr_assert_float_eq(d.next.shift, 0.019, 1e-12, "the step actually taken");
     thresholds[1] = 0.301;
     raise_on("medium", 2);
     cr_assert_eq(d.action, SL_POLICY_HELD, "no room: %s", d.why);
@@ -138,7 +138,7 @@ Test(policy_decide, a_resolution_restores_the_shift_without_cool_down)
     cr_assert_eq(d.action, SL_POLICY_RESTORE, "%s", d.why);
     cr_assert_float_eq(d.from, 0.25, 1e-12);
     cr_assert_float_eq(d.to, 0.3, 1e-12);
-    cr_assert_eq(d.shift, 0);
+    cr_assert_eq(d.next.shift, 0);
 }
 
 Test(policy_decide, a_restore_stays_below_the_next_threshold_and_one)
@@ -164,7 +164,56 @@ Test(policy_decide, a_resolution_with_nothing_shifted_does_nothing)
         sl_policy_decide(&a, NULL, &st, NOW, &d);
     }
     cr_assert_eq(d.action, SL_POLICY_NOTIFY, "the route went away: %s", d.why);
-    cr_assert_eq(d.shift, 0, "the shift is forgotten");
+    cr_assert_eq(d.next.shift, 0, "the shift is forgotten");
+}
+
+/* A drift back within the cool-down after a restore keeps its shift when it resolves: the
+ * threshold does not swing with every alert while the cause persists. */
+Test(policy_decide, a_drift_back_soon_after_a_restore_keeps_its_shift)
+{
+    st.restored_us = NOW - 60 * 1000000LL; /* restored a minute ago; cool-down 600 s */
+    st.set_to = 0.3;
+    raise_on("small", 2);
+    cr_assert_eq(d.action, SL_POLICY_ADJUST, "%s", d.why);
+    cr_assert(d.next.keep, "%s", d.why);
+    cr_assert_not_null(strstr(d.why, "stays"), "%s", d.why);
+    cr_assert_float_eq(d.next.set_to, 0.25, 1e-12);
+    st = d.next;
+    thresholds[0] = 0.25;
+    resolve_on("small", 2);
+    cr_assert_eq(d.action, SL_POLICY_NOTIFY, "kept, not restored: %s", d.why);
+    cr_assert_float_eq(d.next.shift, 0.05, 1e-12);
+    cr_assert(d.next.keep);
+}
+
+Test(policy_decide, a_drift_long_after_a_restore_is_restored_as_usual)
+{
+    st.restored_us = NOW - 3600 * 1000000LL;
+    raise_on("small", 2);
+    cr_assert_eq(d.action, SL_POLICY_ADJUST, "%s", d.why);
+    cr_assert_not(d.next.keep, "%s", d.why);
+    st = d.next;
+    thresholds[0] = 0.25;
+    resolve_on("small", 2);
+    cr_assert_eq(d.action, SL_POLICY_RESTORE, "%s", d.why);
+    cr_assert_eq(d.next.restored_us, NOW);
+    cr_assert_not(d.next.keep);
+}
+
+/* A threshold edited by hand since the policy wrote it: the policy's shift (and a kept one)
+ * no longer describes it, so nothing is restored and the next step starts from zero. */
+Test(policy_decide, a_threshold_edited_by_hand_resets_the_policys_state)
+{
+    st.shift = 0.1;
+    st.keep = true;
+    st.set_to = 0.2; /* the policy left it at 0.2; someone set 0.3 since */
+    resolve_on("small", 3);
+    cr_assert_eq(d.action, SL_POLICY_NONE, "%s", d.why);
+    cr_assert_eq(d.next.shift, 0);
+    cr_assert_not(d.next.keep);
+    raise_on("small", 4);
+    cr_assert_eq(d.action, SL_POLICY_ADJUST, "%s", d.why);
+    cr_assert_float_eq(d.next.shift, 0.05, 1e-12, "a full ceiling's room again");
 }
 
 /* ---- alerts applied to control.db ---- */

@@ -434,13 +434,31 @@ Test(versions, policy_state_and_events_are_stored)
     cr_assert_eq(sl_versions_policy_get(vs, "auto", "small", &row), 0);
     cr_assert_eq(row.shift, 0);
     cr_assert_eq(row.route_last_us, 0);
-    cr_assert_eq(sl_versions_policy_set(vs, "auto", "small", 0.05, 7, 1000), 0);
-    cr_assert_eq(sl_versions_policy_set(vs, "auto", "medium", 0, 8, 2000), 0);
+    cr_assert_eq(sl_versions_policy_set(vs, "auto", "small",
+                                        &(struct sl_versions_policy_row){
+                                            .shift = 0.05,
+                                            .alert_id = 7,
+                                            .last_us = 1000,
+                                            .restored_us = 500,
+                                            .keep = true,
+                                            .set_to = 0.25,
+                                        }),
+                 0);
+    cr_assert_eq(
+        sl_versions_policy_set(vs, "auto", "medium",
+                               &(struct sl_versions_policy_row){.alert_id = 8, .last_us = 2000}),
+        0);
     cr_assert_eq(sl_versions_policy_get(vs, "auto", "small", &row), 0);
     cr_assert_float_eq(row.shift, 0.05, 1e-12);
     cr_assert_eq(row.alert_id, 7);
     cr_assert_eq(row.last_us, 1000);
     cr_assert_eq(row.route_last_us, 2000, "the route's last step, any tier");
+    cr_assert_eq(row.restored_us, 500);
+    cr_assert(row.keep);
+    cr_assert_float_eq(row.set_to, 0.25, 1e-12);
+    cr_assert_eq(sl_versions_policy_get(vs, "auto", "medium", &row), 0);
+    cr_assert_not(row.keep);
+    cr_assert_eq(row.set_to, 0, "none written reads as unknown");
     cr_assert_eq(sl_versions_add_event(vs, "notify", NULL, NULL, 3, 0, "model alert"), 0);
     cr_assert_eq(sl_versions_add_event(vs, "adjust", "auto", "small", 7, 2, "lowered"), 0);
     events = sl_versions_events_json(vs, 10);
