@@ -28,9 +28,9 @@ struct sl_upstream {
 /* A socket curl asks us to watch. One that curl opened for a connection (through
  * open_socket) stays registered for reading while the connection idles in curl's cache, until
  * curl closes it (close_socket): the next transfer on it then costs no epoll_ctl to remove
- * and add it again, which was two of a call's system calls. Any other socket (curl's resolver
- * wake-up pipe, say) is closed by curl without telling us, so it is forgotten as soon as curl
- * stops watching it. */
+ * and add it again, which was two of a call's system calls. Any other socket may be closed by
+ * curl without telling us, so it is forgotten as soon as curl stops watching it: a registration
+ * left on a closed descriptor would swallow the next socket given that number. */
 struct sock {
     struct sl_upstream *up;
     struct event ev;
