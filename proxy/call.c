@@ -1110,7 +1110,7 @@ static void call_end(struct sl_call *c)
     struct sl_sse sse;
 
     record(c); /* first: a sampled stream's text leaves with its sample */
-    sl_snapshot_release(c->snap);
+    sl_server_release(w, c->snap);
     resp = c->resp;
     chunk = c->chunk;
     upbody = c->upbody;

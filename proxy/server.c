@@ -246,6 +246,16 @@ static void on_drain_tick(evutil_socket_t fd, short events, void *arg)
     }
 }
 
+/* Releases the references retire() put off. */
+static void on_reap(evutil_socket_t fd, short events, void *arg)
+{
+    struct sl_worker *w = arg;
+
+    for (int i = 0; i < w->n_retired; i++)
+        sl_snapshot_release(w->retired[i]);
+    w->n_retired = 0;
+}
+
 /* Another thread woke the worker: to take a new configuration version ('s'), or to stop ('x'):
  * stop accepting, finish in-flight calls. */
 static void on_wake(evutil_socket_t fd, short events, void *arg)
@@ -337,7 +347,8 @@ static int worker_init(struct sl_server *srv, struct sl_worker *w, int port)
     if (!w->http || !w->up || pipe2(w->wake_pipe, O_NONBLOCK | O_CLOEXEC))
         return SL_ENOMEM;
     w->wake_ev = event_new(w->base, w->wake_pipe[0], EV_READ | EV_PERSIST, on_wake, w);
-    if (!w->wake_ev || event_add(w->wake_ev, NULL))
+    w->reap_ev = event_new(w->base, -1, 0, on_reap, w);
+    if (!w->wake_ev || !w->reap_ev || event_add(w->wake_ev, NULL))
         return SL_ENOMEM;
     /* evhttp's own limit answers with an HTML page; ours answers in OpenAI's shape. So
      * evhttp's is set higher, only to bound memory, and the call checks the real limit. */
@@ -393,13 +404,34 @@ void sl_server_publish(struct sl_server *srv, struct sl_snapshot *snap)
     sl_snapshot_release(snap);
 }
 
+/* Releases snap after the events already due in this loop pass. */
+static void retire(struct sl_worker *w, struct sl_snapshot *snap)
+{
+    if (!snap)
+        return;
+    if (w->n_retired == (int)(sizeof(w->retired) / sizeof(*w->retired)) || !w->reap_ev) {
+        sl_snapshot_release(snap);
+        return;
+    }
+    w->retired[w->n_retired++] = snap;
+    event_active(w->reap_ev, EV_TIMEOUT, 0);
+}
+
+void sl_server_release(struct sl_worker *w, struct sl_snapshot *snap)
+{
+    if (snap == w->snap)
+        sl_snapshot_release(snap); /* the worker holds it too: not the last reference */
+    else
+        retire(w, snap);
+}
+
 struct sl_snapshot *sl_server_snapshot(struct sl_worker *w)
 {
     /* A relaxed load first: the common case (nothing new) costs no atomic write. */
     if (__atomic_load_n(&w->mailbox, __ATOMIC_RELAXED)) {
         struct sl_snapshot *s = __atomic_exchange_n(&w->mailbox, NULL, __ATOMIC_ACQ_REL);
         if (s) {
-            sl_snapshot_release(w->snap);
+            retire(w, w->snap);
             w->snap = s;
         }
     }
@@ -527,6 +559,10 @@ static void worker_free(struct sl_worker *w)
     sl_call_pool_free(w);
     if (w->wake_ev)
         event_free(w->wake_ev);
+    if (w->reap_ev) {
+        on_reap(-1, 0, w);
+        event_free(w->reap_ev);
+    }
     if (w->drain_ev)
         event_free(w->drain_ev);
     for (int i = 0; i < 2; i++)

@@ -46,6 +46,9 @@ struct sl_worker {
     struct sl_metrics metrics;
     struct sl_rand rng;
     struct event *wake_ev; /* other threads write to wake_pipe: 'x' to drain, 's' to swap */
+    struct event *reap_ev; /* activated to release the references in retired */
+    struct sl_snapshot *retired[32];
+    int n_retired;
     int wake_pipe[2];
     int in_flight; /* calls not yet finished */
     bool draining;
@@ -92,6 +95,10 @@ void sl_server_destroy(struct sl_server *srv);
 void sl_server_publish(struct sl_server *srv, struct sl_snapshot *snap);
 /* The version the worker's new calls get (borrowed: take a reference to keep it). */
 struct sl_snapshot *sl_server_snapshot(struct sl_worker *w);
+/* Drops a call's reference to its version. A reference to an older version than the worker's
+ * is dropped later in the loop pass (the last one frees a whole configuration, which is then
+ * no part of the latency of the calls already due). */
+void sl_server_release(struct sl_worker *w, struct sl_snapshot *snap);
 
 /* The client's key: "Authorization: Bearer KEY" or "x-api-key: KEY"; NULL when neither. */
 const char *sl_server_secret(struct evhttp_request *req, size_t *len);
