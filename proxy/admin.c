@@ -143,8 +143,11 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
     const char *secret = sl_server_secret(req, &klen);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     cJSON *root = NULL;
-
 #define PATH_IS(p) (plen == sizeof(p) - 1 && memcmp(path, p, plen) == 0)
+    bool teams = PATH_IS("/admin/teams"), keys = PATH_IS("/admin/keys");
+    bool key = plen > 12 && memcmp(path, "/admin/keys/", 12) == 0; /* /admin/keys/ID */
+#undef PATH_IS
+
     if (!w->server->cfg->admin_key) {
         sl_server_error(w, req, NULL, 403, "permission_error", "admin_disabled", NULL,
                         "The admin API is off: start the proxy with its admin key in the "
@@ -181,13 +184,13 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
             goto out;
         }
     }
-    if (PATH_IS("/admin/teams") && cmd == EVHTTP_REQ_POST) {
+    if (teams && cmd == EVHTTP_REQ_POST) {
         set_team(w, req, root);
-    } else if (PATH_IS("/admin/teams") && cmd == EVHTTP_REQ_GET) {
+    } else if (teams && cmd == EVHTTP_REQ_GET) {
         send_json(w, req, 200, sl_accounts_teams_json(acc));
-    } else if (PATH_IS("/admin/keys") && cmd == EVHTTP_REQ_POST) {
+    } else if (keys && cmd == EVHTTP_REQ_POST) {
         create_key(w, req, root);
-    } else if (PATH_IS("/admin/keys") && cmd == EVHTTP_REQ_GET) {
+    } else if (keys && cmd == EVHTTP_REQ_GET) {
         struct evkeyvalq q;
         const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
         const char *query = evhttp_uri_get_query(uri);
@@ -197,13 +200,12 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
         else
             send_json(w, req, 200, sl_accounts_keys_json(acc, NULL));
         evhttp_clear_headers(&q);
-    } else if (plen > 12 && memcmp(path, "/admin/keys/", 12) == 0 && cmd == EVHTTP_REQ_DELETE) {
+    } else if (key && cmd == EVHTTP_REQ_DELETE) {
         char id[64];
         snprintf(id, sizeof(id), "%.*s", (int)(plen - 12), path + 12);
         revoke_key(w, req, id);
     } else {
-        bool known = PATH_IS("/admin/teams") || PATH_IS("/admin/keys") ||
-                     (plen > 12 && memcmp(path, "/admin/keys/", 12) == 0);
+        bool known = teams || keys || key;
         sl_server_error(w, req, NULL, known ? 405 : 404, "invalid_request_error",
                         known ? "method_not_allowed" : "not_found", NULL,
                         "The admin API serves POST/GET /admin/teams, POST/GET /admin/keys and "
@@ -211,5 +213,4 @@ void sl_admin_handle(struct sl_worker *w, struct evhttp_request *req, const char
     }
 out:
     cJSON_Delete(root);
-#undef PATH_IS
 }

@@ -60,7 +60,7 @@ struct sl_call {
     double score;
     const char *body; /* the client's body, inside req's input buffer */
     size_t body_len;
-    size_t mstart, mend; /* span of the "model" value in body */
+    size_t mstart, mend; /* span of the "model" value in body; 0, 0 when the raw scan missed it */
     bool stream;
     char reqid[SL_REQID_MAX + 1];
     uint64_t t_start, t_attempt, upstream_us;
@@ -1137,9 +1137,7 @@ static void call_end(struct sl_call *c)
 
 void sl_call_pool_free(struct sl_worker *w)
 {
-    for (size_t fd = 0; fd < w->clients.n; fd++) /* none left once evhttp_free has run */
-        free(w->clients.p[fd]);
-    sl_fdmap_free(&w->clients);
+    sl_fdmap_free(&w->clients); /* empty: evhttp_free's close callbacks freed the watches */
     while (w->free_calls) {
         struct sl_call *c = w->free_calls;
         w->free_calls = c->next_free;
@@ -1343,16 +1341,15 @@ static size_t utf8_prefix(const char *s, size_t max)
     return i;
 }
 
-/* Whether the raw "model" value holds a NUL (a raw byte or \u0000). cJSON's string ends there,
- * so "m\u0000anything" would be looked up, and served, as the alias "m". */
+/* Whether the raw "model" value (c->mstart, c->mend) holds a NUL (a raw byte or \u0000).
+ * cJSON's string ends there, so "m\u0000anything" would be looked up, and served, as the alias
+ * "m". */
 static bool model_has_nul(const struct sl_call *c)
 {
     const char *b = c->body;
-    size_t s, e;
+    size_t e = c->mend;
 
-    if (!sl_json_member_span(b, c->body_len, "model", &s, &e))
-        return false;
-    for (size_t i = s + 1; i + 1 < e; i++) {
+    for (size_t i = c->mstart + 1; i + 1 < e; i++) {
         if (b[i] == '\0')
             return true;
         if (b[i] == '\\') {
@@ -1372,6 +1369,9 @@ static bool validate(struct sl_call *c, const cJSON *root)
     const char *param = NULL, *msg = NULL;
     char twice[80];
 
+    /* The raw span of "model", found once: for the NUL check here and to rewrite the body. */
+    if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend))
+        c->mstart = c->mend = 0;
     if (!cJSON_IsObject(root)) {
         msg = "The request body must be a JSON object.";
     } else if (!cJSON_IsString(model) || !model->valuestring[0]) {
@@ -1500,8 +1500,7 @@ void sl_call_handle(struct sl_worker *w, struct evhttp_request *req, enum sl_end
         c->may_inject = c->close_brace > 0;
         c->close_brace -= c->may_inject;
     }
-    if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend) ||
-        c->body[c->mstart] != '"') {
+    if (c->mend == 0 || c->body[c->mstart] != '"') {
         /* "model" spelt with escapes: cJSON reads it, the raw scan does not. */
         error_reply(c, 400, "invalid_request_error", "invalid_request",
                     "The 'model' key must be written without escape sequences.");

@@ -121,10 +121,17 @@ static int render_model_counter(struct sl_buf *out, const struct sl_config *cfg,
     return rc;
 }
 
+/* A deployment's labels: its alias and its name (unique only within the alias). */
+static const char *dep_labels(char *buf, size_t n, const struct sl_deployment *d)
+{
+    snprintf(buf, n, "alias=\"%s\",deployment=\"%s\"", d->alias, d->name);
+    return buf;
+}
+
 int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl_metrics *const *w,
                       size_t nw, struct sl_health *const *health)
 {
-    char labels[512];
+    char labels[512], dep[300];
     uint64_t cancels = 0;
     int rc;
 
@@ -144,8 +151,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                               "attempts, by alias and deployment.\n"
                               "# TYPE sluice_upstream_seconds histogram\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++) {
-        snprintf(labels, sizeof(labels), "alias=\"%s\",deployment=\"%s\"",
-                 cfg->deployments[d].alias, cfg->deployments[d].name);
+        dep_labels(labels, sizeof(labels), &cfg->deployments[d]);
         rc = render_hist(out, "sluice_upstream_seconds", labels, w, nw,
                          offsetof(struct sl_metrics, upstream), d);
     }
@@ -158,8 +164,8 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                          "# TYPE sluice_overhead_seconds histogram\n");
     for (size_t m = 0; m < cfg->n_models && rc == 0; m++)
         for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++) {
-            snprintf(labels, sizeof(labels), "model=\"%s\",alias=\"%s\",deployment=\"%s\"",
-                     cfg->models[m].name, cfg->deployments[d].alias, cfg->deployments[d].name);
+            snprintf(labels, sizeof(labels), "model=\"%s\",%s", cfg->models[m].name,
+                     dep_labels(dep, sizeof(dep), &cfg->deployments[d]));
             rc = render_hist(out, "sluice_overhead_seconds", labels, w, nw,
                              offsetof(struct sl_metrics, overhead), m * cfg->n_deployments + d);
         }
@@ -182,10 +188,8 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
             uint64_t n = sum_counter(w, nw, offsetof(struct sl_metrics, failures),
                                      d * SL_FAIL_COUNT + (size_t)r);
             if (n)
-                rc = sl_buf_addf(out,
-                                 "sluice_upstream_failures_total{alias=\"%s\",deployment=\"%s\","
-                                 "reason=\"%s\"} %llu\n",
-                                 cfg->deployments[d].alias, cfg->deployments[d].name, fail_names[r],
+                rc = sl_buf_addf(out, "sluice_upstream_failures_total{%s,reason=\"%s\"} %llu\n",
+                                 dep_labels(dep, sizeof(dep), &cfg->deployments[d]), fail_names[r],
                                  (unsigned long long)n);
         }
 
@@ -195,15 +199,15 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_config *cfg, struct sl
                          "0 closed, 1 half-open, 2 open.\n"
                          "# TYPE sluice_circuit_state gauge\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
-        rc = sl_buf_addf(out, "sluice_circuit_state{alias=\"%s\",deployment=\"%s\"} %d\n",
-                         cfg->deployments[d].alias, cfg->deployments[d].name,
+        rc = sl_buf_addf(out, "sluice_circuit_state{%s} %d\n",
+                         dep_labels(dep, sizeof(dep), &cfg->deployments[d]),
                          (int)sl_health_state(health[d]));
     if (rc == 0)
         rc = sl_buf_adds(out, "# HELP sluice_circuit_opens_total Times the circuit opened.\n"
                               "# TYPE sluice_circuit_opens_total counter\n");
     for (size_t d = 0; d < cfg->n_deployments && rc == 0; d++)
-        rc = sl_buf_addf(out, "sluice_circuit_opens_total{alias=\"%s\",deployment=\"%s\"} %llu\n",
-                         cfg->deployments[d].alias, cfg->deployments[d].name,
+        rc = sl_buf_addf(out, "sluice_circuit_opens_total{%s} %llu\n",
+                         dep_labels(dep, sizeof(dep), &cfg->deployments[d]),
                          (unsigned long long)sl_health_opens(health[d]));
 
     if (rc == 0 && cfg->n_routes)

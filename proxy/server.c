@@ -57,12 +57,11 @@ static struct bufferevent *bev_of(struct evhttp_request *req)
 
 /* Writes what evhttp queued on bev in this loop pass rather than the next. Why: a socket
  * bufferevent writes only from its write event, so every answer cost an epoll_ctl to watch for
- * EPOLLOUT, an epoll_wait that returns at once and an epoll_ctl to stop watching: 3 of the 11
- * system calls of a call at c=1. Made active here, the write event runs before the loop polls
- * again; when it drains the buffer it deletes itself, and the changelist
- * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) drops the add and the delete unapplied. A write the
- * socket cannot take whole keeps the event added, as before. Only after evhttp_send_reply and
- * a chunk: neither frees the connection before the write is done. */
+ * EPOLLOUT, an epoll_wait that returns at once and an epoll_ctl to stop watching. Made active
+ * here, the write event runs before the loop polls again; when it drains the buffer it deletes
+ * itself, and the changelist (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) drops the add and the
+ * delete unapplied. A write the socket cannot take whole keeps the event added, as before. Only
+ * after evhttp_send_reply and a chunk: neither frees the connection before the write is done. */
 static void write_now(struct bufferevent *bev)
 {
     if (bev && evbuffer_get_length(bufferevent_get_output(bev)))
@@ -409,7 +408,7 @@ static void retire(struct sl_worker *w, struct sl_snapshot *snap)
 {
     if (!snap)
         return;
-    if (w->n_retired == (int)(sizeof(w->retired) / sizeof(*w->retired)) || !w->reap_ev) {
+    if (w->n_retired == (int)(sizeof(w->retired) / sizeof(*w->retired))) {
         sl_snapshot_release(snap);
         return;
     }
