@@ -26,7 +26,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 #include <event2/keyvalq_struct.h>
+#include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1251,14 +1253,20 @@ static bool route(struct sl_call *c, const cJSON *root)
     return true;
 }
 
-/* A whole number member of the body found without parsing it, or 0. */
+/* A token limit member of the body found without parsing it, or 0. validate() later refuses a
+ * value that is not a whole number in 1..INT32_MAX, however it is written (1e3, 1000.0). */
 static long raw_count(const struct sl_call *c, const char *key)
 {
     size_t s, e;
+    char num[32]; /* the body is not NUL-terminated, and not yet known to be JSON */
+    double v;
 
-    if (!sl_json_member_span(c->body, c->body_len, key, &s, &e) || e - s > 12)
+    if (!sl_json_member_span(c->body, c->body_len, key, &s, &e) || e - s >= sizeof(num))
         return 0;
-    return strtol(c->body + s, NULL, 10);
+    memcpy(num, c->body + s, e - s);
+    num[e - s] = '\0';
+    v = strtod(num, NULL);
+    return v >= 1 && v <= INT32_MAX ? (long)v : 0;
 }
 
 /* Authenticates the key and reserves its limits; false after answering 401 or 429. Runs before
@@ -1310,6 +1318,24 @@ static const char *duplicate_member(const cJSON *root)
                 return read[k];
             seen |= 1u << k;
         }
+    }
+    return NULL;
+}
+
+/* The token limit field that is neither null nor a whole number in 1..INT32_MAX, or NULL.
+ * Why: the limits reserve tokens by it before the call, so 1e300, -5 or 2.5 must not pass as
+ * some other number; OpenAI refuses them too. */
+static const char *bad_token_limit(const cJSON *root)
+{
+    static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
+
+    for (unsigned k = 0; k < sizeof(keys) / sizeof(*keys); k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[k]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= INT32_MAX) ||
+            v->valuedouble != floor(v->valuedouble))
+            return keys[k];
     }
     return NULL;
 }
@@ -1367,7 +1393,7 @@ static bool validate(struct sl_call *c, const cJSON *root)
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
     const char *param = NULL, *msg = NULL;
-    char twice[80];
+    char text[96];
 
     /* The raw span of "model", found once: for the NUL check here and to rewrite the body. */
     if (!sl_json_member_span(c->body, c->body_len, "model", &c->mstart, &c->mend))
@@ -1381,11 +1407,15 @@ static bool validate(struct sl_call *c, const cJSON *root)
         param = "model";
         msg = "The 'model' field must not contain a NUL character.";
     } else if ((param = duplicate_member(root))) {
-        snprintf(twice, sizeof(twice), "The '%s' field must appear only once.", param);
-        msg = twice;
+        snprintf(text, sizeof(text), "The '%s' field must appear only once.", param);
+        msg = text;
     } else if (stream && !cJSON_IsBool(stream)) {
         param = "stream";
         msg = "The 'stream' field must be a boolean.";
+    } else if ((param = bad_token_limit(root))) {
+        snprintf(text, sizeof(text), "The '%s' field must be a whole number from 1 to %ld.", param,
+                 (long)INT32_MAX);
+        msg = text;
     } else if (c->kind == SL_ENDPOINT_CHAT) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
         const cJSON *it;

@@ -135,6 +135,46 @@ Test(input, a_member_the_proxy_reads_may_not_appear_twice)
     resp_free(&r);
 }
 
+/* The limits reserve tokens by max_tokens before the call: a value that is not a whole number
+ * in 1..2^31-1 is refused rather than read as some other number. */
+Test(input, a_token_limit_must_be_a_whole_number_in_range)
+{
+    static const char *const bad[][2] = {
+        {"\"max_tokens\":1e300", "max_tokens"},
+        {"\"max_tokens\":-5", "max_tokens"},
+        {"\"max_tokens\":0", "max_tokens"},
+        {"\"max_tokens\":2.5", "max_tokens"},
+        {"\"max_tokens\":\"100\"", "max_tokens"},
+        {"\"max_completion_tokens\":2147483648", "max_completion_tokens"},
+        {"\"max_completion_tokens\":true", "max_completion_tokens"},
+    };
+    static const char *const good[] = {"\"max_tokens\":null", "\"max_tokens\":16",
+                                       "\"max_tokens\":1e3",
+                                       "\"max_completion_tokens\":2147483647"};
+    char body[256];
+    struct resp r;
+    cJSON *j;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"m\",%s,\"messages\":[{\"role\":\"user\"}]}",
+                 bad[i][0]);
+        http(&r, proxy.port, NULL, CHAT, body, NULL, 0);
+        assert_openai_error(&r, 400, "invalid_request");
+        j = resp_json(&r);
+        cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "param")->valuestring,
+                         bad[i][1], "%s", body);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+        snprintf(body, sizeof(body), "{\"model\":\"m\",%s,\"messages\":[{\"role\":\"user\"}]}",
+                 good[i]);
+        http(&r, proxy.port, NULL, CHAT, body, NULL, 0);
+        cr_assert_eq(r.status, 200, "%s: %s", body, r.body);
+        resp_free(&r);
+    }
+}
+
 /* The error message quotes the model name cut to whole UTF-8 characters, so that the body stays
  * valid UTF-8 (and JSON) whatever the client sent. */
 Test(input, an_unknown_model_is_quoted_as_valid_utf8)
