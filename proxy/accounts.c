@@ -53,9 +53,11 @@ struct sl_key {
  * them. */
 struct sl_accounts {
     pthread_mutex_t mu, change_mu;
-    sqlite3 *db; /* under change_mu */
-    struct sl_team **teams;
+    sqlite3 *db;            /* under change_mu */
+    struct sl_team **teams; /* in creation order */
     size_t n_teams;
+    struct sl_team **team_slots; /* open addressing by name; power-of-two size */
+    size_t n_team_slots;
     struct sl_key **keys; /* in creation order */
     size_t n_keys;
     struct sl_key **slots; /* open addressing by digest; power-of-two size */
@@ -179,12 +181,51 @@ static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char 
     return NULL;
 }
 
+/* Teams are looked up by name for every key of a sync and every team of a spending update, so
+ * by a hash rather than a scan: with thousands of teams, a scan per key would hold mu, and
+ * with it admission, for tens of milliseconds. */
+static size_t team_slot_of(const char *name, size_t n_slots)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * UINT64_C(0x100000001b3);
+    return (size_t)h & (n_slots - 1);
+}
+
 static struct sl_team *find_team(const struct sl_accounts *a, const char *name)
 {
-    for (size_t i = 0; i < a->n_teams; i++)
-        if (strcmp(a->teams[i]->s.name, name) == 0)
-            return a->teams[i];
+    if (!a->n_team_slots)
+        return NULL;
+    for (size_t i = team_slot_of(name, a->n_team_slots); a->team_slots[i];
+         i = (i + 1) & (a->n_team_slots - 1))
+        if (strcmp(a->team_slots[i]->s.name, name) == 0)
+            return a->team_slots[i];
     return NULL;
+}
+
+/* Appends a new team t (with its name set) and indexes it. */
+static void add_team(struct sl_accounts *a, struct sl_team *t)
+{
+    size_t i;
+
+    a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+    a->teams[a->n_teams++] = t;
+    if (a->n_teams * 2 > a->n_team_slots) { /* keep the table at most half full */
+        size_t n = a->n_team_slots ? a->n_team_slots * 2 : 64;
+        free(a->team_slots);
+        a->team_slots = xcalloc(n, sizeof(*a->team_slots));
+        a->n_team_slots = n;
+        for (size_t j = 0; j + 1 < a->n_teams; j++) {
+            for (i = team_slot_of(a->teams[j]->s.name, n); a->team_slots[i]; i = (i + 1) & (n - 1))
+                ;
+            a->team_slots[i] = a->teams[j];
+        }
+    }
+    for (i = team_slot_of(t->s.name, a->n_team_slots); a->team_slots[i];
+         i = (i + 1) & (a->n_team_slots - 1))
+        ;
+    a->team_slots[i] = t;
 }
 
 /* --- limits ---------------------------------------------------------------------------- */
@@ -661,8 +702,8 @@ static struct sl_team *put_team(struct sl_accounts *a, const struct sl_team_sett
 
     if (!t) {
         t = xcalloc(1, sizeof(*t));
-        a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
-        a->teams[a->n_teams++] = t;
+        t->s = *s;
+        add_team(a, t);
     }
     if (!t->period_end || t->s.period != s->period) {
         t->spent_usd = spent_usd > 0 ? spent_usd : 0;
@@ -847,8 +888,7 @@ static int load_team(void *ctx, const struct sl_team_settings *s)
 
     t->s = *s;
     t->period_end = sl_period_end(s->period, sl_clock_wall_ms() / 1000);
-    a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
-    a->teams[a->n_teams++] = t;
+    add_team(a, t);
     return 0;
 }
 
@@ -905,6 +945,7 @@ void sl_accounts_destroy(struct sl_accounts *a)
     free(a->keys);
     free(a->slots);
     free(a->teams);
+    free(a->team_slots);
     free(a->audit_path);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->mu);

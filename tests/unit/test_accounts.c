@@ -377,6 +377,43 @@ Test(accounts, others_spending_counts_against_the_budget_in_its_period_only)
     sl_accounts_destroy(a);
 }
 
+/* Teams are found by name through an index that grows: every one of many teams, made one by
+ * one or loaded at a reopen, gets its own spending and its own keys. */
+Test(accounts, many_teams_are_each_found_by_name)
+{
+    enum { N = 300 };
+    static const int probe[] = {0, 1, 63, 64, 150, N - 1};
+    int64_t today = sl_period_start(SL_PERIOD_DAY, sl_clock_wall_ms() / 1000);
+    struct sl_accounts *a = open_accounts();
+    char name[32], secret[6][64];
+    struct sl_admission ad;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "team-%d", i);
+        team(a, name, (struct sl_limits){0}, 10.0);
+    }
+    for (int p = 0; p < 6; p++) {
+        snprintf(name, sizeof(name), "team-%d", probe[p]);
+        key(a, name, (struct sl_limits){0}, secret[p], NULL);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(name, sizeof(name), "team-%d", i);
+            sl_accounts_set_others(a, name, today, i / 100.0);
+        }
+        sl_accounts_set_others(a, "no-such-team", today, 1.0); /* ignored */
+        for (int p = 0; p < 6; p++) {
+            cr_assert(admit(a, secret[p], 1, 1, &ad), "team-%d", probe[p]);
+            cr_assert_float_eq(ad.budget_left_usd, 10.0 - probe[p] / 100.0, 1e-9, "team-%d",
+                               probe[p]);
+            sl_accounts_settle(a, &ad, 1, -1);
+        }
+        sl_accounts_destroy(a);
+        a = open_accounts(); /* the second pass: the teams as loaded from keys.db */
+    }
+    sl_accounts_destroy(a);
+}
+
 Test(accounts, proxies_sharing_limits_each_admit_their_part)
 {
     struct sl_accounts *a = open_accounts();
