@@ -422,32 +422,59 @@ static void load_ledger(void *ctx, const struct sl_versions_ledger *row)
     record_spend(b, row->id, spend, row->last_us)->dirty = false;
 }
 
+/* One ledger's spending for one team, while spend_by_team groups them. */
+struct team_spend {
+    const char *team, *ledger;
+    double since, usd;
+};
+
+/* By team, then the latest period first. */
+static int team_spend_cmp(const void *x, const void *y)
+{
+    const struct team_spend *a = x, *b = y;
+    int c = strcmp(a->team, b->team);
+
+    return c ? c : (a->since < b->since) - (a->since > b->since);
+}
+
 /* {"TEAM": {"since": S, "by": {"LEDGER": usd}}}: per team, the ledgers' spending in the latest
- * period any of them reports (an older period is over). The caller holds mu. */
+ * period any of them reports (an older period is over). Sorted rather than looked up team by
+ * team, as the teams times the proxies can be many. The caller holds mu. */
 static cJSON *spend_by_team(const struct sl_bus *b)
 {
-    cJSON *teams = cJSON_CreateObject();
+    cJSON *teams = cJSON_CreateObject(), *by = NULL;
+    struct team_spend *all;
+    double latest = 0;
+    size_t n = 0;
 
+    for (size_t i = 0; i < b->n_ledgers; i++)
+        n += (size_t)cJSON_GetArraySize(b->ledgers[i].spend);
+    if (!(all = malloc((n ? n : 1) * sizeof(*all))))
+        abort();
+    n = 0;
     for (size_t i = 0; i < b->n_ledgers; i++) {
         const cJSON *t;
         cJSON_ArrayForEach(t, b->ledgers[i].spend)
         {
-            double since = cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble;
-            double usd = cJSON_GetObjectItemCaseSensitive(t, "usd")->valuedouble;
-            cJSON *o = cJSON_GetObjectItemCaseSensitive(teams, t->string);
-            cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "since");
-            if (o && s->valuedouble > since)
-                continue;
-            if (!o || s->valuedouble < since) {
-                cJSON_DeleteItemFromObjectCaseSensitive(teams, t->string);
-                o = cJSON_AddObjectToObject(teams, t->string);
-                cJSON_AddNumberToObject(o, "since", since);
-                cJSON_AddObjectToObject(o, "by");
-            }
-            cJSON_AddNumberToObject(cJSON_GetObjectItemCaseSensitive(o, "by"), b->ledgers[i].id,
-                                    usd);
+            all[n++] =
+                (struct team_spend){t->string, b->ledgers[i].id,
+                                    cJSON_GetObjectItemCaseSensitive(t, "since")->valuedouble,
+                                    cJSON_GetObjectItemCaseSensitive(t, "usd")->valuedouble};
         }
     }
+    qsort(all, n, sizeof(*all), team_spend_cmp);
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || strcmp(all[k].team, all[k - 1].team) != 0) {
+            cJSON *o = cJSON_AddObjectToObject(teams, all[k].team);
+            cJSON_AddNumberToObject(o, "since", all[k].since);
+            by = cJSON_AddObjectToObject(o, "by");
+            latest = all[k].since;
+        } else if (all[k].since < latest) {
+            continue; /* an older period of the team's (the latest sorts first) */
+        }
+        cJSON_AddNumberToObject(by, all[k].ledger, all[k].usd);
+    }
+    free(all);
     return teams;
 }
 
