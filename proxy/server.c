@@ -183,6 +183,40 @@ static bool is_get(struct evhttp_request *req)
     return t == EVHTTP_REQ_GET || t == EVHTTP_REQ_HEAD;
 }
 
+/* GET /v1/models/ID: one alias or route, as OpenAI's "retrieve model" gives it. id[0..len) is
+ * the rest of the path, percent-encoded. */
+static void handle_model(struct sl_worker *w, struct evhttp_request *req, const char *id,
+                         size_t len)
+{
+    const struct sl_config *cfg = sl_server_snapshot(w)->cfg;
+    char raw[256], *name = NULL;
+    size_t n = 0;
+    struct sl_buf b;
+    bool route = false, found = false;
+
+    if (len < sizeof(raw)) {
+        memcpy(raw, id, len);
+        raw[len] = '\0';
+        name = evhttp_uridecode(raw, 0, &n);
+    }
+    if (name && n == strlen(name)) { /* a %00 names nothing */
+        route = !sl_config_model(cfg, name) && sl_config_route(cfg, name);
+        found = route || sl_config_model(cfg, name);
+    }
+    sl_buf_init(&b, 4096);
+    if (!found) {
+        sl_server_error(w, req, NULL, 404, "invalid_request_error", "model_not_found", "model",
+                        "No model or route of that name.");
+    } else if (sl_snapshot_model_json(&b, name, route) || sl_buf_adds(&b, "\n")) {
+        sl_server_error(w, req, NULL, 500, "server_error", "internal_error", NULL,
+                        "Out of memory.");
+    } else {
+        send_text(w, req, "application/json", b.data, b.len);
+    }
+    sl_buf_free(&b);
+    free(name);
+}
+
 /* Routes one request by path. Anything unknown gets an OpenAI-shaped 404. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -214,12 +248,20 @@ static void on_request(struct evhttp_request *req, void *arg)
         } else {
             handle_metrics(w, req);
         }
+    } else if (plen > 11 && memcmp(uri, "/v1/models/", 11) == 0) {
+        if (!is_get(req)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+            sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed", NULL,
+                            "Use GET for this endpoint.");
+        } else {
+            handle_model(w, req, uri + 11, plen - 11);
+        }
     } else if (plen >= 6 && memcmp(uri, "/admin", 6) == 0 && (plen == 6 || uri[6] == '/')) {
         sl_admin_handle(w, req, uri, plen);
     } else {
         sl_server_error(w, req, NULL, 404, "invalid_request_error", "not_found", NULL,
                         "Unknown path. Sluice serves /v1/chat/completions, /v1/embeddings, "
-                        "/v1/models, /health, /metrics and /admin/.");
+                        "/v1/models, /v1/models/ID, /health, /metrics and /admin/.");
     }
 #undef PATH_IS
 }

@@ -7,6 +7,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+int sl_snapshot_model_json(struct sl_buf *b, const char *name, bool route)
+{
+    int rc = sl_buf_adds(b, "{\"id\":");
+
+    rc = rc ? rc : sl_json_add_string(b, name);
+    rc = rc ? rc : sl_buf_adds(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+    return rc ? rc : sl_buf_adds(b, route ? "\"sluice-route\"}" : "\"sluice\"}");
+}
+
 static char *models_json(const struct sl_config *cfg)
 {
     struct sl_buf b;
@@ -16,12 +25,10 @@ static char *models_json(const struct sl_config *cfg)
     rc = sl_buf_adds(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < cfg->n_models + cfg->n_routes && rc == 0; i++) {
         bool route = i >= cfg->n_models;
-        rc = sl_buf_adds(&b, i ? ",{\"id\":" : "{\"id\":");
+        rc = i ? sl_buf_adds(&b, ",") : 0;
         rc = rc ? rc
-                : sl_json_add_string(&b, route ? cfg->routes[i - cfg->n_models].name
-                                               : cfg->models[i].name);
-        rc = rc ? rc : sl_buf_adds(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-        rc = rc ? rc : sl_buf_adds(&b, route ? "\"sluice-route\"}" : "\"sluice\"}");
+                : sl_snapshot_model_json(
+                      &b, route ? cfg->routes[i - cfg->n_models].name : cfg->models[i].name, route);
     }
     rc = rc ? rc : sl_buf_adds(&b, "]}\n");
     if (rc) {

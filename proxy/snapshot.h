@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 
 struct sl_snapshot {
@@ -21,6 +22,8 @@ struct sl_snapshot {
 /* A snapshot of cfg with one reference, owning cfg when own is set (and then destroying it
  * even on failure). NULL when out of memory. */
 struct sl_snapshot *sl_snapshot_create(struct sl_config *cfg, bool own, int64_t version);
+/* Appends the OpenAI model object of an alias, or of a route when route is set. SL_ENOMEM. */
+int sl_snapshot_model_json(struct sl_buf *b, const char *name, bool route) SL_MUST_CHECK;
 /* Adds a reference. Thread-safe. */
 struct sl_snapshot *sl_snapshot_ref(struct sl_snapshot *s);
 /* Drops a reference, freeing the snapshot with the last. Thread-safe; NULL is a no-op. */

@@ -169,6 +169,38 @@ Test(route, routes_are_listed_with_the_models)
     resp_free(&r);
 }
 
+/* OpenAI's "retrieve model": one alias or route by name. */
+Test(route, a_model_or_route_is_retrieved_by_name)
+{
+    static const char *const found[][3] = {
+        {"/v1/models/auto", "auto", "sluice-route"},
+        {"/v1/models/cheap", "cheap", "sluice"},
+        {"/v1/models/%61uto?x=1", "auto", "sluice-route"}, /* percent-encoded, with a query */
+    };
+    struct resp r;
+    cJSON *j;
+
+    for (size_t i = 0; i < sizeof(found) / sizeof(*found); i++) {
+        http(&r, proxy.port, "GET", found[i][0], NULL, NULL, 0);
+        cr_assert_eq(r.status, 200, "%s: %s", found[i][0], r.body);
+        j = resp_json(&r);
+        cr_assert_str_eq(cJSON_GetObjectItem(j, "id")->valuestring, found[i][1]);
+        cr_assert_str_eq(cJSON_GetObjectItem(j, "object")->valuestring, "model");
+        cr_assert_str_eq(cJSON_GetObjectItem(j, "owned_by")->valuestring, found[i][2]);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    http(&r, proxy.port, "GET", "/v1/models/nope", NULL, NULL, 0);
+    assert_openai_error(&r, 404, "model_not_found");
+    resp_free(&r);
+    http(&r, proxy.port, "GET", "/v1/models/auto%00x", NULL, NULL, 0); /* not "auto" */
+    assert_openai_error(&r, 404, "model_not_found");
+    resp_free(&r);
+    http(&r, proxy.port, NULL, "/v1/models/auto", "{}", NULL, 0);
+    assert_openai_error(&r, 405, "method_not_allowed");
+    resp_free(&r);
+}
+
 Test(route, a_bad_classifier_stops_the_proxy_at_start)
 {
     char cfg[2048], err[2048], bad[300];

@@ -120,6 +120,14 @@ test('models list', async () => {
   assert.deepEqual(ids.sort(), ['broken', 'cut', 'gpt-4o-mini']);
 });
 
+test('models retrieve', async () => {
+  const m = await client.models.retrieve('gpt-4o-mini');
+  assert.equal(m.id, 'gpt-4o-mini');
+  assert.equal(m.object, 'model');
+  await assert.rejects(strict.models.retrieve('gpt-9'),
+    (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
+});
+
 test('unknown model is a NotFoundError', async () => {
   await assert.rejects(strict.chat.completions.create({ model: 'gpt-9', messages }), (e) => {
     assert.ok(e instanceof OpenAI.NotFoundError, e.constructor.name);
