@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # route-latency.sh MODEL.json: the proxy's latency at concurrency 1 for the same request sent
-# to a plain model and to a route scored by MODEL.json, interleaved over several rounds.
+# to a plain model and to a route scored by MODEL.json, interleaved over several short rounds
+# (the order alternating), as this machine's latency drifts by more than routing costs.
 # Prints one line: routing_latency: off_p50_us=N on_p50_us=N added_p50_us=N off_p99_us=N on_p99_us=N
+# where added_p50_us is the median over rounds of the round's on minus off p50.
 set -euo pipefail
 model=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${BENCH_BIN:-$root/bin}
-rounds=${BENCH_ROUNDS:-3}
-duration=${BENCH_DURATION:-4}
+rounds=${BENCH_ROUNDS:-8}
+duration=${BENCH_DURATION:-2}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -40,16 +42,22 @@ done
 
 to_us() { awk '{v=$1; if (v ~ /ms$/) {sub(/ms$/,"",v); v*=1000} else if (v ~ /us$/) {sub(/us$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000000}; printf "%d\n", v}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-declare -A p50 p99
+declare -A p50 p99 last
+diffs=""
 for r in $(seq "$rounds"); do
-    for m in small auto; do
+    order="small auto"
+    [ $((r % 2)) -eq 0 ] && order="auto small"
+    for m in $order; do
         out=$(wrk -t1 -c1 -d"${duration}s" --latency -s "$tmp/$m.lua" "$url")
-        p50[$m]+="$(echo "$out" | awk '$1=="50%"{print $2}' | to_us) "
+        last[$m]=$(echo "$out" | awk '$1=="50%"{print $2}' | to_us)
+        p50[$m]+="${last[$m]} "
         p99[$m]+="$(echo "$out" | awk '$1=="99%"{print $2}' | to_us) "
     done
+    diffs+="$((last[auto] - last[small])) "
 done
 off=$(echo "${p50[small]}" | tr ' ' '\n' | grep . | median)
 on=$(echo "${p50[auto]}" | tr ' ' '\n' | grep . | median)
+added=$(echo "$diffs" | tr ' ' '\n' | grep . | median)
 off99=$(echo "${p99[small]}" | tr ' ' '\n' | grep . | median)
 on99=$(echo "${p99[auto]}" | tr ' ' '\n' | grep . | median)
-echo "routing_latency: off_p50_us=$off on_p50_us=$on added_p50_us=$((on - off)) off_p99_us=$off99 on_p99_us=$on99"
+echo "routing_latency: off_p50_us=$off on_p50_us=$on added_p50_us=$added off_p99_us=$off99 on_p99_us=$on99"
