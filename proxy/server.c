@@ -200,8 +200,9 @@ static void handle_model(struct sl_worker *w, struct evhttp_request *req, const 
         name = evhttp_uridecode(raw, 0, &n);
     }
     if (name && n == strlen(name)) { /* a %00 names nothing */
-        route = !sl_config_model(cfg, name) && sl_config_route(cfg, name);
-        found = route || sl_config_model(cfg, name);
+        found = sl_config_model(cfg, name) != NULL;
+        route = !found && sl_config_route(cfg, name);
+        found = found || route;
     }
     sl_buf_init(&b, 4096);
     if (!found) {
