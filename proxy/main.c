@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -137,6 +138,13 @@ int main(int argc, char **argv)
     pthread_t sig_tid;
     int rc = 1;
 
+    /* glibc hands a thread arena's free top back to the kernel once it passes 128 KB. With
+     * dozens of calls in flight a worker frees that much every few dozen calls, and each time
+     * it cost a madvise and then page faults to take the memory straight back (6,816 faults in
+     * 4 s at 64 connections; 103 with this). Keep up to 1 MB per arena. Setting the trim
+     * threshold fixes glibc's otherwise adaptive mmap threshold, so that is set too. */
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     if (parse_options(argc, argv, &o)) {
         usage(stderr);
         return 2;
