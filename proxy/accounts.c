@@ -47,6 +47,12 @@ struct sl_key {
     bool wanted; /* during sl_accounts_sync: the controller's document names it */
 };
 
+/* Pointers by hash, open addressing with linear probing; a power-of-two size. */
+struct index {
+    void **slots;
+    size_t n;
+};
+
 /* Two locks: mu guards counters and the tables; changes also hold change_mu, taken first and
  * kept while keys.db is written, so that admission never waits for the disk. The settings of
  * teams and keys, and the tables' shape, change only under both: holding either lets one read
@@ -56,15 +62,13 @@ struct sl_accounts {
     sqlite3 *db;            /* under change_mu */
     struct sl_team **teams; /* in creation order */
     size_t n_teams;
-    struct sl_team **team_slots; /* open addressing by name; power-of-two size */
-    size_t n_team_slots;
-    struct sl_key **keys; /* in creation order */
+    struct index team_index; /* by name */
+    struct sl_key **keys;    /* in creation order */
     size_t n_keys;
-    struct sl_key **slots; /* open addressing by digest; power-of-two size */
-    size_t n_slots;
-    uint64_t refused[4]; /* unknown key, rate limit, concurrency, budget */
-    long share;          /* proxies enforcing the limits together (see sl_accounts_set_share) */
-    char *audit_path;    /* the audit log, where spending is recounted; NULL: none */
+    struct index key_index; /* by digest */
+    uint64_t refused[4];    /* unknown key, rate limit, concurrency, budget */
+    long share;             /* proxies enforcing the limits together (see sl_accounts_set_share) */
+    char *audit_path;       /* the audit log, where spending is recounted; NULL: none */
 };
 
 enum { REFUSED_KEY, REFUSED_RATE, REFUSED_CONCURRENCY, REFUSED_BUDGET };
@@ -142,90 +146,95 @@ int64_t sl_period_end(enum sl_period p, int64_t t)
 
 /* --- lookup ---------------------------------------------------------------------------- */
 
-static size_t slot_of(const unsigned char digest[32], size_t n_slots)
+static uint64_t digest_hash(const unsigned char digest[32])
 {
     uint64_t h;
-    memcpy(&h, digest, sizeof(h));
-    return (size_t)h & (n_slots - 1);
+    memcpy(&h, digest, sizeof(h)); /* a SHA-256: any 8 bytes are a hash */
+    return h;
 }
 
-static void index_key(struct sl_accounts *a, struct sl_key *k)
+static uint64_t key_hash(const void *key)
 {
-    size_t i;
-
-    if ((a->n_keys + 1) * 2 > a->n_slots) { /* keep the table at most half full */
-        size_t n = a->n_slots ? a->n_slots * 2 : 64;
-        free(a->slots);
-        a->slots = xcalloc(n, sizeof(*a->slots));
-        a->n_slots = n;
-        for (size_t j = 0; j < a->n_keys; j++) {
-            for (i = slot_of(a->keys[j]->s.digest, n); a->slots[i]; i = (i + 1) & (n - 1))
-                ;
-            a->slots[i] = a->keys[j];
-        }
-    }
-    for (i = slot_of(k->s.digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
-        ;
-    a->slots[i] = k;
-    a->keys = xrealloc(a->keys, (a->n_keys + 1) * sizeof(*a->keys));
-    a->keys[a->n_keys++] = k;
+    return digest_hash(((const struct sl_key *)key)->s.digest);
 }
 
-static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char digest[32])
-{
-    if (!a->n_slots)
-        return NULL;
-    for (size_t i = slot_of(digest, a->n_slots); a->slots[i]; i = (i + 1) & (a->n_slots - 1))
-        if (memcmp(a->slots[i]->s.digest, digest, 32) == 0)
-            return a->slots[i];
-    return NULL;
-}
-
-/* Teams are looked up by name for every key of a sync and every team of a spending update, so
- * by a hash rather than a scan: with thousands of teams, a scan per key would hold mu, and
- * with it admission, for tens of milliseconds. */
-static size_t team_slot_of(const char *name, size_t n_slots)
+static uint64_t name_hash(const char *name)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
 
     for (; *name; name++)
         h = (h ^ (unsigned char)*name) * UINT64_C(0x100000001b3);
-    return (size_t)h & (n_slots - 1);
+    return h;
+}
+
+static uint64_t team_hash(const void *team)
+{
+    return name_hash(((const struct sl_team *)team)->s.name);
+}
+
+static void index_place(struct index *x, void *item, uint64_t (*hash)(const void *))
+{
+    size_t i;
+
+    for (i = (size_t)hash(item) & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
+        ;
+    x->slots[i] = item;
+}
+
+/* Adds item to x, which then holds count items; grown to keep it at most half full. */
+static void index_add(struct index *x, void *item, size_t count, uint64_t (*hash)(const void *))
+{
+    if (count * 2 > x->n) {
+        struct index old = *x;
+        x->n = old.n ? old.n * 2 : 64;
+        x->slots = xcalloc(x->n, sizeof(*x->slots));
+        for (size_t j = 0; j < old.n; j++)
+            if (old.slots[j])
+                index_place(x, old.slots[j], hash);
+        free(old.slots);
+    }
+    index_place(x, item, hash);
+}
+
+static void index_key(struct sl_accounts *a, struct sl_key *k)
+{
+    a->keys = xrealloc(a->keys, (a->n_keys + 1) * sizeof(*a->keys));
+    a->keys[a->n_keys++] = k;
+    index_add(&a->key_index, k, a->n_keys, key_hash);
+}
+
+static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char digest[32])
+{
+    const struct index *x = &a->key_index;
+
+    if (!x->n)
+        return NULL;
+    for (size_t i = (size_t)digest_hash(digest) & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
+        if (memcmp(((struct sl_key *)x->slots[i])->s.digest, digest, 32) == 0)
+            return x->slots[i];
+    return NULL;
+}
+
+/* Appends a new team t (with its name set) and indexes it. Teams are looked up by name for
+ * every key of a sync and every team of a spending update, both under mu: by a hash, as a
+ * scan would hold mu, and with it admission, for a time growing with teams times keys. */
+static void add_team(struct sl_accounts *a, struct sl_team *t)
+{
+    a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
+    a->teams[a->n_teams++] = t;
+    index_add(&a->team_index, t, a->n_teams, team_hash);
 }
 
 static struct sl_team *find_team(const struct sl_accounts *a, const char *name)
 {
-    if (!a->n_team_slots)
+    const struct index *x = &a->team_index;
+
+    if (!x->n)
         return NULL;
-    for (size_t i = team_slot_of(name, a->n_team_slots); a->team_slots[i];
-         i = (i + 1) & (a->n_team_slots - 1))
-        if (strcmp(a->team_slots[i]->s.name, name) == 0)
-            return a->team_slots[i];
+    for (size_t i = (size_t)name_hash(name) & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
+        if (strcmp(((struct sl_team *)x->slots[i])->s.name, name) == 0)
+            return x->slots[i];
     return NULL;
-}
-
-/* Appends a new team t (with its name set) and indexes it. */
-static void add_team(struct sl_accounts *a, struct sl_team *t)
-{
-    size_t i;
-
-    a->teams = xrealloc(a->teams, (a->n_teams + 1) * sizeof(*a->teams));
-    a->teams[a->n_teams++] = t;
-    if (a->n_teams * 2 > a->n_team_slots) { /* keep the table at most half full */
-        size_t n = a->n_team_slots ? a->n_team_slots * 2 : 64;
-        free(a->team_slots);
-        a->team_slots = xcalloc(n, sizeof(*a->team_slots));
-        a->n_team_slots = n;
-        for (size_t j = 0; j + 1 < a->n_teams; j++) {
-            for (i = team_slot_of(a->teams[j]->s.name, n); a->team_slots[i]; i = (i + 1) & (n - 1))
-                ;
-            a->team_slots[i] = a->teams[j];
-        }
-    }
-    for (i = team_slot_of(t->s.name, a->n_team_slots); a->team_slots[i];
-         i = (i + 1) & (a->n_team_slots - 1))
-        ;
-    a->team_slots[i] = t;
 }
 
 /* --- limits ---------------------------------------------------------------------------- */
@@ -943,9 +952,9 @@ void sl_accounts_destroy(struct sl_accounts *a)
     for (size_t i = 0; i < a->n_teams; i++)
         free(a->teams[i]);
     free(a->keys);
-    free(a->slots);
+    free(a->key_index.slots);
     free(a->teams);
-    free(a->team_slots);
+    free(a->team_index.slots);
     free(a->audit_path);
     sqlite3_close(a->db);
     pthread_mutex_destroy(&a->mu);
