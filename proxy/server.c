@@ -224,6 +224,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct sl_worker *w = arg;
     const char *uri = evhttp_request_get_uri(req);
     size_t plen = strcspn(uri, "?#");
+    bool model = plen > 11 && memcmp(uri, "/v1/models/", 11) == 0; /* /v1/models/ID */
 
     if (w->draining) /* answer, but tell keep-alive clients to go elsewhere next time */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -233,7 +234,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         sl_call_handle(w, req, SL_ENDPOINT_CHAT);
     } else if (PATH_IS("/v1/embeddings")) {
         sl_call_handle(w, req, SL_ENDPOINT_EMBEDDINGS);
-    } else if (PATH_IS("/v1/models") || PATH_IS("/health") || PATH_IS("/metrics")) {
+    } else if (PATH_IS("/v1/models") || model || PATH_IS("/health") || PATH_IS("/metrics")) {
         if (!is_get(req)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
             sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed", NULL,
@@ -241,6 +242,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         } else if (PATH_IS("/v1/models")) {
             const char *models = sl_server_snapshot(w)->models_json;
             send_text(w, req, "application/json", models, strlen(models));
+        } else if (model) {
+            handle_model(w, req, uri + 11, plen - 11);
         } else if (PATH_IS("/health")) {
             char ok[80];
             int n = snprintf(ok, sizeof(ok), "{\"status\":\"ok\",\"config_version\":%lld}\n",
@@ -248,14 +251,6 @@ static void on_request(struct evhttp_request *req, void *arg)
             send_text(w, req, "application/json", ok, (size_t)n);
         } else {
             handle_metrics(w, req);
-        }
-    } else if (plen > 11 && memcmp(uri, "/v1/models/", 11) == 0) {
-        if (!is_get(req)) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-            sl_server_error(w, req, NULL, 405, "invalid_request_error", "method_not_allowed", NULL,
-                            "Use GET for this endpoint.");
-        } else {
-            handle_model(w, req, uri + 11, plen - 11);
         }
     } else if (plen >= 6 && memcmp(uri, "/admin", 6) == 0 && (plen == 6 || uri[6] == '/')) {
         sl_admin_handle(w, req, uri, plen);

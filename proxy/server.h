@@ -24,7 +24,6 @@ struct sl_audit;
 struct sl_health;
 struct sl_upstream;
 struct sl_call;
-struct sl_client;
 struct sl_follower;
 struct sl_snapshot;
 
