@@ -118,7 +118,8 @@ void temp_dir(char *out, size_t outlen, const char *what)
     temp_register(out);
 }
 
-void child_track(pid_t pid)
+/* Tracks pid for SIGKILL at exit; child_wait forgets it once reaped. */
+static void child_track(pid_t pid)
 {
     cleanup_arm();
     cr_assert_lt(nchildren, MAX_CHILDREN, "too many children");
@@ -144,8 +145,7 @@ static void make_dir(struct proc *p, const char *what)
     snprintf(p->log, sizeof(p->log), "%s/stderr.log", p->dir);
 }
 
-/* Forks and execs argv with stderr (and stdout) to p->log. */
-static void spawn(struct proc *p, char *const argv[])
+void proc_spawn(struct proc *p, char *const argv[])
 {
     pid_t parent = getpid(), pid = fork();
 
@@ -157,7 +157,7 @@ static void spawn(struct proc *p, char *const argv[])
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
         execv(argv[0], argv);
@@ -228,7 +228,7 @@ void mock_start(struct proc *p, const char *config_json, unsigned seed)
         argv[n++] = cfg;
     }
     argv[n] = NULL;
-    spawn(p, argv);
+    proc_spawn(p, argv);
     wait_port(p, pf);
 }
 
@@ -246,7 +246,7 @@ void proxy_start(struct proc *p, const char *fmt, ...)
     snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     write_file(cfg, text);
-    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    proc_spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
     wait_port(p, pf);
 }
 
@@ -258,7 +258,7 @@ void proxy_restart(struct proc *p)
     snprintf(cfg, sizeof(cfg), "%s/sluice.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     unlink(pf);
-    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    proc_spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
     wait_port(p, pf);
 }
 
@@ -270,7 +270,7 @@ void controller_restart(struct proc *p)
     snprintf(cfg, sizeof(cfg), "%s/controller.json", p->dir);
     snprintf(pf, sizeof(pf), "%s/port", p->dir);
     unlink(pf);
-    spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
+    proc_spawn(p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", "--port-file", pf, NULL});
     wait_port(p, pf);
 }
 
@@ -301,7 +301,7 @@ int program_start_fails(const char *program, const char *file, const char *confi
     snprintf(exe, sizeof(exe), "%s/%s", bin_dir(), program);
     snprintf(cfg, sizeof(cfg), "%s/%s", p.dir, file);
     write_file(cfg, config_json);
-    spawn(&p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", NULL});
+    proc_spawn(&p, (char *[]){exe, "-c", cfg, "--listen", "127.0.0.1:0", NULL});
     for (int i = 0; i < 500 && child_wait(p.pid, &status, WNOHANG) == 0; i++)
         sleep_ms(10);
     if (kill(p.pid, 0) == 0) {

@@ -34,6 +34,9 @@ int proxy_start_fails(const char *config_json, char *err, size_t errlen);
 void controller_start(struct proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts a stopped sluice-controller again with the same directory and config. */
 void controller_restart(struct proc *p);
+/* Forks and execs argv (argv[0] a path) with stdout and stderr appended to p->log, tracked
+ * for cleanup at exit (below); p->dir and p->log must be set. Does not wait for anything. */
+void proc_spawn(struct proc *p, char *const argv[]);
 /* SIGTERM, then waits (SIGKILL after 10 s). Returns the exit status as from waitpid. The
  * directory stays until the test's process exits, for the test to read or restart from. */
 int proc_stop(struct proc *p);
@@ -87,16 +90,13 @@ void write_file(const char *path, const char *text);
 
 /* Cleanup at exit. Criterion runs each test in a process of its own; when that process exits,
  * whether the test passed or an assertion failed, every directory made by temp_dir is removed
- * (recursively), and every child started by the harness or given to child_track that is still
- * running gets SIGKILL and is reaped. With SLUICE_KEEP_TMP=1 in the environment the files are
+ * (recursively), and every child started by proc_spawn that is still running gets SIGKILL and
+ * is reaped. With SLUICE_KEEP_TMP=1 in the environment the files are
  * kept, for debugging; the children are killed all the same. */
 
 /* Makes a new directory /tmp/sluice-test-WHAT-XXXXXX, its path into out, registered for removal
  * at exit. Asserts that it can. Short, so that ipc:// socket paths inside it stay short. */
 void temp_dir(char *out, size_t outlen, const char *what);
-/* Tracks pid, a child the test forked itself that runs a long-lived program, for SIGKILL at
- * exit; child_wait forgets it once reaped. */
-void child_track(pid_t pid);
 /* waitpid(pid, status, options) for a tracked child: forgets pid when it returns it, so that a
  * reused pid is never killed at exit. */
 pid_t child_wait(pid_t pid, int *status, int options);

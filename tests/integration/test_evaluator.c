@@ -2,7 +2,6 @@
  * directory, samples PUSHed from the test over a real ZeroMQ socket, eval.db read back; the
  * judge and the premium model are bin/mockllm (its deterministic "mock-judge"). */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -56,20 +55,9 @@ static char *read_log(const struct proc *p)
 static void spawn_evaluator(void)
 {
     char exe[512];
-    pid_t pid;
 
     snprintf(exe, sizeof(exe), "%s/sluice-evaluator", bin_dir());
-    pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        int fd = open(ev.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(exe, (char *[]){exe, "-c", cfg_path, NULL});
-        _exit(127);
-    }
-    ev.pid = pid;
-    child_track(pid);
+    proc_spawn(&ev, (char *[]){exe, "-c", cfg_path, NULL});
     for (int i = 0; i < 1500; i++) {
         char *log = read_log(&ev);
         int status;
