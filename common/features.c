@@ -22,6 +22,8 @@
 #define GOLDEN     UINT64_C(0x9e3779b97f4a7c15)
 #define KEY_MULT   UINT64_C(0xd6e8feb86659fd93)
 #define SLOT_MASK  (SL_FEATURES_HASHED - 1u)
+/* A multiple-choice prompt's n-grams go to slot XOR MC_FLIP (see "Prompt kind" in the spec). */
+#define MC_FLIP (uint32_t)(GOLDEN >> (64 - SL_FEATURES_HASH_BITS))
 
 /* The n-gram groups. A hashed entry is kept as one 32-bit key while it is being sorted: the
  * group in bits 0-1, the sign (1 = negative) in bit 2 and the slot in bits 3-20 (bits 45 and
@@ -357,7 +359,7 @@ static void build_cues(void)
 
 static void build_spec(void)
 {
-    spec_add("sluice-features v1\n\n");
+    spec_add("sluice-features v2\n\n");
     spec_add(
         "Input: the text as bytes (UTF-8 expected, not required) and the number of turns.\n\n");
     spec_add(
@@ -392,6 +394,11 @@ static void build_spec(void)
     spec_add("  g=3 %s (%.2f): x = the code point, for every separator code point above (not "
              "ASCII punctuation: fixed features count that).\n\n",
              group_name[G_PUNCT], (double)group_weight[G_PUNCT]);
+    spec_add("Prompt kind: a text with at least one option line (fixed feature mc_options > 0) "
+             "is multiple-choice, and each of its n-grams goes to slot XOR 0x%05x instead: the "
+             "same words tell different things in a multiple-choice question and in an open "
+             "one, so each kind has weights of its own.\n\n",
+             (unsigned)MC_FLIP);
     spec_add("Hashed values: for each slot, group g and sign s, c = the number of n-grams of "
              "group g hashed there with sign s; value(slot) = sum over g, s of s * weight(g) * "
              "log1p(c) (log1p in double, rounded to float). Zero values are dropped. The hashed "
@@ -1156,6 +1163,9 @@ int sl_features_extract(struct sl_features *f, const char *text, size_t len, int
     memset(f->val, 0, len + 80);
     m = scan(f->idx, (const unsigned char *)text, len, &k, (unsigned char *)(void *)f->val);
     scan_lines((const unsigned char *)text, len, &k);
+    if (k.options)
+        for (size_t i = 0; i < m; i++)
+            f->idx[i] ^= MC_FLIP << 3;
     /* f->val is free until the merge and has room for m keys: the sort's scratch space. (The
      * memory is malloc'ed, so storing uint32_t into it and later float is well defined.) */
     sort_keys(f->idx, (uint32_t *)(void *)f->val, m);

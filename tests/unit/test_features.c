@@ -176,6 +176,44 @@ Test(features, different_words_give_different_vectors)
     sl_features_free(&g);
 }
 
+/* The same words with and without option markers: the multiple-choice text's n-grams are the
+ * open text's, each moved to slot XOR the flip that the spec states, with the same values. */
+Test(features, multiple_choice_ngrams_take_slots_of_their_own)
+{
+    const char *at = strstr(sl_features_spec(), "slot XOR 0x");
+    struct sl_features g;
+    unsigned long flip;
+    size_t moved = 0, k = 0;
+
+    cr_assert_not_null(at, "the spec names the prompt-kind flip");
+    flip = strtoul(at + strlen("slot XOR "), NULL, 16);
+    cr_assert(flip > 0 && flip < SL_FEATURES_HASHED);
+    sl_features_init(&g);
+    extract(&f, "Which of these is prime?\nA. 2\nB. 9\nC) 15\nAnswer:");
+    extract(&g, "Which of these is prime?\nA: 2\nB: 9\nC: 15\nAnswer:");
+    assert_fixed(&f, "mc_options", log1p(3));
+    assert_fixed(&g, "mc_options", 0);
+    for (; k < f.n && f.idx[k] < SL_FEATURES_HASHED; k++) {
+        uint32_t want = f.idx[k] ^ (uint32_t)flip;
+        size_t j = 0;
+        while (j < g.n && g.idx[j] != want)
+            j++;
+        cr_assert_lt(j, g.n, "slot %u has no counterpart %u in the open text", f.idx[k], want);
+        cr_assert_eq(f.val[k], g.val[j]);
+        moved += f.idx[k] != want;
+    }
+    cr_assert_gt(k, 0);
+    cr_assert_eq(moved, k);
+    for (size_t j = 0, hashed = 0; j <= g.n; j++) {
+        if (j == g.n || g.idx[j] >= SL_FEATURES_HASHED) {
+            cr_assert_eq(hashed, k, "the open text has %zu n-gram slots, want %zu", hashed, k);
+            break;
+        }
+        hashed++;
+    }
+    sl_features_free(&g);
+}
+
 Test(features, empty_prompt_gives_an_empty_vector)
 {
     cr_assert_eq(sl_features_extract(&f, "", 0, 1), 0);
@@ -231,7 +269,7 @@ Test(features, spec_names_its_version_and_hash_is_stable)
 {
     const char *spec = sl_features_spec(), *h = sl_features_spec_hash();
 
-    cr_assert_eq(strncmp(spec, "sluice-features v1\n", 19), 0);
+    cr_assert_eq(strncmp(spec, "sluice-features v2\n", 19), 0);
     cr_assert_not_null(strstr(spec, "len_tokens"));
     cr_assert_eq(strlen(h), 16);
     cr_assert_eq(strspn(h, "0123456789abcdef"), 16);
@@ -348,6 +386,8 @@ Test(features, from_messages_refuses_a_non_array)
  * Every trained model depends on the same text giving the same (index, value) pairs, bit for bit.
  * The digests below were computed with the byte-at-a-time extractor before it was rewritten
  * (block masks, branch-free merge); any change to them changes the features of existing models.
+ * Spec v2 moved the n-grams of texts with option lines (3, 6, 22, 23) to their own slots, and
+ * their digests with them (multiple_choice_ngrams_take_slots_of_their_own checks the move).
  * The texts cover what the extractor special-cases: case, numbers, every contextual punctuation
  * rule, fences, separators and scripts, malformed UTF-8, tokens of every length around the 8-byte
  * hash chunks and the 6-byte affix limit, tokens and separators across 64-byte blocks, repeated
@@ -459,13 +499,13 @@ static char *digest_generated(unsigned which, size_t *len)
 
 static const uint64_t digest_want[N_DIGEST_TEXTS + N_GENERATED + 1] = {
     UINT64_C(0xa8c7f832281a39c5), UINT64_C(0xee36eca02b169fc7), UINT64_C(0x6ba4b945e9c6bc3d),
-    UINT64_C(0x8b2aa1d6a24a02f2), UINT64_C(0x241fe65e7ad2e348), UINT64_C(0x74535e562b6abcfc),
-    UINT64_C(0xe0603f80f9f38fb7), UINT64_C(0x13a1fb3d683e6874), UINT64_C(0x79c985070b524d23),
+    UINT64_C(0xc2f2d0bf76eba62e), UINT64_C(0x241fe65e7ad2e348), UINT64_C(0x74535e562b6abcfc),
+    UINT64_C(0xc7a8f75b700b2b5c), UINT64_C(0x13a1fb3d683e6874), UINT64_C(0x79c985070b524d23),
     UINT64_C(0x73aaa3f35def2cfa), UINT64_C(0x8a78e34d139973e7), UINT64_C(0x90016437c2de1384),
     UINT64_C(0x130e83dfbd16d555), UINT64_C(0x3c71ffd8ac89bac8), UINT64_C(0xd2e3d53ffc67ce76),
     UINT64_C(0xf2971237219d41e8), UINT64_C(0xebe85b7e64e2eab2), UINT64_C(0x904efa528b1e5567),
     UINT64_C(0xf50633c4af48387e), UINT64_C(0xc7d8141988e9696b), UINT64_C(0xde5e28ddd8ef4a7e),
-    UINT64_C(0x9355d6f9a97db6b0), UINT64_C(0xdeebf1069589308b), UINT64_C(0x89960bf3bfbe3320),
+    UINT64_C(0x9355d6f9a97db6b0), UINT64_C(0x6714c9a90559ae63), UINT64_C(0xb60f29311f166294),
     UINT64_C(0x054dce3558b3295c),
 };
 
