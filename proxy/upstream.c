@@ -18,6 +18,7 @@ struct sl_upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
+    struct event *kick;  /* activated for curl's 0 ms timeouts: see timer_cb */
     struct event *check; /* activated to collect finished transfers outside any caller */
     sl_upstream_done_fn done;
     CURL *free_list[FREE_MAX];
@@ -96,10 +97,17 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
     struct sl_upstream *up = arg;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
-    if (timeout_ms < 0)
+    /* 0 ms: run right after the current callback (not from here, as curl requires), in the
+     * same loop pass. A 0 ms timer would cost a pass with an epoll_wait of its own, which curl
+     * asks for once a call. */
+    if (timeout_ms == 0) {
         evtimer_del(up->timer);
-    else
-        evtimer_add(up->timer, &tv); /* 0 ms: run on the next loop pass, not from here */
+        event_active(up->kick, 0, 0);
+    } else if (timeout_ms < 0) {
+        evtimer_del(up->timer);
+    } else {
+        evtimer_add(up->timer, &tv);
+    }
     return 0;
 }
 
@@ -194,8 +202,9 @@ struct sl_upstream *sl_upstream_create(struct event_base *base, sl_upstream_done
     up->done = done;
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, on_timer, up);
+    up->kick = event_new(base, -1, 0, on_timer, up);
     up->check = event_new(base, -1, 0, on_check, up);
-    if (!up->multi || !up->timer || !up->check) {
+    if (!up->multi || !up->timer || !up->kick || !up->check) {
         sl_upstream_destroy(up);
         return NULL;
     }
@@ -222,6 +231,8 @@ void sl_upstream_destroy(struct sl_upstream *up)
     sl_fdmap_free(&up->socks);
     if (up->timer)
         event_free(up->timer);
+    if (up->kick)
+        event_free(up->kick);
     if (up->check)
         event_free(up->check);
     free(up);
