@@ -883,12 +883,12 @@ static void reply_account(struct call *c, int rc, struct sl_versions_change *ch,
     ch->diff = NULL;
 }
 
-/* A team's description with, when proxies reported it (spend is sl_bus_spend_json's; may be
- * NULL), its spending in its latest period over every proxy, as the proxy's API names it. */
-static cJSON *team_description(const struct sl_team_settings *t, const cJSON *spend)
+/* A team's description with, when proxies reported it (s is the team's member of
+ * sl_bus_spend_json, or NULL), its spending in its latest period over every proxy, as the
+ * proxy's API names it. */
+static cJSON *team_description(const struct sl_team_settings *t, const cJSON *s)
 {
     cJSON *desc = sl_teams_team_json(t, false);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(spend, t->name);
 
     if (s) {
         cJSON_AddNumberToObject(desc, "spent_usd",
@@ -935,27 +935,49 @@ static void set_team(struct call *c, const cJSON *body)
                             sizeof(err));
     if (rc == 0 && c->api->bus)
         spend = sl_bus_spend_json(c->api->bus);
-    reply_account(c, rc, &ch, err, 200, rc ? NULL : team_description(&t, spend), NULL, NULL);
+    reply_account(c, rc, &ch, err, 200,
+                  rc ? NULL : team_description(&t, cJSON_GetObjectItemCaseSensitive(spend, t.name)),
+                  NULL, NULL);
     cJSON_Delete(spend);
 }
 
-/* The current document's teams as {"data": [descriptions]}, in the document's order. */
+static int cmp_member_name(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The current document's teams as {"data": [descriptions]}, in the document's order. Each
+ * team's spending is found by binary search in the members sorted by name: a cJSON lookup per
+ * team would be O(teams^2) for the call. */
 static void list_teams(struct call *c)
 {
     cJSON *doc = NULL, *data = cJSON_CreateArray();
     cJSON *spend = c->api->bus ? sl_bus_spend_json(c->api->bus) : NULL;
-    const cJSON *it;
+    size_t n = (size_t)cJSON_GetArraySize(spend), at = 0; /* 0 for NULL */
+    const cJSON **by_name = NULL, *it;
 
+    if (n && !(by_name = malloc(n * sizeof(*by_name)))) {
+        cJSON_Delete(data);
+        cJSON_Delete(spend);
+        return internal_error(c, "Out of memory.");
+    }
+    for (it = n ? spend->child : NULL; it; it = it->next)
+        by_name[at++] = it;
+    if (n)
+        qsort(by_name, n, sizeof(*by_name), cmp_member_name);
     sl_versions_current(c->api->vs, &doc);
     cJSON_ArrayForEach(it, accounts_get(doc, "teams"))
     {
         struct sl_team_settings t = {0};
         char err[256];
         struct sl_jsonconf ld = {.err = err, .errlen = sizeof(err)};
+        const cJSON key = {.string = t.name}, *k = &key, **s;
         snprintf(t.name, sizeof(t.name), "%s", it->string);
         sl_teams_read_team(&ld, it, "", &t); /* a stored version is valid */
-        cJSON_AddItemToArray(data, team_description(&t, spend));
+        s = n ? bsearch(&k, by_name, n, sizeof(*by_name), cmp_member_name) : NULL;
+        cJSON_AddItemToArray(data, team_description(&t, s ? *s : NULL));
     }
+    free(by_name);
     cJSON_Delete(doc);
     cJSON_Delete(spend);
     send_list(c, data);

@@ -1096,18 +1096,31 @@ Test(controller, sluicectl_manages_teams_and_keys_through_the_controller)
     proc_stop_clean(&ctl);
 }
 
-/* GET /admin/teams shows eng's spending of 1.25 + 0.5 and none for ops. */
+/* GET /admin/teams shows, in the order the teams were made: eng's spending of 1.25 + 0.5, none
+ * for ops, and zeta's 2 and ads's 3 (reported in another order than either). */
 static void assert_spending(const cJSON *j)
 {
-    const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "data"), 0);
+    static const struct {
+        const char *name;
+        double usd; /* < 0: none */
+    } want[] = {{"eng", 1.75}, {"ops", -1}, {"zeta", 2}, {"ads", 3}};
+    const cJSON *data = cJSON_GetObjectItem(j, "data");
 
-    cr_assert_str_eq(str(t, "name"), "eng");
-    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(t, "spent_usd")), "no spending shown");
-    cr_assert_float_eq(cJSON_GetObjectItem(t, "spent_usd")->valuedouble, 1.75, 1e-9);
-    cr_assert_eq(number(t, "period_start"), 1700000000);
-    t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "data"), 1);
-    cr_assert_str_eq(str(t, "name"), "ops");
-    cr_assert_null(cJSON_GetObjectItem(t, "spent_usd"), "no proxy reported ops's spending");
+    cr_assert_eq(cJSON_GetArraySize(data), 4);
+    for (int i = 0; i < 4; i++) {
+        const cJSON *t = cJSON_GetArrayItem(data, i);
+        cr_assert_str_eq(str(t, "name"), want[i].name);
+        if (want[i].usd < 0) {
+            cr_assert_null(cJSON_GetObjectItem(t, "spent_usd"), "no proxy reported %s's spending",
+                           want[i].name);
+            continue;
+        }
+        cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(t, "spent_usd")), "%s: no spending shown",
+                  want[i].name);
+        cr_assert_float_eq(cJSON_GetObjectItem(t, "spent_usd")->valuedouble, want[i].usd, 1e-9,
+                           "%s", want[i].name);
+        cr_assert_eq(number(t, "period_start"), 1700000000);
+    }
 }
 
 Test(controller, a_teams_spending_is_summed_over_the_proxies_reports)
@@ -1119,7 +1132,8 @@ Test(controller, a_teams_spending_is_summed_over_the_proxies_reports)
         "{\"v\":1,\"proxy\":\"p4\",\"version\":2,\"applied_us\":1,\"error\":null,"
         "\"ledger\":\"h4:/data\",\"spend\":{\"eng\":{\"since\":1699990000,\"usd\":7}}}",
         "{\"v\":1,\"proxy\":\"p1\",\"version\":2,\"applied_us\":1,\"error\":null,"
-        "\"ledger\":\"h1:/data\",\"spend\":{\"eng\":{\"since\":1700000000,\"usd\":1.25}}}",
+        "\"ledger\":\"h1:/data\",\"spend\":{\"eng\":{\"since\":1700000000,\"usd\":1.25},"
+        "\"zeta\":{\"since\":1700000000,\"usd\":2},\"ads\":{\"since\":1700000000,\"usd\":3}}}",
         "{\"v\":1,\"proxy\":\"p2\",\"version\":2,\"applied_us\":1,\"error\":null,"
         "\"ledger\":\"h2:/data\",\"spend\":{\"eng\":{\"since\":1700000000,\"usd\":0.5}}}",
     };
@@ -1131,6 +1145,8 @@ Test(controller, a_teams_spending_is_summed_over_the_proxies_reports)
     start();
     cJSON_Delete(admin_json(NULL, "/admin/teams", "{\"name\":\"eng\"}", 200));
     cJSON_Delete(admin_json(NULL, "/admin/teams", "{\"name\":\"ops\"}", 200));
+    cJSON_Delete(admin_json(NULL, "/admin/teams", "{\"name\":\"zeta\"}", 200));
+    cJSON_Delete(admin_json(NULL, "/admin/teams", "{\"name\":\"ads\"}", 200));
     /* closed at once, sent in the background: a failed assertion below leaves no socket open
      * (fini's zmq_ctx_term would wait for it) */
     push = zsocket(ZMQ_PUSH, endpoint_reports);
