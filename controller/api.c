@@ -956,11 +956,8 @@ static void list_teams(struct call *c)
     size_t n = (size_t)cJSON_GetArraySize(spend), at = 0; /* 0 for NULL */
     const cJSON **by_name = NULL, *it;
 
-    if (n && !(by_name = malloc(n * sizeof(*by_name)))) {
-        cJSON_Delete(data);
-        cJSON_Delete(spend);
-        return internal_error(c, "Out of memory.");
-    }
+    if (n && !(by_name = malloc(n * sizeof(*by_name))))
+        abort(); /* out of memory */
     for (it = n ? spend->child : NULL; it; it = it->next)
         by_name[at++] = it;
     if (n)

@@ -203,16 +203,26 @@ static void index_key(struct sl_accounts *a, struct sl_key *k)
     index_add(&a->key_index, k, a->n_keys, key_hash);
 }
 
-static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char digest[32])
+/* The item of x in the probe sequence of hash h that is(item, want) accepts, or NULL. */
+static void *index_find(const struct index *x, uint64_t h,
+                        bool (*is)(const void *item, const void *want), const void *want)
 {
-    const struct index *x = &a->key_index;
-
     if (!x->n)
         return NULL;
-    for (size_t i = (size_t)digest_hash(digest) & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
-        if (memcmp(((struct sl_key *)x->slots[i])->s.digest, digest, 32) == 0)
+    for (size_t i = (size_t)h & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
+        if (is(x->slots[i], want))
             return x->slots[i];
     return NULL;
+}
+
+static bool key_is(const void *key, const void *digest)
+{
+    return memcmp(((const struct sl_key *)key)->s.digest, digest, 32) == 0;
+}
+
+static struct sl_key *find_key(const struct sl_accounts *a, const unsigned char digest[32])
+{
+    return index_find(&a->key_index, digest_hash(digest), key_is, digest);
 }
 
 /* Appends a new team t (with its name set) and indexes it. Teams are looked up by name for
@@ -225,16 +235,14 @@ static void add_team(struct sl_accounts *a, struct sl_team *t)
     index_add(&a->team_index, t, a->n_teams, team_hash);
 }
 
+static bool team_is(const void *team, const void *name)
+{
+    return strcmp(((const struct sl_team *)team)->s.name, name) == 0;
+}
+
 static struct sl_team *find_team(const struct sl_accounts *a, const char *name)
 {
-    const struct index *x = &a->team_index;
-
-    if (!x->n)
-        return NULL;
-    for (size_t i = (size_t)name_hash(name) & (x->n - 1); x->slots[i]; i = (i + 1) & (x->n - 1))
-        if (strcmp(((struct sl_team *)x->slots[i])->s.name, name) == 0)
-            return x->slots[i];
-    return NULL;
+    return index_find(&a->team_index, name_hash(name), team_is, name);
 }
 
 /* --- limits ---------------------------------------------------------------------------- */

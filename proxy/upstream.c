@@ -18,8 +18,7 @@ struct sl_upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    struct event *kick;  /* activated for curl's 0 ms timeouts: see timer_cb */
-    struct event *check; /* activated to collect finished transfers outside any caller */
+    struct event *kick; /* activated for curl's 0 ms timeouts: see timer_cb */
     sl_upstream_done_fn done;
     CURL *free_list[FREE_MAX];
     int n_free;
@@ -78,11 +77,6 @@ static void on_socket(evutil_socket_t fd, short events, void *arg)
     check_done(up);
 }
 
-static void on_check(evutil_socket_t fd, short events, void *arg)
-{
-    check_done(arg);
-}
-
 static void on_timer(evutil_socket_t fd, short events, void *arg)
 {
     struct sl_upstream *up = arg;
@@ -97,17 +91,16 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
     struct sl_upstream *up = arg;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
-    /* 0 ms: run right after the current callback (not from here, as curl requires), in the
-     * same loop pass. A 0 ms timer would cost a pass with an epoll_wait of its own, which curl
-     * asks for once a call. */
-    if (timeout_ms == 0) {
-        evtimer_del(up->timer);
-        event_active(up->kick, 0, 0);
-    } else if (timeout_ms < 0) {
-        evtimer_del(up->timer);
-    } else {
+    if (timeout_ms > 0)
         evtimer_add(up->timer, &tv);
-    }
+    else
+        evtimer_del(up->timer);
+    /* 0 ms (a transfer just added or ended): run right after the current callback, in the same
+     * loop pass, not from here, as curl requires. A 0 ms timer would cost a pass with an
+     * epoll_wait of its own. So a new transfer's request leaves as soon as the caller returns,
+     * and one that ends at once is collected outside the caller. */
+    if (timeout_ms == 0)
+        event_active(up->kick, 0, 0);
     return 0;
 }
 
@@ -203,8 +196,7 @@ struct sl_upstream *sl_upstream_create(struct event_base *base, sl_upstream_done
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, on_timer, up);
     up->kick = event_new(base, -1, 0, on_timer, up);
-    up->check = event_new(base, -1, 0, on_check, up);
-    if (!up->multi || !up->timer || !up->kick || !up->check) {
+    if (!up->multi || !up->timer || !up->kick) {
         sl_upstream_destroy(up);
         return NULL;
     }
@@ -233,8 +225,6 @@ void sl_upstream_destroy(struct sl_upstream *up)
         event_free(up->timer);
     if (up->kick)
         event_free(up->kick);
-    if (up->check)
-        event_free(up->check);
     free(up);
 }
 
@@ -265,17 +255,12 @@ void sl_upstream_release(struct sl_upstream *up, CURL *easy)
 
 int sl_upstream_start(struct sl_upstream *up, CURL *easy)
 {
-    CURLMcode mc = curl_multi_add_handle(up->multi, easy);
-    int running;
+    CURLMcode mc = curl_multi_add_handle(up->multi, easy); /* asks for a 0 ms timeout */
 
     if (mc != CURLM_OK) {
         sl_error("curl_multi_add_handle: %s", curl_multi_strerror(mc));
         return SL_EIO;
     }
-    /* Send the request now rather than on curl's 0 ms timer one loop pass later. A transfer
-     * that ends at once is collected from a deferred event, never inside our caller. */
-    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    event_active(up->check, 0, 0);
     return 0;
 }
 
