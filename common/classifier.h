@@ -1,4 +1,7 @@
-/* A logistic-regression router model: p(premium needed | prompt) = sigmoid(w.x + b).
+/* A logistic-regression router model: score = sigmoid(w.x + b), p(premium needed | prompt) or,
+ * for a model fitted to the gain (sluice-trainer fit --target gain), the premium tier's
+ * expected gain in quality mapped onto [0, 1]. Either way a higher score asks more of the
+ * premium tier, and a route's thresholds are chosen on the scores.
  * Loaded from the JSON artifact sluice-trainer writes:
  *   {"v":1, "feature_spec_hash":"...", "messages":"last_user", "bias":b,
  *    "weights":{"dim":D, "idx":[...], "val":[...]},   (non-zero weights only)
@@ -36,7 +39,7 @@ struct sl_classifier *sl_classifier_ref(struct sl_classifier *c);
 /* Drops a reference; the last one frees c. NULL is a no-op. */
 void sl_classifier_destroy(struct sl_classifier *c);
 
-/* The probability that the premium tier is needed, for already extracted features. */
+/* The score of already extracted features. */
 double sl_classifier_score(const struct sl_classifier *c, const struct sl_features *f);
 
 /* Writes a model artifact atomically (temp file + rename). w is dense (SL_FEATURES_DIM);

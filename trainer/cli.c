@@ -31,11 +31,14 @@ static const char usage_text[] =
     "  fit (--data FILE | --eval-db PATH)... --out MODEL.json\n"
     "      [--messages last_user|system_last|all] [--lambda X | --lambdas \"a,b,c\"] [--cv K]\n"
     "      [--class-weight none|balanced] [--source NAME] [--max-iter N] [--tol X]\n"
-    "      [--select auc|logloss] [--threads N] [--quiet]\n"
+    "      [--select auc|logloss] [--target label|gain] [--threads N] [--quiet]\n"
     "      Fits the router on the training rows (split \"train\", or every row of a file without\n"
     "      splits), chooses lambda on the dev rows or by K-fold cross-validation (default 5),\n"
     "      refits at the chosen lambda and writes the model artifact. --data and --eval-db\n"
-    "      may be mixed: the rows of every file and database are used.\n"
+    "      may be mixed: the rows of every file and database are used. --target gain fits the\n"
+    "      premium tier's expected gain in quality, (1 + strong - weak) / 2, rather than the\n"
+    "      label; it needs both tiers' scores on every training and dev row, and lambda is\n"
+    "      then chosen by log-loss unless --select says otherwise.\n"
     "  eval --model MODEL.json (--data FILE | --eval-db PATH) [--split train|dev|test|all]\n"
     "      [--source NAME] [--price-weak P --price-strong P] [--json]\n"
     "      AUC, log-loss, calibration and, for rows with both models' scores, APGR, CPT(50%),\n"
@@ -164,6 +167,7 @@ enum {
     OPT_EVAL_DB,
     OPT_BASELINE,
     OPT_TOLERANCE,
+    OPT_TARGET,
 };
 
 /* Every option of every command; each command accepts its own subset. */
@@ -175,6 +179,7 @@ static const struct option options[] = {
     {"lambdas", required_argument, NULL, OPT_LAMBDAS},
     {"cv", required_argument, NULL, OPT_CV},
     {"class-weight", required_argument, NULL, OPT_CLASS_WEIGHT},
+    {"target", required_argument, NULL, OPT_TARGET},
     {"source", required_argument, NULL, OPT_SOURCE},
     {"max-iter", required_argument, NULL, OPT_MAX_ITER},
     {"tol", required_argument, NULL, OPT_TOL},
@@ -213,7 +218,7 @@ struct args {
     const char *eval_db[MAX_DATA];
     size_t n_eval_db;
     const char *out, *model, *baseline, *source, *csv, *svg, *split;
-    const char *messages, *class_weight, *select;
+    const char *messages, *class_weight, *select, *target;
     double grid[MAX_GRID];
     size_t n_grid;
     bool have_lambda;
@@ -293,6 +298,9 @@ static int parse(int argc, char **argv, const char *cmd, const int *allowed, str
             break;
         case OPT_CLASS_WEIGHT:
             a->class_weight = v;
+            break;
+        case OPT_TARGET:
+            a->target = v;
             break;
         case OPT_SELECT:
             a->select = v;
@@ -379,10 +387,10 @@ static int one_dataset(FILE *err, const char *cmd, const struct args *a, const c
 
 static int cmd_fit(int argc, char **argv, FILE *out, FILE *err)
 {
-    static const int allowed[] = {OPT_DATA,    OPT_EVAL_DB,  OPT_OUT, OPT_MESSAGES,
-                                  OPT_LAMBDA,  OPT_LAMBDAS,  OPT_CV,  OPT_CLASS_WEIGHT,
-                                  OPT_SOURCE,  OPT_MAX_ITER, OPT_TOL, OPT_SELECT,
-                                  OPT_THREADS, OPT_QUIET,    0};
+    static const int allowed[] = {OPT_DATA,    OPT_EVAL_DB,  OPT_OUT,    OPT_MESSAGES,
+                                  OPT_LAMBDA,  OPT_LAMBDAS,  OPT_CV,     OPT_CLASS_WEIGHT,
+                                  OPT_SOURCE,  OPT_MAX_ITER, OPT_TOL,    OPT_SELECT,
+                                  OPT_THREADS, OPT_QUIET,    OPT_TARGET, 0};
     struct sl_train_config cfg;
     struct args a;
     int rc;
@@ -406,6 +414,12 @@ static int cmd_fit(int argc, char **argv, FILE *out, FILE *err)
     if (a.class_weight && sl_fit_weights_parse(a.class_weight, &cfg.weights) != 0)
         return usage_error(err, "fit", "--class-weight: %s is not none or balanced",
                            a.class_weight);
+    if (a.target && sl_dataset_target_parse(a.target, &cfg.target) != 0)
+        return usage_error(err, "fit", "--target: %s is not label or gain", a.target);
+    /* AUC ranks by the label, which a gain model is not fitted to: it is chosen by log-loss
+     * against its own targets unless told otherwise. */
+    if (!a.select && cfg.target == SL_TARGET_GAIN)
+        cfg.by = SL_TUNE_LOGLOSS;
     if (a.select && sl_tune_by_parse(a.select, &cfg.by) != 0)
         return usage_error(err, "fit", "--select: %s is not auc or logloss", a.select);
     if (a.have_lambda) {

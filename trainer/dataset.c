@@ -584,6 +584,32 @@ void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_
     }
 }
 
+double sl_dataset_target(const struct sl_example *row, enum sl_target kind)
+{
+    double q_weak, q_strong;
+
+    if (kind == SL_TARGET_LABEL)
+        return row->label != 0;
+    sl_dataset_quality(row, &q_weak, &q_strong);
+    return (1.0 + q_strong - q_weak) / 2.0;
+}
+
+const char *sl_dataset_target_name(enum sl_target kind)
+{
+    return kind == SL_TARGET_GAIN ? "gain" : "label";
+}
+
+int sl_dataset_target_parse(const char *s, enum sl_target *out)
+{
+    if (strcmp(s, "label") == 0)
+        *out = SL_TARGET_LABEL;
+    else if (strcmp(s, "gain") == 0)
+        *out = SL_TARGET_GAIN;
+    else
+        return SL_EINVAL;
+    return 0;
+}
+
 int sl_dataset_load_rows(struct sl_dataset *d, const char *path, bool eval_db, const char *source,
                          const enum sl_split *split, size_t **rows, size_t *n, FILE *err)
 {

@@ -126,6 +126,20 @@ int sl_dataset_load_rows(struct sl_dataset *d, const char *path, bool eval_db, c
  * tier fails exactly the rows labelled 1: q_weak = 1 - label, q_strong = 1). */
 void sl_dataset_quality(const struct sl_example *row, double *q_weak, double *q_strong);
 
+/* What the router is fitted to predict for a row, a number in [0, 1]:
+ *   label: the label, 1 when the premium tier is needed;
+ *   gain:  (1 + q_strong - q_weak) / 2, the premium tier's gain in quality over the cheap
+ *          tier's mapped onto [0, 1] (sl_dataset_quality), for rows with both tiers' scores.
+ * A label says only whether the gain is +1. The gain also tells a prompt that the cheap tier
+ * answers and the premium tier gets wrong (gain -1) from one both answer alike (gain 0); a
+ * router that ranks prompts by the expected gain is what APGR rewards. */
+enum sl_target { SL_TARGET_LABEL, SL_TARGET_GAIN };
+
+double sl_dataset_target(const struct sl_example *row, enum sl_target kind);
+const char *sl_dataset_target_name(enum sl_target kind);
+/* Parses "label" or "gain"; SL_EINVAL otherwise. */
+int sl_dataset_target_parse(const char *s, enum sl_target *out) SL_MUST_CHECK;
+
 /* Parses "train", "dev" or "test"; SL_EINVAL otherwise. */
 int sl_dataset_split_parse(const char *s, enum sl_split *out) SL_MUST_CHECK;
 const char *sl_dataset_split_name(enum sl_split s);

@@ -23,7 +23,7 @@ void sl_evaluate_config_default(struct sl_evaluate_config *cfg)
 struct scored {
     size_t n;
     const size_t *rows;
-    double *score, *prior, *qw, *qs;
+    double *score, *prior, *qw, *qs, *target;
     int *label;
 };
 
@@ -78,10 +78,23 @@ out:
     return rc;
 }
 
+/* What c was fitted to predict, as its training record says (label when it does not). */
+static enum sl_target model_target(const struct sl_classifier *c)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->meta, "training");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "target");
+    enum sl_target kind = SL_TARGET_LABEL;
+
+    if (cJSON_IsString(v) && sl_dataset_target_parse(v->valuestring, &kind) != 0)
+        kind = SL_TARGET_LABEL;
+    return kind;
+}
+
 int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, const size_t *rows,
                      size_t n, double price_weak, double price_strong,
                      struct sl_evaluate_result *res)
 {
+    enum sl_target target = model_target(c);
     struct scored s = {0};
     const char **names = NULL;
     size_t nnames = 0;
@@ -96,9 +109,10 @@ int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, 
     s.qw = malloc((n ? n : 1) * sizeof(double));
     s.qs = malloc((n ? n : 1) * sizeof(double));
     s.label = malloc((n ? n : 1) * sizeof(int));
+    s.target = malloc((n ? n : 1) * sizeof(double));
     names = malloc((n ? n : 1) * sizeof(*names));
     res->groups = malloc((n + 1) * sizeof(*res->groups));
-    if (!s.score || !s.prior || !s.qw || !s.qs || !s.label || !names || !res->groups) {
+    if (!s.score || !s.prior || !s.qw || !s.qs || !s.label || !s.target || !names || !res->groups) {
         rc = SL_ENOMEM;
         goto out;
     }
@@ -108,6 +122,7 @@ int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, 
     for (size_t k = 0; k < n; k++) {
         const struct sl_example *e = &d->rows[rows[k]];
         s.label[k] = e->label;
+        s.target[k] = sl_dataset_target(e, target);
         sl_dataset_quality(e, &s.qw[k], &s.qs[k]);
         if (!e->has_scores)
             continue;
@@ -120,8 +135,8 @@ int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, 
     }
     if ((rc = sl_scores_auc(s.score, s.label, n, &res->auc)) != 0)
         goto out;
-    res->logloss = sl_scores_logloss(s.score, s.label, n);
-    sl_scores_calibration(s.score, s.label, n, res->bins);
+    res->logloss = sl_scores_logloss(s.score, s.target, n);
+    sl_scores_calibration(s.score, s.target, n, res->bins);
     qsort(names, nnames, sizeof(*names), cmp_str);
     for (size_t j = 0; j < nnames; j++)
         if ((rc = group_measure(d, &s, price_weak, price_strong, names[j],
@@ -138,6 +153,7 @@ out:
     free(s.score);
     free(s.prior);
     free(s.qw);
+    free(s.target);
     free(s.qs);
     free(s.label);
     free(names);
@@ -171,6 +187,7 @@ static void print_tables(FILE *out, const struct sl_evaluate_config *cfg,
     fprintf(out, "model: %s", cfg->model);
     if (cJSON_IsNumber(lambda))
         fprintf(out, " (lambda %g)", lambda->valuedouble);
+    fprintf(out, ", fitted to the %s", sl_dataset_target_name(model_target(c)));
     fprintf(out, "\nrows: %zu (%s, split %s)\n", r->rows, cfg->data,
             cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
     fprintf(out, "auc: %.4f  logloss: %.4f\n\ncalibration:\n  %-9s %10s %9s %6s\n", r->auc,

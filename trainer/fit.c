@@ -123,7 +123,7 @@ static void *pass_run(void *arg)
     for (size_t k = ps->lo; k < ps->hi; k++) {
         size_t i = row_at(p, k), s = x->ptr[i], e = x->ptr[i + 1];
         int y = p->y[i] != 0;
-        double c = p->weight[y], z;
+        double c = p->weight[y], t = p->t ? p->t[i] : y, z;
 
         if (ps->mode == PASS_DF_AT) {
             z = margins[k];
@@ -132,10 +132,10 @@ static void *pass_run(void *arg)
             for (size_t j = s; j < e; j++)
                 z += w[x->idx[j]] * (double)x->val[j];
             margins[k] = z;
-            loss += c * (softplus(z) - (y ? z : 0.0));
+            loss += c * (softplus(z) - t * z);
         }
         if (ps->grad) {
-            double d = c * (sigmoid(z) - y);
+            double d = c * (sigmoid(z) - t);
             for (size_t j = s; j < e; j++)
                 ps->grad[x->idx[j]] += d * (double)x->val[j];
             gb += d;

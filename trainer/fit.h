@@ -1,9 +1,11 @@
 /* L2-regularised logistic regression on sparse features, minimised with GSL's BFGS
  * (gsl_multimin_fdfminimizer_vector_bfgs2). The objective over the fitted rows is
- *   J(w, b) = (1 / sum c_i) sum c_i logloss(y_i, w.x_i + b) + (lambda / 2) ||w||^2
- * with class weights c_i and the bias b not regularised. Parameters travel as one array wb
- * of SL_FIT_DIM doubles: the SL_FEATURES_DIM weights, then the bias. Memory: the caller's
- * CSR matrix plus a few dense vectors; one pass over the non-zeros gives f and its gradient. */
+ *   J(w, b) = (1 / sum c_i) sum c_i logloss(t_i, w.x_i + b) + (lambda / 2) ||w||^2
+ * with targets t_i in [0, 1] (the labels, or soft targets: logloss(t, z) = -t log sigmoid(z)
+ * - (1 - t) log(1 - sigmoid(z))), class weights c_i by label, and the bias b not regularised.
+ * Parameters travel as one array wb of SL_FIT_DIM doubles: the SL_FEATURES_DIM weights, then the
+ * bias. Memory: the caller's CSR matrix plus a few dense vectors; one pass over the non-zeros gives
+ * f and its gradient. */
 #ifndef SL_FIT_H
 #define SL_FIT_H
 
@@ -19,7 +21,8 @@ enum sl_fit_weights { SL_FIT_WEIGHTS_NONE, SL_FIT_WEIGHTS_BALANCED };
 
 struct sl_fit_problem {
     const struct sl_csr *x;
-    const int *y;       /* 0/1 labels of x's rows */
+    const int *y;       /* 0/1 labels of x's rows: the class of each, for its weight */
+    const double *t;    /* targets in [0, 1] of x's rows, or NULL for the labels */
     const size_t *rows; /* the rows of x to fit, or NULL for rows 0..n-1 */
     size_t n;           /* how many rows are fitted */
     double lambda;

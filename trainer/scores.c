@@ -42,7 +42,7 @@ out:
     return rc;
 }
 
-double sl_scores_logloss(const double *prob, const int *label, size_t n)
+double sl_scores_logloss(const double *prob, const double *target, size_t n)
 {
     double sum = 0;
 
@@ -50,12 +50,12 @@ double sl_scores_logloss(const double *prob, const int *label, size_t n)
         return NAN;
     for (size_t i = 0; i < n; i++) {
         double p = prob[i] < 1e-15 ? 1e-15 : prob[i] > 1 - 1e-15 ? 1 - 1e-15 : prob[i];
-        sum -= label[i] ? log(p) : log1p(-p);
+        sum -= target[i] * log(p) + (1 - target[i]) * log1p(-p);
     }
     return sum / (double)n;
 }
 
-void sl_scores_calibration(const double *prob, const int *label, size_t n,
+void sl_scores_calibration(const double *prob, const double *target, size_t n,
                            struct sl_scores_bin *bins)
 {
     double sum_p[SL_SCORES_BINS] = {0}, sum_y[SL_SCORES_BINS] = {0};
@@ -69,7 +69,7 @@ void sl_scores_calibration(const double *prob, const int *label, size_t n,
         int b = (int)(prob[i] * SL_SCORES_BINS);
         b = b < 0 ? 0 : b >= SL_SCORES_BINS ? SL_SCORES_BINS - 1 : b;
         sum_p[b] += prob[i];
-        sum_y[b] += label[i] != 0;
+        sum_y[b] += target[i];
         bins[b].n++;
     }
     for (int b = 0; b < SL_SCORES_BINS; b++) {

@@ -20,6 +20,7 @@ void sl_train_config_default(struct sl_train_config *cfg)
     cfg->n_lambdas = sizeof(default_grid) / sizeof(default_grid[0]);
     cfg->folds = 5;
     cfg->weights = SL_FIT_WEIGHTS_NONE;
+    cfg->target = SL_TARGET_LABEL;
     cfg->by = SL_TUNE_AUC;
     sl_fit_options_default(&cfg->fit);
     cfg->threads = 1;
@@ -56,6 +57,7 @@ struct split_data {
     size_t *rows;
     size_t n;
     int *y;
+    double *t; /* the targets fitted */
     size_t positives;
     struct sl_csr x;
 };
@@ -64,11 +66,12 @@ static void split_free(struct split_data *s)
 {
     free(s->rows);
     free(s->y);
+    free(s->t);
     sl_csr_free(&s->x);
 }
 
 static int split_build(struct split_data *s, const struct sl_dataset *d, enum sl_split split,
-                       enum sl_features_messages messages)
+                       enum sl_features_messages messages, enum sl_target target)
 {
     int rc;
 
@@ -76,10 +79,13 @@ static int split_build(struct split_data *s, const struct sl_dataset *d, enum sl
     sl_csr_init(&s->x);
     if ((rc = sl_dataset_select(d, &split, &s->rows, &s->n)) != 0)
         return rc;
-    if (!(s->y = malloc((s->n ? s->n : 1) * sizeof(*s->y))))
+    s->y = malloc((s->n ? s->n : 1) * sizeof(*s->y));
+    s->t = malloc((s->n ? s->n : 1) * sizeof(*s->t));
+    if (!s->y || !s->t)
         return SL_ENOMEM;
     for (size_t k = 0; k < s->n; k++) {
         s->y[k] = d->rows[s->rows[k]].label;
+        s->t[k] = sl_dataset_target(&d->rows[s->rows[k]], target);
         s->positives += s->y[k] != 0;
     }
     return sl_csr_add_dataset(&s->x, d, s->rows, s->n, messages);
@@ -120,6 +126,7 @@ static cJSON *training_json(const struct sl_train_config *cfg, const struct sl_d
     for (size_t l = 0; l < cfg->n_lambdas; l++)
         cJSON_AddItemToArray(grid, cJSON_CreateNumber(cfg->lambdas[l]));
     cJSON_AddStringToObject(t, "selection", selection);
+    cJSON_AddStringToObject(t, "target", sl_dataset_target_name(cfg->target));
     w = cJSON_AddObjectToObject(t, "class_weights");
     cJSON_AddStringToObject(w, "kind", sl_fit_weights_name(cfg->weights));
     cJSON_AddNumberToObject(w, "0", p->weight[0]);
@@ -162,6 +169,30 @@ static cJSON *metrics_json(const struct sl_train_result *res, const struct split
         }
     }
     return m;
+}
+
+/* Target gain needs both tiers' scores on every row fitted or validated on: a row with a label
+ * alone would read as the cheap tier failing exactly when it is labelled 1. Says which rows
+ * lack them. SL_EINVAL. */
+static int need_scores(const struct sl_train_config *cfg, const struct sl_dataset *d, FILE *err)
+{
+    const struct sl_example *first = NULL;
+    size_t missing = 0;
+
+    for (size_t i = 0; i < d->n; i++) {
+        const struct sl_example *e = &d->rows[i];
+        if (e->split != SL_SPLIT_TEST && !e->has_scores && missing++ == 0)
+            first = e;
+    }
+    if (!first)
+        return 0;
+    /* JSONL files are loaded first, then eval.dbs, whose rows are samples */
+    fprintf(err,
+            "fit: --target gain needs both tiers' scores (\"score_weak\", \"score_strong\") on "
+            "every training and dev row; rows with a label only: %zu, the first at %s%s%zu\n",
+            missing, d->files[first->file], first->file < cfg->n_data ? ":" : ": sample ",
+            first->line);
+    return SL_EINVAL;
 }
 
 /* The initial threshold: the score above which the validation rows' base rate of positives
@@ -209,8 +240,10 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
                                    cfg->source, err)) != 0)
         goto out;
     t0 = sl_clock_mono_us();
-    if ((rc = split_build(&tr, &d, SL_SPLIT_TRAIN, cfg->messages)) != 0 ||
-        (rc = split_build(&dev, &d, SL_SPLIT_DEV, cfg->messages)) != 0)
+    if (cfg->target == SL_TARGET_GAIN && (rc = need_scores(cfg, &d, err)) != 0)
+        goto out;
+    if ((rc = split_build(&tr, &d, SL_SPLIT_TRAIN, cfg->messages, cfg->target)) != 0 ||
+        (rc = split_build(&dev, &d, SL_SPLIT_DEV, cfg->messages, cfg->target)) != 0)
         goto out;
     if (tr.n == 0 || tr.positives == 0 || tr.positives == tr.n) {
         fprintf(err, "fit: %s\n",
@@ -242,9 +275,8 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
             .fit = cfg->fit,
             .threads = cfg->threads,
         };
-        bool use_dev = dev.n > 0;
-        if ((rc = sl_tune_run(&tc, &tr.x, tr.y, use_dev ? &dev.x : NULL, use_dev ? dev.y : NULL,
-                              &tu)) != 0) {
+        struct sl_tune_rows trows = {&tr.x, tr.y, tr.t}, drows = {&dev.x, dev.y, dev.t};
+        if ((rc = sl_tune_run(&tc, &trows, dev.n > 0 ? &drows : NULL, &tu)) != 0) {
             if (rc == SL_EINVAL)
                 fprintf(err, "fit: %d-fold cross-validation needs at least %d training rows\n",
                         cfg->folds, cfg->folds);
@@ -267,7 +299,7 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
 
     /* The final fit, from zero, on every training row: timed alone. */
     p = (struct sl_fit_problem){
-        .x = &tr.x, .y = tr.y, .n = tr.n, .lambda = res.lambda, .threads = cfg->threads};
+        .x = &tr.x, .y = tr.y, .t = tr.t, .n = tr.n, .lambda = res.lambda, .threads = cfg->threads};
     sl_fit_class_weights(&p, cfg->weights);
     wb = calloc(SL_FIT_DIM, sizeof(double));
     res.w = malloc(SL_FEATURES_DIM * sizeof(float));
@@ -303,14 +335,14 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
     score_rows(&view, &tr.x, score);
     if ((rc = sl_scores_auc(score, tr.y, tr.n, &res.train_auc)) != 0)
         goto out;
-    res.train_logloss = sl_scores_logloss(score, tr.y, tr.n);
+    res.train_logloss = sl_scores_logloss(score, tr.t, tr.n);
     res.threshold = 0.5;
     if (dev.n > 0) {
         val_kind = "dev";
         score_rows(&view, &dev.x, score);
         if ((rc = sl_scores_auc(score, dev.y, dev.n, &res.val_auc)) != 0)
             goto out;
-        res.val_logloss = sl_scores_logloss(score, dev.y, dev.n);
+        res.val_logloss = sl_scores_logloss(score, dev.t, dev.n);
         if ((rc = initial_threshold(score, dev.n, (double)dev.positives / (double)dev.n,
                                     &res.threshold)) != 0)
             goto out;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "classifier.h"
+#include "dataset.h"
 #include "errors.h"
 #include "fit.h"
 #include "tune.h"
@@ -26,6 +27,7 @@ struct sl_train_config {
     int folds;      /* K for cross-validation when there are no dev rows */
     bool folds_set; /* --cv given: cross-validate even a single lambda */
     enum sl_fit_weights weights;
+    enum sl_target target; /* what the model is fitted to predict */
     enum sl_tune_by by;
     const char *source; /* keep only rows of this source, or NULL */
     struct sl_fit_options fit;
@@ -47,13 +49,14 @@ struct sl_train_result {
     double val_auc, val_logloss; /* NAN without validation rows */
 };
 
-/* Sets the defaults: last_user, the grid 1e-6..1e-2, 5 folds, no class weights, by AUC. */
+/* Sets the defaults: last_user, the grid 1e-6..1e-2, 5 folds, no class weights, the label as
+ * target, by AUC. */
 void sl_train_config_default(struct sl_train_config *cfg);
 
 /* Runs the command; a summary goes to out, progress and problems to err. Writes nothing when
  * it fails. SL_EPARSE (bad data lines, each reported as file:line), SL_EINVAL (no training
- * rows, a single class), SL_EIO, SL_ENOMEM. res, when not NULL, receives the model as
- * written. */
+ * rows, a single class, target gain for rows without both tiers' scores), SL_EIO, SL_ENOMEM. res,
+ * when not NULL, receives the model as written. */
 int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res, FILE *out,
                  FILE *err) SL_MUST_CHECK;
 

@@ -78,12 +78,17 @@ static size_t *descending(const double *l, size_t n)
     return o;
 }
 
-static int fit_one(const struct sl_tune_config *cfg, const struct sl_csr *x, const int *y,
+static int fit_one(const struct sl_tune_config *cfg, const struct sl_tune_rows *train,
                    const size_t *rows, size_t n, double lambda, const char *label, double *wb,
                    struct sl_tune_entry *e)
 {
-    struct sl_fit_problem p = {
-        .x = x, .y = y, .rows = rows, .n = n, .lambda = lambda, .threads = cfg->threads};
+    struct sl_fit_problem p = {.x = train->x,
+                               .y = train->y,
+                               .t = train->t,
+                               .rows = rows,
+                               .n = n,
+                               .lambda = lambda,
+                               .threads = cfg->threads};
     struct sl_fit_options o = cfg->fit;
     struct sl_fit_result r;
     int rc;
@@ -107,13 +112,13 @@ static bool better(enum sl_tune_by by, const struct sl_tune_entry *a, const stru
     return a->auc > b->auc || (isnan(b->auc) && !isnan(a->auc));
 }
 
-int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_csr *train, const int *ytrain,
-                const struct sl_csr *dev, const int *ydev, struct sl_tune_result *out)
+int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_tune_rows *train,
+                const struct sl_tune_rows *dev, struct sl_tune_result *out)
 {
-    size_t L = cfg->n_lambdas, n = train->n_rows, nv = dev ? dev->n_rows : n;
+    size_t L = cfg->n_lambdas, n = train->x->n_rows, nv = dev ? dev->x->n_rows : n;
     size_t *order = NULL, *fit_rows = NULL, *val_rows = NULL;
-    double *wb = NULL, *prob = NULL;
-    const int *yv = dev ? ydev : ytrain;
+    double *wb = NULL, *prob = NULL, *tv = NULL;
+    const struct sl_tune_rows *val = dev ? dev : train;
     int *fold = NULL, folds = dev ? 1 : cfg->folds;
     uint64_t t0 = sl_clock_mono_us();
     char label[96];
@@ -135,14 +140,17 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_csr *train, co
     fold = malloc(n * sizeof(*fold));
     fit_rows = malloc(n * sizeof(*fit_rows));
     val_rows = malloc(n * sizeof(*val_rows));
+    tv = malloc(nv * sizeof(*tv));
     if (!out->entries || !out->val_prob || !order || !wb || !prob || !fold || !fit_rows ||
-        !val_rows) {
+        !val_rows || !tv) {
         rc = SL_ENOMEM;
         goto out;
     }
     for (size_t l = 0; l < L; l++)
         out->entries[l].lambda = cfg->lambdas[l];
-    if (!dev && (rc = sl_tune_folds(ytrain, n, folds, 1, fold)) != 0)
+    for (size_t i = 0; i < nv; i++)
+        tv[i] = val->t ? val->t[i] : val->y[i] != 0;
+    if (!dev && (rc = sl_tune_folds(train->y, n, folds, 1, fold)) != 0)
         goto out;
 
     for (int f = 0; f < folds; f++) {
@@ -161,15 +169,15 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_csr *train, co
             else
                 snprintf(label, sizeof(label), "lambda=%g fold %d/%d", cfg->lambdas[l], f + 1,
                          folds);
-            if ((rc = fit_one(cfg, train, ytrain, fit_rows, nfit, cfg->lambdas[l], label, wb,
+            if ((rc = fit_one(cfg, train, fit_rows, nfit, cfg->lambdas[l], label, wb,
                               &out->entries[l])) != 0)
                 goto out;
             if (dev) {
-                sl_fit_predict(dev, NULL, nv, wb, prob + l * nv);
+                sl_fit_predict(dev->x, NULL, nv, wb, prob + l * nv);
             } else {
                 double *p = prob + l * nv;
                 for (size_t j = 0; j < nval; j++)
-                    sl_fit_predict(train, &val_rows[j], 1, wb, &p[val_rows[j]]);
+                    sl_fit_predict(train->x, &val_rows[j], 1, wb, &p[val_rows[j]]);
             }
         }
     }
@@ -177,9 +185,9 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_csr *train, co
     for (size_t k = 0; k < L; k++) {
         size_t l = order[k];
         struct sl_tune_entry *e = &out->entries[l];
-        if ((rc = sl_scores_auc(prob + l * nv, yv, nv, &e->auc)) != 0)
+        if ((rc = sl_scores_auc(prob + l * nv, val->y, nv, &e->auc)) != 0)
             goto out;
-        e->logloss = sl_scores_logloss(prob + l * nv, yv, nv);
+        e->logloss = sl_scores_logloss(prob + l * nv, tv, nv);
         if (k > 0 && better(cfg->by, e, &out->entries[out->best]))
             out->best = l;
     }
@@ -192,6 +200,7 @@ out:
     free(fold);
     free(fit_rows);
     free(val_rows);
+    free(tv);
     if (rc != 0)
         sl_tune_result_free(out);
     return rc;

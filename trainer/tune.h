@@ -27,8 +27,8 @@ struct sl_tune_config {
 
 struct sl_tune_entry {
     double lambda;
-    double auc; /* on the validation rows (pooled out-of-fold predictions for CV) */
-    double logloss;
+    double auc;     /* on the validation rows (pooled out-of-fold predictions for CV) */
+    double logloss; /* against the targets */
     int iterations; /* summed over folds */
     double seconds; /* summed over folds */
 };
@@ -44,11 +44,19 @@ struct sl_tune_result {
     double seconds; /* the whole search */
 };
 
-/* Runs the search. train/ytrain are the training rows; dev/ydev the dev rows, or dev NULL for
- * cross-validation. SL_EINVAL (empty grid, too few rows for the folds), SL_ENOMEM. */
-int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_csr *train, const int *ytrain,
-                const struct sl_csr *dev, const int *ydev,
-                struct sl_tune_result *out) SL_MUST_CHECK;
+/* Rows for the search: features, 0/1 labels (for AUC, folds and class weights) and the
+ * targets fitted (NULL: the labels), as in struct sl_fit_problem. */
+struct sl_tune_rows {
+    const struct sl_csr *x;
+    const int *y;
+    const double *t;
+};
+
+/* Runs the search. train holds the training rows; dev the dev rows, or NULL for
+ * cross-validation. Log-loss is measured against the targets. SL_EINVAL (empty grid, too few
+ * rows for the folds), SL_ENOMEM. */
+int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_tune_rows *train,
+                const struct sl_tune_rows *dev, struct sl_tune_result *out) SL_MUST_CHECK;
 
 void sl_tune_result_free(struct sl_tune_result *r);
 

@@ -95,6 +95,8 @@ Test(cli, bad_values_are_refused)
     cr_assert_eq(run("fit", "--data", "d", "--out", "m", "--messages", "first", NULL), 2);
     cr_assert_not_null(strstr(err_text, "--messages: first is not"), "%s", err_text);
     cr_assert_eq(run("fit", "--data", "d", "--out", "m", "--class-weight", "auto", NULL), 2);
+    cr_assert_eq(run("fit", "--data", "d", "--out", "m", "--target", "labels", NULL), 2);
+    cr_assert_not_null(strstr(err_text, "--target: labels is not label or gain"), "%s", err_text);
     cr_assert_eq(run("eval", "--model", "m", "--data", "d", "--split", "valid", NULL), 2);
     cr_assert_eq(run("eval", "--model", "m", "--data", "d", "--price-weak", "1", NULL), 2);
     cr_assert_not_null(strstr(err_text, "both --price-weak and --price-strong"), "%s", err_text);
@@ -194,6 +196,35 @@ Test(cli, fit_then_eval_then_thresholds)
     unlink(data);
     unlink(model);
     unlink(svm);
+    rmdir(dir);
+}
+
+Test(cli, a_gain_fit_chooses_lambda_by_log_loss_and_eval_says_what_it_fits)
+{
+    char dir[] = "/tmp/sl_test_cli_XXXXXX", data[64], model[64];
+    FILE *fp;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(data, sizeof(data), "%s/d.jsonl", dir);
+    snprintf(model, sizeof(model), "%s/m.json", dir);
+    fp = fopen(data, "w");
+    for (int i = 0; i < 200; i++)
+        fprintf(fp,
+                "{\"prompt\":\"%s number %d\",\"label\":%d,\"score_weak\":%d,"
+                "\"score_strong\":1,\"split\":\"%s\"}\n",
+                i % 3 ? "easy question" : "hard proof", i, i % 3 == 0, i % 3 != 0,
+                i % 5 == 4   ? "test"
+                : i % 5 == 3 ? "dev"
+                             : "train");
+    fclose(fp);
+    cr_assert_eq(run("fit", "--data", data, "--out", model, "--target", "gain", "--lambdas",
+                     "1e-2,1e-3", "--quiet", NULL),
+                 0, "%s", err_text);
+    cr_assert_not_null(strstr(out_text, "lambda search (dev logloss)"), "%s", out_text);
+    cr_assert_eq(run("eval", "--model", model, "--data", data, NULL), 0, "%s", err_text);
+    cr_assert_not_null(strstr(out_text, ", fitted to the gain\n"), "%s", out_text);
+    unlink(data);
+    unlink(model);
     rmdir(dir);
 }
 

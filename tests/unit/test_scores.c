@@ -53,15 +53,24 @@ Test(scores, auc_is_nan_with_one_class)
 Test(scores, logloss_on_a_small_example)
 {
     double p[] = {0.8, 0.25};
-    int y[] = {1, 0};
+    double y[] = {1, 0};
 
     cr_assert_float_eq(sl_scores_logloss(p, y, 2), -(log(0.8) + log(0.75)) / 2, 1e-12);
+}
+
+Test(scores, logloss_of_soft_targets_is_their_cross_entropy)
+{
+    double p[] = {0.8, 0.5};
+    double t[] = {0.5, 0.5};
+
+    cr_assert_float_eq(sl_scores_logloss(p, t, 2),
+                       -(0.5 * log(0.8) + 0.5 * log(0.2) + 2 * 0.5 * log(0.5)) / 2, 1e-12);
 }
 
 Test(scores, logloss_clips_certain_mistakes)
 {
     double p[] = {0.0};
-    int y[] = {1};
+    double y[] = {1};
 
     cr_assert(isfinite(sl_scores_logloss(p, y, 1)));
 }
@@ -69,14 +78,14 @@ Test(scores, logloss_clips_certain_mistakes)
 Test(scores, calibration_bins_predictions_by_tenths)
 {
     double p[] = {0.05, 0.15, 0.12, 0.95, 1.0};
-    int y[] = {0, 1, 0, 1, 1};
+    double y[] = {0, 1, 0.5, 1, 1};
     struct sl_scores_bin b[SL_SCORES_BINS];
 
     sl_scores_calibration(p, y, 5, b);
     cr_assert_eq(b[0].n, 1);
     cr_assert_eq(b[1].n, 2);
     cr_assert_float_eq(b[1].mean_pred, 0.135, 1e-12);
-    cr_assert_float_eq(b[1].rate, 0.5, 1e-12);
+    cr_assert_float_eq(b[1].rate, 0.75, 1e-12, "the mean target of the bin");
     cr_assert_eq(b[9].n, 2, "1.0 falls in the last bin");
     cr_assert_eq(b[5].n, 0);
     cr_assert(isnan(b[5].mean_pred));

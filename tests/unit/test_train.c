@@ -2,12 +2,15 @@
  * loader and scores exactly as the trainer does, with the training record and metrics. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "classifier.h"
+#include "dataset.h"
+#include "evaluate.h"
 #include "rand.h"
 #include "scores.h"
 #include "train.h"
@@ -250,4 +253,107 @@ Test(train, one_class_is_refused)
     config(&cfg, files, grid, 1);
     cr_assert_eq(sl_train_run(&cfg, NULL, quiet, quiet), SL_EINVAL);
     cr_assert_neq(access(model, F_OK), 0);
+}
+
+/* Writes n rows whose tiers' scores depend on a word: "zebra", the cheap tier fails and the
+ * premium tier answers (label 1, gain +1); "tiger", the other way round (label 0, gain -1);
+ * neither, both answer (label 0, gain 0). Row 1 (line 2) has a label only when label_only. */
+static void write_gain_data(size_t n, bool label_only)
+{
+    FILE *fp = fopen(data, "w");
+    struct sl_rand r;
+
+    sl_rand_seed(&r, 9);
+    for (size_t i = 0; i < n; i++) {
+        int kind = (int)(i % 3), label = kind == 1;
+        fprintf(fp, "{\"prompt\":\"%s %s %s\",\"label\":%d", vocabulary[sl_rand_u64(&r) % 15],
+                kind == 1   ? "zebra"
+                : kind == 2 ? "tiger"
+                            : vocabulary[sl_rand_u64(&r) % 15],
+                vocabulary[sl_rand_u64(&r) % 15], label);
+        if (!(label_only && i == 1))
+            fprintf(fp, ",\"score_weak\":%d,\"score_strong\":%d", kind != 1, kind != 2);
+        fputs("}\n", fp);
+    }
+    fclose(fp);
+}
+
+static double score_of(const struct sl_classifier *c, const char *prompt)
+{
+    struct sl_features f;
+
+    sl_features_init(&f);
+    cr_assert_eq(sl_features_extract(&f, prompt, strlen(prompt), 1), 0);
+    double s = sl_classifier_score(c, &f);
+    sl_features_free(&f);
+    return s;
+}
+
+Test(train, gain_target_ranks_prompts_by_the_premium_tiers_expected_gain)
+{
+    static const double grid[] = {1e-3};
+    const char *files[] = {data};
+    struct sl_train_config cfg;
+    struct sl_train_result res;
+    struct sl_classifier *c;
+    struct sl_evaluate_result ev;
+    struct sl_dataset d;
+    size_t *rows, n;
+    char err[256];
+
+    write_gain_data(300, false);
+    config(&cfg, files, grid, 1);
+    cfg.target = SL_TARGET_GAIN;
+    cr_assert_eq(sl_train_run(&cfg, &res, quiet, stderr), 0);
+    c = sl_classifier_load(model, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    double up = score_of(c, "stone zebra paper"), even = score_of(c, "stone paper chair"),
+           down = score_of(c, "stone tiger paper");
+    /* A label-fitted model puts "tiger" and the plain prompts together, near 0. */
+    cr_assert_gt(up, 0.75, "gain +1: %g", up);
+    cr_assert(even > 0.35 && even < 0.65, "gain 0 scores about 1/2: %g", even);
+    cr_assert_lt(down, 0.25, "gain -1: %g", down);
+    cr_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c->meta, "training"), "target")->valuestring,
+        "gain");
+
+    /* eval measures log-loss and calibration against the targets the model was fitted to:
+     * the plain prompts' bin holds their gain, 1/2, not their label, 0. */
+    sl_dataset_init(&d);
+    cr_assert_eq(sl_dataset_load_rows(&d, data, false, NULL, NULL, &rows, &n, stderr), 0);
+    cr_assert_eq(sl_evaluate_rows(c, &d, rows, n, NAN, NAN, &ev), 0);
+    cr_assert_float_eq(ev.logloss, res.train_logloss, 1e-9, "eval %g, fit %g", ev.logloss,
+                       res.train_logloss);
+    for (int b = 0; b < SL_SCORES_BINS; b++)
+        cr_assert(ev.bins[b].n == 0 || fabs(ev.bins[b].rate - ev.bins[b].mean_pred) < 0.15,
+                  "bin %d: mean score %g, mean target %g", b, ev.bins[b].mean_pred,
+                  ev.bins[b].rate);
+    sl_evaluate_result_free(&ev);
+    free(rows);
+    sl_dataset_free(&d);
+    sl_classifier_destroy(c);
+    sl_train_result_free(&res);
+}
+
+Test(train, gain_target_needs_both_tiers_scores)
+{
+    static const double grid[] = {1e-2};
+    const char *files[] = {data};
+    struct sl_train_config cfg;
+    char *errors = NULL, expected[256];
+    size_t len = 0;
+    FILE *err = open_memstream(&errors, &len);
+
+    write_gain_data(30, true);
+    config(&cfg, files, grid, 1);
+    cfg.target = SL_TARGET_GAIN;
+    cr_assert_eq(sl_train_run(&cfg, NULL, quiet, err), SL_EINVAL);
+    fclose(err);
+    snprintf(expected, sizeof(expected),
+             "fit: --target gain needs both tiers' scores (\"score_weak\", \"score_strong\") on "
+             "every training and dev row; rows with a label only: 1, the first at %s:2\n",
+             data);
+    cr_assert_str_eq(errors, expected);
+    cr_assert_neq(access(model, F_OK), 0, "no artifact");
+    free(errors);
 }

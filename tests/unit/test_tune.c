@@ -64,7 +64,8 @@ Test(tune, picks_the_lambda_that_validates_best)
     sl_fit_options_default(&cfg.fit);
     rows(&train, y, 200, 1);
     rows(&dev, yd, 100, 2);
-    cr_assert_eq(sl_tune_run(&cfg, &train, y, &dev, yd, &r), 0);
+    struct sl_tune_rows tr = {&train, y, NULL}, dv = {&dev, yd, NULL};
+    cr_assert_eq(sl_tune_run(&cfg, &tr, &dv, &r), 0);
     cr_assert(!r.cv);
     cr_assert_eq(r.n_entries, 2);
     cr_assert_eq(r.best, 1);
@@ -72,7 +73,7 @@ Test(tune, picks_the_lambda_that_validates_best)
     cr_assert_eq(r.n_val, 100);
     sl_tune_result_free(&r);
 
-    cr_assert_eq(sl_tune_run(&cfg, &train, y, NULL, NULL, &r), 0);
+    cr_assert_eq(sl_tune_run(&cfg, &tr, NULL, &r), 0);
     cr_assert(r.cv);
     cr_assert_eq(r.best, 1);
     cr_assert_eq(r.n_val, 200, "out-of-fold predictions for every training row");
@@ -92,6 +93,7 @@ Test(tune, refuses_more_folds_than_rows)
 
     sl_fit_options_default(&cfg.fit);
     rows(&train, y, 3, 1);
-    cr_assert_eq(sl_tune_run(&cfg, &train, y, NULL, NULL, &r), SL_EINVAL);
+    struct sl_tune_rows tr = {&train, y, NULL};
+    cr_assert_eq(sl_tune_run(&cfg, &tr, NULL, &r), SL_EINVAL);
     sl_csr_free(&train);
 }
