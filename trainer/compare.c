@@ -89,7 +89,8 @@ static void print_tables(FILE *out, const struct sl_compare_config *cfg, const c
     fprintf(out, "\ndecision: %s (auc %.4f %s %.4f - %g", not_worse ? "not worse" : "worse",
             nw->s.auc, nw->s.auc >= base->s.auc - tol ? ">=" : "<", base->s.auc, tol);
     if (isnan(nw->s.apgr) || isnan(base->s.apgr))
-        fprintf(out, "; apgr not compared: no rows with both tiers' quality scores)\n");
+        fprintf(out, "; apgr not compared: no rows with both tiers' quality scores, or the "
+                     "premium tier no better than the cheap one on them)\n");
     else
         fprintf(out, "; apgr %.4f %s %.4f - %g)\n", nw->s.apgr,
                 nw->s.apgr >= base->s.apgr - tol ? ">=" : "<", base->s.apgr, tol);

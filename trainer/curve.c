@@ -69,7 +69,7 @@ static void set_point(struct sl_curve *c, const struct ranked *r, size_t k, doub
     p->threshold = threshold;
     p->x = (double)k / n;
     p->y = (r->sum_weak + r->gain[k]) / n;
-    p->pgr = c->q_strong != c->q_weak ? (p->y - c->q_weak) / (c->q_strong - c->q_weak) : NAN;
+    p->pgr = c->q_strong > c->q_weak ? (p->y - c->q_weak) / (c->q_strong - c->q_weak) : NAN;
 }
 
 static int start(struct sl_curve *c, const struct ranked *r, size_t max_points)
@@ -186,7 +186,7 @@ double sl_curve_apgr(const struct sl_curve *c)
 {
     double area = 0;
 
-    if (c->n == 0 || c->q_strong == c->q_weak)
+    if (c->n == 0 || !(c->q_strong > c->q_weak))
         return NAN;
     for (size_t k = 1; k < c->n; k++)
         area += (c->pts[k].x - c->pts[k - 1].x) * (c->pts[k].pgr + c->pts[k - 1].pgr) / 2;
@@ -195,7 +195,7 @@ double sl_curve_apgr(const struct sl_curve *c)
 
 double sl_curve_cpt(const struct sl_curve *c, double target)
 {
-    if (c->n == 0 || c->q_strong == c->q_weak)
+    if (c->n == 0 || !(c->q_strong > c->q_weak))
         return NAN;
     if (c->pts[0].pgr >= target)
         return c->pts[0].x;
@@ -251,7 +251,7 @@ out:
 void sl_curve_random_summary(double q_weak, double q_strong, size_t rows, double price_weak,
                              double price_strong, struct sl_curve_summary *out)
 {
-    bool gap = q_strong != q_weak;
+    bool gap = q_strong > q_weak;
     double share = 0;
 
     out->rows = rows;

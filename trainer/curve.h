@@ -3,7 +3,10 @@
  * (premium) tier when its score >= the threshold; each row then gets the quality of the tier
  * it went to. x = share of rows routed to strong, y = mean quality of the routed answers,
  * PGR = (y - q_weak) / (q_strong - q_weak) with q_weak / q_strong the all-weak / all-strong
- * means. A struct sl_curve (init/free) owns its points. */
+ * means. PGR, APGR and CPT measure a gap to recover: where the strong tier is no better than the
+ * weak one on the rows (q_strong <= q_weak; shadow verdicts can say so) they are NAN, as a
+ * router that sent more to the strong tier would then score as recovering more. A struct
+ * sl_curve (init/free) owns its points. */
 #ifndef SL_CURVE_H
 #define SL_CURVE_H
 
@@ -15,7 +18,7 @@ struct sl_curve_point {
     double threshold; /* route to strong when score >= threshold */
     double x;         /* share routed to strong, 0..1 */
     double y;         /* mean quality of the routed answers */
-    double pgr;       /* performance gap recovered; NAN when q_strong == q_weak */
+    double pgr;       /* performance gap recovered; NAN when q_strong <= q_weak */
 };
 
 struct sl_curve {

@@ -189,6 +189,23 @@ Test(curve, random_router_summary_is_analytic)
     cr_assert_float_eq(s.share95, 0.0, 0, "the weak model alone is good enough");
     sl_curve_random_summary(0.8, 0.8, 100, 1, 10, &s);
     cr_assert(isnan(s.apgr), "no gap, no APGR");
+    sl_curve_random_summary(0.8, 0.6, 100, 1, 10, &s);
+    cr_assert(isnan(s.apgr), "the strong tier is worse: no gap to recover");
+}
+
+Test(curve, a_strong_tier_worse_than_the_weak_one_has_no_apgr)
+{
+    /* Row 0 is the one the strong tier gets wrong and the weak one right. */
+    double score[] = {0.1, 0.9, 0.3, 0.2}, qw[] = {1, 1, 1, 1}, qs[] = {0, 1, 1, 1};
+    struct sl_curve c;
+
+    sl_curve_init(&c);
+    cr_assert_eq(sl_curve_quantiles(&c, score, qw, qs, 4, 100), 0);
+    cr_assert_float_eq(c.q_strong, 0.75, 1e-12);
+    cr_assert(isnan(sl_curve_apgr(&c)));
+    cr_assert(isnan(sl_curve_cpt(&c, 0.5)));
+    cr_assert(isnan(c.pts[1].pgr));
+    sl_curve_free(&c);
 }
 
 Test(curve, summary_of_a_perfect_router)
