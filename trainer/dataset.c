@@ -392,12 +392,16 @@ enum sl_split sl_dataset_evaldb_split(const char *request_id)
     return bucket < 80 ? SL_SPLIT_TRAIN : bucket < 90 ? SL_SPLIT_DEV : SL_SPLIT_TEST;
 }
 
-/* One row per sample: a sample that several shadow runs judged is one prompt, and it needed
- * the premium tier if any run found the cheap answer lost. */
+/* One row per sample that shadow runs judged, read from the verdicts as the labels view of
+ * eval.db reads them: the sample needed the premium tier if any run found the cheap answer
+ * lost. Each tier's quality is the share of runs in which its answer was not the worse one:
+ * the cheap tier's unless it lost, the premium tier's unless the cheap one won. */
 #define LABELS_SQL                                                                                 \
-    "SELECT l.sample_id, s.request_id, l.route, l.prompt, MAX(l.premium_needed)"                   \
-    " FROM labels l JOIN samples s ON s.id = l.sample_id"                                          \
-    " GROUP BY l.sample_id ORDER BY l.sample_id"
+    "SELECT s.id, s.request_id, s.route, s.prompt, MAX(r.verdict = 'loss'),"                       \
+    " AVG(r.verdict <> 'loss'), AVG(r.verdict <> 'win')"                                           \
+    " FROM results r JOIN samples s ON s.id = r.sample_id"                                         \
+    " WHERE r.scorer = 'shadow' AND r.verdict IS NOT NULL"                                         \
+    " GROUP BY s.id ORDER BY s.id"
 
 /* Makes row (which the caller frees, whatever happens) from the current labels row of st;
  * *keep is false for a sample without a prompt. SL_EPARSE, reported to errors, for a prompt
@@ -422,6 +426,9 @@ static int evaldb_row(struct sl_dataset *d, sqlite3_stmt *st, const char *path, 
         return SL_EPARSE;
     }
     row->label = sqlite3_column_int(st, 4) != 0;
+    row->has_scores = true;
+    row->score_weak = sqlite3_column_double(st, 5);
+    row->score_strong = sqlite3_column_double(st, 6);
     row->split = sl_dataset_evaldb_split(reqid ? reqid : "");
     row->source = intern(d, "");
     row->category = intern(d, route ? route : "");

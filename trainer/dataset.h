@@ -3,8 +3,8 @@
  *              "score_weak", "score_strong", "score_scale": "binary" | "judge_1_10", ...}
  *   plain:    {"prompt": "..." | "messages": [...], "label": 0 | 1, optional "id", "category",
  *              "split", "source", "score_weak", "score_strong", "score_scale"}
- * or from the evaluator's eval.db (common/evaldb.h), whose labels view holds the shadow
- * verdicts: see sl_dataset_load_evaldb. sl_dataset_write_jsonl writes rows back in the plain
+ * or from the shadow verdicts of the evaluator's eval.db (common/evaldb.h): see
+ * sl_dataset_load_evaldb. sl_dataset_write_jsonl writes rows back in the plain
  * format. A struct sl_dataset (init/free) owns every row, string and messages array in it. */
 #ifndef SL_DATASET_H
 #define SL_DATASET_H
@@ -63,8 +63,10 @@ int sl_dataset_load(struct sl_dataset *d, const char *path, const char *source,
                     FILE *errors) SL_MUST_CHECK;
 
 /* Appends the labelled samples of the eval.db at path, opened read-only: one row per sample
- * in the labels view (several shadow verdicts on one sample make one row, labelled 1 when any
- * of them was a loss). A row's messages are the sample's prompt (the request's messages, so
+ * with shadow verdicts (several on one sample make one row, labelled 1 when any of them was a
+ * loss, as in eval.db's labels view). Its scores are the shares of verdicts in which the cheap
+ * answer did not lose, score_weak, and did not win, score_strong: a loss is 0 and 1, a tie 1
+ * and 1, a win 1 and 0. A row's messages are the sample's prompt (the request's messages, so
  * that features are extracted as the proxy extracts them), its id the request id, its
  * category the route, its source "" (so a source filter other than "" keeps none), its line
  * the sample's id. Its split is drawn from its request id: sl_dataset_evaldb_split. Samples

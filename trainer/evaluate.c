@@ -214,7 +214,7 @@ static void print_tables(FILE *out, const struct sl_evaluate_config *cfg,
             "CPT(80%)", "premium@95%", "saved@95%");
     for (size_t i = 0; i < ng; i++) {
         char name[64];
-        snprintf(name, sizeof(name), "%s", g[i].name);
+        snprintf(name, sizeof(name), "%s", *g[i].name ? g[i].name : "(no source)");
         print_summary_row(out, name, "learned", &g[i].learned);
         print_summary_row(out, "", "category-prior", &g[i].prior);
         print_summary_row(out, "", "random", &g[i].random);

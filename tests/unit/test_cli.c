@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "evaldb.h"
 
@@ -229,7 +231,7 @@ Test(cli, a_gain_fit_chooses_lambda_by_log_loss_and_eval_says_what_it_fits)
 }
 
 /* An eval.db of 200 shadow-judged samples: "hard proof" prompts lost against the premium tier
- * (label 1), "easy question" ones did not. */
+ * (label 1), "easy question" ones tied with it. */
 static void make_evaldb(const char *path)
 {
     char err[256] = "", sql[512];
@@ -244,7 +246,7 @@ static void make_evaldb(const char *path)
                  " '[{\"role\":\"user\",\"content\":\"%s number %d\"}]');"
                  "INSERT INTO results(sample_id, scorer, ts_ms, verdict) VALUES (%d, 'shadow', 0,"
                  " '%s');",
-                 i, i, i, i % 3 ? "easy question" : "hard proof", i, i, i % 3 ? "win" : "loss");
+                 i, i, i, i % 3 ? "easy question" : "hard proof", i, i, i % 3 ? "tie" : "loss");
         cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     }
     cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
@@ -306,6 +308,19 @@ Test(cli, fit_reads_eval_db_and_labels_writes_what_fit_reads_back)
 
     cr_assert_eq(run("eval", "--model", m1, "--eval-db", db, "--split", "all", "--json", NULL), 0,
                  "%s", err_text);
+    /* The verdicts give both tiers' quality, so routing is measured on them: a router that
+     * sends the proofs (lost by the cheap tier) to the premium tier first reaches the most
+     * APGR can be here, 1 - 0.33 / 2 (random: 0.5). */
+    cJSON *ev = cJSON_Parse(out_text);
+    const cJSON *apgr = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "routing"), ""), "learned"),
+        "apgr");
+    cr_assert(cJSON_IsNumber(apgr), "%s", out_text);
+    cr_assert_float_eq(apgr->valuedouble, 1 - 0.33 / 2, 0.01, "%s", out_text);
+    cJSON_Delete(ev);
+    cr_assert_eq(run("fit", "--eval-db", db, "--out", m2, "--target", "gain", "--lambda", "1e-3",
+                     "--quiet", NULL),
+                 0, "%s", err_text);
     cr_assert_eq(
         run("thresholds", "--model", m1, "--eval-db", db, "--max-premium-share", "0.5", NULL), 0,
         "%s", err_text);

@@ -345,11 +345,11 @@ static char evaldir[64], evalpath[128];
 static sqlite3 *evaldb;
 
 /* Samples and their shadow verdicts (the labels view reads those only):
- *   1 r-loss   auto  win, then loss           -> one row, label 1
- *   2 r-tie    auto  tie                      -> label 0
+ *   1 r-loss   auto  win, then loss           -> one row, label 1, scores 1/2 and 1/2
+ *   2 r-tie    auto  tie                      -> label 0, scores 1 and 1
  *   3 r-none   code  judge only               -> no row
  *   4 r-empty  auto  loss, prompt ""          -> dropped, counted
- *   5 r-multi  code  win; a conversation      -> label 0, messages kept whole */
+ *   5 r-multi  code  win; a conversation      -> label 0, scores 1 and 0, messages kept whole */
 static const char eval_fixture[] =
     "INSERT INTO samples(id, request_id, received_ms, ts_ms, route, tier, prompt) VALUES"
     " (1, 'r-loss', 0, 1, 'auto', 'small',"
@@ -434,6 +434,13 @@ Test(dataset_evaldb, one_row_per_labelled_sample)
     cr_assert_eq(d.rows[1].label, 0);
     cr_assert_str_eq(d.rows[2].id, "r-multi");
     cr_assert_eq(d.rows[2].label, 0);
+    /* Each tier's quality: the share of runs in which its answer was not the worse one. */
+    static const double weak[] = {0.5, 1, 1}, strong[] = {0.5, 1, 0};
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert(d.rows[i].has_scores, "row %zu", i);
+        cr_assert_float_eq(d.rows[i].score_weak, weak[i], 1e-12, "row %zu", i);
+        cr_assert_float_eq(d.rows[i].score_strong, strong[i], 1e-12, "row %zu", i);
+    }
     cr_assert_eq(d.rows[2].line, 5);
     cr_assert_str_eq(d.rows[2].category, "code");
     cr_assert_eq(cJSON_GetArraySize(d.rows[2].messages), 4);
@@ -587,9 +594,10 @@ Test(dataset_evaldb, written_labels_read_back_as_the_same_rows)
     fp = fopen(path, "r");
     cr_assert_not_null(fgets(line, sizeof(line), fp));
     fclose(fp);
-    cr_assert_str_eq(line, "{\"id\":\"r-loss\",\"messages\":[{\"role\":\"user\",\"content\":"
-                           "\"Prove Fermat's little theorem.\"}],\"label\":1,\"category\":"
-                           "\"auto\",\"split\":\"train\"}\n");
+    cr_assert_str_eq(line,
+                     "{\"id\":\"r-loss\",\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"Prove Fermat's little theorem.\"}],\"label\":1,\"category\":"
+                     "\"auto\",\"split\":\"train\",\"score_weak\":0.5,\"score_strong\":0.5}\n");
     sl_dataset_free(&back);
     sl_dataset_free(&d);
 }
