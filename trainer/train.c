@@ -174,7 +174,7 @@ static cJSON *metrics_json(const struct sl_train_result *res, const struct split
 /* Target gain needs both tiers' scores on every row fitted or validated on: a row with a label
  * alone would read as the cheap tier failing exactly when it is labelled 1. Says which rows
  * lack them. SL_EINVAL. */
-static int need_scores(const struct sl_train_config *cfg, const struct sl_dataset *d, FILE *err)
+static int need_scores(const struct sl_dataset *d, FILE *err)
 {
     const struct sl_example *first = NULL;
     size_t missing = 0;
@@ -186,12 +186,11 @@ static int need_scores(const struct sl_train_config *cfg, const struct sl_datase
     }
     if (!first)
         return 0;
-    /* JSONL files are loaded first, then eval.dbs, whose rows are samples */
+    /* Only JSONL rows can lack them: an eval.db's verdicts give both tiers' quality. */
     fprintf(err,
             "fit: --target gain needs both tiers' scores (\"score_weak\", \"score_strong\") on "
-            "every training and dev row; rows with a label only: %zu, the first at %s%s%zu\n",
-            missing, d->files[first->file], first->file < cfg->n_data ? ":" : ": sample ",
-            first->line);
+            "every training and dev row; rows with a label only: %zu, the first at %s:%zu\n",
+            missing, d->files[first->file], first->line);
     return SL_EINVAL;
 }
 
@@ -240,7 +239,7 @@ int sl_train_run(const struct sl_train_config *cfg, struct sl_train_result *res_
                                    cfg->source, err)) != 0)
         goto out;
     t0 = sl_clock_mono_us();
-    if (cfg->target == SL_TARGET_GAIN && (rc = need_scores(cfg, &d, err)) != 0)
+    if (cfg->target == SL_TARGET_GAIN && (rc = need_scores(&d, err)) != 0)
         goto out;
     if ((rc = split_build(&tr, &d, SL_SPLIT_TRAIN, cfg->messages, cfg->target)) != 0 ||
         (rc = split_build(&dev, &d, SL_SPLIT_DEV, cfg->messages, cfg->target)) != 0)
