@@ -11,12 +11,14 @@
 bool sl_compare_not_worse(const struct sl_compare_scores *candidate,
                           const struct sl_compare_scores *baseline, double tolerance)
 {
+    bool apgr = !isnan(candidate->apgr) && !isnan(baseline->apgr);
+
+    if (apgr && candidate->target != baseline->target)
+        return candidate->apgr >= baseline->apgr - tolerance;
     /* Written so that a NAN AUC fails the test rather than passes it. */
     if (!(candidate->auc >= baseline->auc - tolerance))
         return false;
-    if (isnan(candidate->apgr) || isnan(baseline->apgr))
-        return true;
-    return candidate->apgr >= baseline->apgr - tolerance;
+    return !apgr || candidate->apgr >= baseline->apgr - tolerance;
 }
 
 void sl_compare_config_default(struct sl_compare_config *cfg)
@@ -86,8 +88,13 @@ static void print_tables(FILE *out, const struct sl_compare_config *cfg, const c
         snprintf(name, sizeof(name), "apgr %s", a->groups[i].name);
         print_row(out, name, a->groups[i].learned.apgr, b->groups[i].learned.apgr);
     }
-    fprintf(out, "\ndecision: %s (auc %.4f %s %.4f - %g", not_worse ? "not worse" : "worse",
-            nw->s.auc, nw->s.auc >= base->s.auc - tol ? ">=" : "<", base->s.auc, tol);
+    if (isnan(nw->s.apgr) || isnan(base->s.apgr) || nw->s.target == base->s.target)
+        fprintf(out, "\ndecision: %s (auc %.4f %s %.4f - %g", not_worse ? "not worse" : "worse",
+                nw->s.auc, nw->s.auc >= base->s.auc - tol ? ">=" : "<", base->s.auc, tol);
+    else
+        fprintf(out, "\ndecision: %s (auc not compared: the models are fitted to the %s and the %s",
+                not_worse ? "not worse" : "worse", sl_dataset_target_name(nw->s.target),
+                sl_dataset_target_name(base->s.target));
     if (isnan(nw->s.apgr) || isnan(base->s.apgr))
         fprintf(out, "; apgr not compared: no rows with both tiers' quality scores, or the "
                      "premium tier no better than the cheap one on them)\n");
@@ -203,6 +210,7 @@ int sl_compare_run(const struct sl_compare_config *cfg, bool *not_worse, FILE *o
             goto out;
         s->s.auc = s->r.auc;
         s->s.apgr = overall(&s->r, 0);
+        s->s.target = sl_evaluate_model_target(s->c);
     }
     if (isnan(sides[0].s.auc)) {
         fprintf(err, "compare: the %zu rows of split %s are all of one class: AUC is undefined\n",

@@ -16,12 +16,15 @@
 struct sl_compare_scores {
     double auc;  /* NAN when undefined */
     double apgr; /* over the rows with both tiers' quality scores; NAN when there are none */
+    enum sl_target target; /* what the model was fitted to */
 };
 
 /* The decision: the candidate is not worse than the baseline when its AUC is at least the
  * baseline's minus tolerance and, when both have an APGR, its APGR is at least the baseline's
  * minus tolerance. An undefined AUC on either side is worse: nothing shows the candidate is
- * not. */
+ * not. AUC ranks by the label, so a model fitted to another target than the baseline's is
+ * judged on APGR alone when both have one (a gain model ranks the prompts the premium tier gets
+ * wrong below those both tiers answer, which AUC does not reward and APGR does). */
 bool sl_compare_not_worse(const struct sl_compare_scores *candidate,
                           const struct sl_compare_scores *baseline, double tolerance);
 

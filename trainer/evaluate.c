@@ -78,8 +78,7 @@ out:
     return rc;
 }
 
-/* What c was fitted to predict, as its training record says (label when it does not). */
-static enum sl_target model_target(const struct sl_classifier *c)
+enum sl_target sl_evaluate_model_target(const struct sl_classifier *c)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->meta, "training");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "target");
@@ -94,7 +93,7 @@ int sl_evaluate_rows(const struct sl_classifier *c, const struct sl_dataset *d, 
                      size_t n, double price_weak, double price_strong,
                      struct sl_evaluate_result *res)
 {
-    enum sl_target target = model_target(c);
+    enum sl_target target = sl_evaluate_model_target(c);
     struct scored s = {0};
     const char **names = NULL;
     size_t nnames = 0;
@@ -187,7 +186,7 @@ static void print_tables(FILE *out, const struct sl_evaluate_config *cfg,
     fprintf(out, "model: %s", cfg->model);
     if (cJSON_IsNumber(lambda))
         fprintf(out, " (lambda %g)", lambda->valuedouble);
-    fprintf(out, ", fitted to the %s", sl_dataset_target_name(model_target(c)));
+    fprintf(out, ", fitted to the %s", sl_dataset_target_name(sl_evaluate_model_target(c)));
     fprintf(out, "\nrows: %zu (%s, split %s)\n", r->rows, cfg->data,
             cfg->all_rows ? "all" : sl_dataset_split_name(cfg->split));
     fprintf(out, "auc: %.4f  logloss: %.4f\n\ncalibration:\n  %-9s %10s %9s %6s\n", r->auc,

@@ -26,6 +26,9 @@ struct sl_evaluate_config {
     bool json;
 };
 
+/* What c was fitted to predict, as its training record says (the label when it does not). */
+enum sl_target sl_evaluate_model_target(const struct sl_classifier *c);
+
 /* Fills the defaults: split test, no prices, tables. */
 void sl_evaluate_config_default(struct sl_evaluate_config *cfg);
 

@@ -176,6 +176,21 @@ Test(retrain, a_better_model_is_canaried_and_then_promoted)
     cJSON_Delete(config);
 }
 
+Test(retrain, the_nightly_job_can_fit_the_gain_from_the_verdicts)
+{
+    cJSON *model;
+    const cJSON *target;
+
+    start("What is the capital of France?"); /* a poor router, fitted to the label */
+    cr_assert_eq(retrain("promote", "SLUICE_RETRAIN_FIT_OPTIONS='--target gain'"), 0);
+    model = get("/admin/routes/auto/classifier");
+    target = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(model, "training"),
+                                              "target");
+    cr_assert(cJSON_IsString(target), "the route still has the hand-made baseline");
+    cr_assert_str_eq(target->valuestring, "gain");
+    cJSON_Delete(model);
+}
+
 Test(retrain, a_worse_model_is_not_registered)
 {
     char extra[300], opt[400];

@@ -43,7 +43,7 @@ static void write_rows(const char *path, int inverted, int n)
     fclose(fp);
 }
 
-static void fit(const char *rows, const char *out)
+static void fit_to(const char *rows, const char *out, enum sl_target target)
 {
     static double grid[] = {1e-3};
     const char *files[1] = {rows};
@@ -51,6 +51,7 @@ static void fit(const char *rows, const char *out)
     FILE *quiet = fopen("/dev/null", "w");
 
     sl_train_config_default(&cfg);
+    cfg.target = target;
     cfg.data = files;
     cfg.n_data = 1;
     cfg.out = out;
@@ -59,6 +60,11 @@ static void fit(const char *rows, const char *out)
     cfg.fit.progress = false;
     cr_assert_eq(sl_train_run(&cfg, NULL, quiet, quiet), 0);
     fclose(quiet);
+}
+
+static void fit(const char *rows, const char *out)
+{
+    fit_to(rows, out, SL_TARGET_LABEL);
 }
 
 /* A copy of the model at from whose feature-specification hash is another build's. */
@@ -128,7 +134,8 @@ TestSuite(compare, .init = setup, .fini = teardown);
 
 Test(compare, a_better_or_equal_model_is_not_worse)
 {
-    struct sl_compare_scores base = {0.80, 0.60}, better = {0.82, 0.65}, same = base;
+    struct sl_compare_scores base = {0.80, 0.60, SL_TARGET_LABEL},
+                             better = {0.82, 0.65, SL_TARGET_LABEL}, same = base;
 
     cr_assert(sl_compare_not_worse(&better, &base, 0));
     cr_assert(sl_compare_not_worse(&same, &base, 0));
@@ -137,8 +144,9 @@ Test(compare, a_better_or_equal_model_is_not_worse)
 
 Test(compare, the_tolerance_allows_a_small_drop_and_no_more)
 {
-    struct sl_compare_scores base = {0.80, 0.60};
-    struct sl_compare_scores auc_drop = {0.79, 0.60}, apgr_drop = {0.80, 0.59};
+    struct sl_compare_scores base = {0.80, 0.60, SL_TARGET_LABEL};
+    struct sl_compare_scores auc_drop = {0.79, 0.60, SL_TARGET_LABEL},
+                             apgr_drop = {0.80, 0.59, SL_TARGET_LABEL};
 
     cr_assert_not(sl_compare_not_worse(&auc_drop, &base, 0));
     cr_assert(sl_compare_not_worse(&auc_drop, &base, 0.02));
@@ -149,15 +157,18 @@ Test(compare, the_tolerance_allows_a_small_drop_and_no_more)
 
 Test(compare, a_better_auc_does_not_excuse_a_worse_apgr)
 {
-    struct sl_compare_scores base = {0.80, 0.60}, cand = {0.90, 0.50};
+    struct sl_compare_scores base = {0.80, 0.60, SL_TARGET_LABEL},
+                             cand = {0.90, 0.50, SL_TARGET_LABEL};
 
     cr_assert_not(sl_compare_not_worse(&cand, &base, 0.05));
 }
 
 Test(compare, apgr_counts_only_when_both_models_have_one)
 {
-    struct sl_compare_scores base = {0.80, NAN}, cand = {0.81, 0.10};
-    struct sl_compare_scores base2 = {0.80, 0.60}, cand2 = {0.81, NAN};
+    struct sl_compare_scores base = {0.80, NAN, SL_TARGET_LABEL},
+                             cand = {0.81, 0.10, SL_TARGET_LABEL};
+    struct sl_compare_scores base2 = {0.80, 0.60, SL_TARGET_LABEL},
+                             cand2 = {0.81, NAN, SL_TARGET_LABEL};
 
     cr_assert(sl_compare_not_worse(&cand, &base, 0));
     cr_assert(sl_compare_not_worse(&cand2, &base2, 0));
@@ -165,9 +176,24 @@ Test(compare, apgr_counts_only_when_both_models_have_one)
     cr_assert_not(sl_compare_not_worse(&cand, &base, 0));
 }
 
+Test(compare, a_model_of_another_target_is_judged_on_apgr_alone)
+{
+    struct sl_compare_scores base = {0.80, 0.60, SL_TARGET_LABEL};
+    struct sl_compare_scores gain = {0.70, 0.65, SL_TARGET_GAIN},
+                             worse = {0.90, 0.55, SL_TARGET_GAIN};
+    struct sl_compare_scores no_apgr = {0.70, NAN, SL_TARGET_GAIN};
+
+    cr_assert(sl_compare_not_worse(&gain, &base, 0), "a lower AUC does not count");
+    cr_assert_not(sl_compare_not_worse(&worse, &base, 0));
+    cr_assert_not(sl_compare_not_worse(&no_apgr, &base, 0), "without APGR, AUC is all there is");
+    gain.target = SL_TARGET_LABEL;
+    cr_assert_not(sl_compare_not_worse(&gain, &base, 0), "the same target: AUC counts");
+}
+
 Test(compare, an_undefined_auc_is_worse)
 {
-    struct sl_compare_scores base = {0.80, 0.60}, nan_auc = {NAN, 0.70};
+    struct sl_compare_scores base = {0.80, 0.60, SL_TARGET_LABEL},
+                             nan_auc = {NAN, 0.70, SL_TARGET_LABEL};
 
     cr_assert_not(sl_compare_not_worse(&nan_auc, &base, 0.5));
     cr_assert_not(sl_compare_not_worse(&base, &nan_auc, 0.5));
@@ -277,6 +303,50 @@ Test(compare, rows_without_quality_scores_are_compared_on_auc)
     cr_assert_eq(run("--model", good, "--baseline", bad, "--data", plain, NULL), 0);
     cr_assert_not_null(strstr(out_text, "apgr not compared"), "%s", out_text);
     unlink(plain);
+}
+
+Test(compare, a_gain_model_replaces_a_label_model_on_apgr)
+{
+    char rows[128], by_label[128], by_gain[128];
+    struct sl_rand r;
+    FILE *fp;
+
+    /* Labels that disagree with the scores (a labelling rule of its own): "zebra" prompts are
+     * labelled 1 but both tiers answer them; only the premium tier answers "tiger" ones. The
+     * label model ranks by the label (the better AUC), the gain model by the gain (the better
+     * APGR), which is what routing is for. */
+    snprintf(rows, sizeof(rows), "%s/disagree.jsonl", dir);
+    snprintf(by_label, sizeof(by_label), "%s/by_label.json", dir);
+    snprintf(by_gain, sizeof(by_gain), "%s/by_gain.json", dir);
+    fp = fopen(rows, "w");
+    sl_rand_seed(&r, 3);
+    for (int i = 0; i < 600; i++) {
+        int kind = (int)(sl_rand_u64(&r) % 3); /* 0 plain, 1 zebra, 2 tiger */
+        fprintf(fp,
+                "{\"prompt\":\"apple %s river\",\"label\":%d,\"score_weak\":%d,"
+                "\"score_strong\":1,\"split\":\"%s\"}\n",
+                kind == 1   ? "zebra"
+                : kind == 2 ? "tiger"
+                            : "stone",
+                kind == 1, kind != 2,
+                i % 10 < 8    ? "train"
+                : i % 10 == 8 ? "dev"
+                              : "test");
+    }
+    fclose(fp);
+    fit_to(rows, by_label, SL_TARGET_LABEL);
+    fit_to(rows, by_gain, SL_TARGET_GAIN);
+
+    cr_assert_eq(run("--model", by_gain, "--baseline", by_label, "--data", rows, NULL), 0, "%s",
+                 out_text);
+    cr_assert_not_null(strstr(out_text, "auc not compared: the models are fitted to the gain and "
+                                        "the label"),
+                       "%s", out_text);
+    cr_assert_eq(run("--model", by_label, "--baseline", by_gain, "--data", rows, NULL), 3, "%s",
+                 out_text);
+    unlink(rows);
+    unlink(by_label);
+    unlink(by_gain);
 }
 
 Test(compare, errors_are_not_confused_with_worse)
