@@ -82,10 +82,10 @@ enum sl_target sl_evaluate_model_target(const struct sl_classifier *c)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->meta, "training");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "target");
-    enum sl_target kind = SL_TARGET_LABEL;
+    enum sl_target kind;
 
-    if (cJSON_IsString(v) && sl_dataset_target_parse(v->valuestring, &kind) != 0)
-        kind = SL_TARGET_LABEL;
+    if (!cJSON_IsString(v) || sl_dataset_target_parse(v->valuestring, &kind) != 0)
+        return SL_TARGET_LABEL;
     return kind;
 }
 
