@@ -958,8 +958,10 @@ static void list_teams(struct call *c)
 
     if (n && !(by_name = malloc(n * sizeof(*by_name))))
         abort(); /* out of memory */
-    for (it = n ? spend->child : NULL; it; it = it->next)
+    cJSON_ArrayForEach(it, spend)
+    {
         by_name[at++] = it;
+    }
     if (n)
         qsort(by_name, n, sizeof(*by_name), cmp_member_name);
     sl_versions_current(c->api->vs, &doc);

@@ -8,12 +8,23 @@
 #include "classifier.h"
 #include "evaluate.h"
 
+static bool both_apgr(const struct sl_compare_scores *a, const struct sl_compare_scores *b)
+{
+    return !isnan(a->apgr) && !isnan(b->apgr);
+}
+
+/* AUC ranks by the label: models fitted to different targets are compared on APGR alone. */
+static bool apgr_alone(const struct sl_compare_scores *a, const struct sl_compare_scores *b)
+{
+    return both_apgr(a, b) && a->target != b->target;
+}
+
 bool sl_compare_not_worse(const struct sl_compare_scores *candidate,
                           const struct sl_compare_scores *baseline, double tolerance)
 {
-    bool apgr = !isnan(candidate->apgr) && !isnan(baseline->apgr);
+    bool apgr = both_apgr(candidate, baseline);
 
-    if (apgr && candidate->target != baseline->target)
+    if (apgr_alone(candidate, baseline))
         return candidate->apgr >= baseline->apgr - tolerance;
     /* Written so that a NAN AUC fails the test rather than passes it. */
     if (!(candidate->auc >= baseline->auc - tolerance))
@@ -88,14 +99,14 @@ static void print_tables(FILE *out, const struct sl_compare_config *cfg, const c
         snprintf(name, sizeof(name), "apgr %s", a->groups[i].name);
         print_row(out, name, a->groups[i].learned.apgr, b->groups[i].learned.apgr);
     }
-    if (isnan(nw->s.apgr) || isnan(base->s.apgr) || nw->s.target == base->s.target)
-        fprintf(out, "\ndecision: %s (auc %.4f %s %.4f - %g", not_worse ? "not worse" : "worse",
-                nw->s.auc, nw->s.auc >= base->s.auc - tol ? ">=" : "<", base->s.auc, tol);
-    else
+    if (apgr_alone(&nw->s, &base->s))
         fprintf(out, "\ndecision: %s (auc not compared: the models are fitted to the %s and the %s",
                 not_worse ? "not worse" : "worse", sl_dataset_target_name(nw->s.target),
                 sl_dataset_target_name(base->s.target));
-    if (isnan(nw->s.apgr) || isnan(base->s.apgr))
+    else
+        fprintf(out, "\ndecision: %s (auc %.4f %s %.4f - %g", not_worse ? "not worse" : "worse",
+                nw->s.auc, nw->s.auc >= base->s.auc - tol ? ">=" : "<", base->s.auc, tol);
+    if (!both_apgr(&nw->s, &base->s))
         fprintf(out, "; apgr not compared: no rows with both tiers' quality scores, or the "
                      "premium tier no better than the cheap one on them)\n");
     else

@@ -117,7 +117,7 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_tune_rows *tra
 {
     size_t L = cfg->n_lambdas, n = train->x->n_rows, nv = dev ? dev->x->n_rows : n;
     size_t *order = NULL, *fit_rows = NULL, *val_rows = NULL;
-    double *wb = NULL, *prob = NULL, *tv = NULL;
+    double *wb = NULL, *prob = NULL;
     const struct sl_tune_rows *val = dev ? dev : train;
     int *fold = NULL, folds = dev ? 1 : cfg->folds;
     uint64_t t0 = sl_clock_mono_us();
@@ -140,16 +140,13 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_tune_rows *tra
     fold = malloc(n * sizeof(*fold));
     fit_rows = malloc(n * sizeof(*fit_rows));
     val_rows = malloc(n * sizeof(*val_rows));
-    tv = malloc(nv * sizeof(*tv));
     if (!out->entries || !out->val_prob || !order || !wb || !prob || !fold || !fit_rows ||
-        !val_rows || !tv) {
+        !val_rows) {
         rc = SL_ENOMEM;
         goto out;
     }
     for (size_t l = 0; l < L; l++)
         out->entries[l].lambda = cfg->lambdas[l];
-    for (size_t i = 0; i < nv; i++)
-        tv[i] = val->t ? val->t[i] : val->y[i] != 0;
     if (!dev && (rc = sl_tune_folds(train->y, n, folds, 1, fold)) != 0)
         goto out;
 
@@ -187,7 +184,7 @@ int sl_tune_run(const struct sl_tune_config *cfg, const struct sl_tune_rows *tra
         struct sl_tune_entry *e = &out->entries[l];
         if ((rc = sl_scores_auc(prob + l * nv, val->y, nv, &e->auc)) != 0)
             goto out;
-        e->logloss = sl_scores_logloss(prob + l * nv, tv, nv);
+        e->logloss = sl_scores_logloss(prob + l * nv, val->t, nv);
         if (k > 0 && better(cfg->by, e, &out->entries[out->best]))
             out->best = l;
     }
@@ -200,7 +197,6 @@ out:
     free(fold);
     free(fit_rows);
     free(val_rows);
-    free(tv);
     if (rc != 0)
         sl_tune_result_free(out);
     return rc;

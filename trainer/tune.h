@@ -45,7 +45,7 @@ struct sl_tune_result {
 };
 
 /* Rows for the search: features, 0/1 labels (for AUC, folds and class weights) and the
- * targets fitted (NULL: the labels), as in struct sl_fit_problem. */
+ * targets fitted, as in struct sl_fit_problem. */
 struct sl_tune_rows {
     const struct sl_csr *x;
     const int *y;

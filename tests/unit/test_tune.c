@@ -39,7 +39,7 @@ Test(tune, parses_the_selection_measure)
 
 /* Rows with one informative column (1) and one noise column (2): too much regularisation
  * flattens the scores; the search must prefer the small lambda on held-out rows. */
-static void rows(struct sl_csr *m, int *y, size_t n, unsigned seed)
+static void rows(struct sl_csr *m, int *y, double *t, size_t n, unsigned seed)
 {
     sl_csr_init(m);
     for (size_t i = 0; i < n; i++) {
@@ -48,6 +48,7 @@ static void rows(struct sl_csr *m, int *y, size_t n, unsigned seed)
         float val[2] = {(float)((h % 100) / 100.0), (float)(((h >> 8) % 100) / 100.0)};
         struct sl_features f = {idx, val, 2, 2};
         y[i] = val[0] > 0.6f;
+        t[i] = y[i];
         cr_assert_eq(sl_csr_add_row(m, &f), 0);
     }
 }
@@ -57,14 +58,15 @@ Test(tune, picks_the_lambda_that_validates_best)
     static const double grid[] = {10.0, 1e-4};
     struct sl_csr train, dev;
     int y[200], yd[100];
+    double t[200], td[100];
     struct sl_tune_config cfg = {
         .lambdas = grid, .n_lambdas = 2, .folds = 5, .by = SL_TUNE_LOGLOSS};
     struct sl_tune_result r;
 
     sl_fit_options_default(&cfg.fit);
-    rows(&train, y, 200, 1);
-    rows(&dev, yd, 100, 2);
-    struct sl_tune_rows tr = {&train, y, NULL}, dv = {&dev, yd, NULL};
+    rows(&train, y, t, 200, 1);
+    rows(&dev, yd, td, 100, 2);
+    struct sl_tune_rows tr = {&train, y, t}, dv = {&dev, yd, td};
     cr_assert_eq(sl_tune_run(&cfg, &tr, &dv, &r), 0);
     cr_assert(!r.cv);
     cr_assert_eq(r.n_entries, 2);
@@ -88,12 +90,13 @@ Test(tune, refuses_more_folds_than_rows)
     static const double grid[] = {1.0};
     struct sl_csr train;
     int y[3];
+    double t[3];
     struct sl_tune_config cfg = {.lambdas = grid, .n_lambdas = 1, .folds = 5};
     struct sl_tune_result r;
 
     sl_fit_options_default(&cfg.fit);
-    rows(&train, y, 3, 1);
-    struct sl_tune_rows tr = {&train, y, NULL};
+    rows(&train, y, t, 3, 1);
+    struct sl_tune_rows tr = {&train, y, t};
     cr_assert_eq(sl_tune_run(&cfg, &tr, NULL, &r), SL_EINVAL);
     sl_csr_free(&train);
 }
